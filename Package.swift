@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+//
+// spamtune: a GPT-2 spam filter for mail servers. No package dependencies: the Swift
+// toolchain and the system's libraries only.
+//
+// Build settings, and why (measured by `bench/run`, see README "Performance"):
+// - The numeric kernels are written once, generically over an instruction-set marker
+//   (Sources/SpamtuneKernels/Core), and specialised three times, each in a module
+//   compiled for one CPU level: AVX-512, AVX2+FMA, and the x86-64 baseline. The
+//   dispatcher picks one at run time from the CPU's features, so one binary is both
+//   fast here and correct everywhere. Swift SIMD code built without a target CPU
+//   runs ~100x slower where it uses FMA, hence the split.
+// - The kernel modules are built -Ounchecked (no overflow traps or bounds checks in
+//   inner loops) in every configuration, so even debug test builds run them at speed.
+//   Each ISA module is one file (Sources/SpamtuneKernels/Specialization, symlinked):
+//   debug builds compile file by file, and a level marker defined in another file
+//   would not inline into the kernels, costing 5x.
+import PackageDescription
+
+#if arch(x86_64)
+let avx512Flags = ["-target-cpu", "skylake-avx512"]
+let avx2Flags = ["-target-cpu", "haswell"]
+#else
+let avx512Flags: [String] = []
+let avx2Flags: [String] = []
+#endif
+let kernelFlags = ["-Ounchecked", "-enforce-exclusivity=unchecked"]
+
+func kernelTarget(_ name: String, _ folder: String, _ cpuFlags: [String], defines: [String]) -> Target {
+    .target(
+        name: name, dependencies: ["SpamtuneKernelCore"], path: "Sources/SpamtuneKernels/\(folder)",
+        swiftSettings: [.unsafeFlags(kernelFlags + cpuFlags)] + defines.map { .define($0) })
+}
+
+let package = Package(
+    name: "spamtune",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "spamtuned", targets: ["spamtuned"]),
+        .executable(name: "spamtune-train", targets: ["spamtune-train"]),
+        .executable(name: "spamtune", targets: ["spamtune"]),
+        .executable(name: "spamtune-bench", targets: ["spamtune-bench"]),
+    ],
+    targets: [
+        // Numeric kernels: GEMM, LayerNorm, GELU, softmax, attention.
+        .target(name: "SpamtuneKernelCore", path: "Sources/SpamtuneKernels/Core", swiftSettings: [.unsafeFlags(kernelFlags)]),
+        kernelTarget("SpamtuneKernelsAVX512", "AVX512", avx512Flags, defines: ["SPAMTUNE_FMA", "SPAMTUNE_AVX512"]),
+        kernelTarget("SpamtuneKernelsAVX2", "AVX2", avx2Flags, defines: ["SPAMTUNE_FMA", "SPAMTUNE_AVX2"]),
+        kernelTarget("SpamtuneKernelsBaseline", "Baseline", [], defines: []),
+        .target(
+            name: "SpamtuneKernels",
+            dependencies: ["SpamtuneKernelCore", "SpamtuneKernelsAVX512", "SpamtuneKernelsAVX2", "SpamtuneKernelsBaseline"],
+            path: "Sources/SpamtuneKernels/Dispatch",
+            swiftSettings: [.unsafeFlags(kernelFlags)]),
+
+        // Shared small pieces: SHA-256, memory-mapped files.
+        .target(name: "SpamtuneSupport"),
+        // GPT-2 byte-level BPE.
+        .target(name: "SpamtuneTokenizer", dependencies: ["SpamtuneSupport"]),
+        // safetensors and TensorFlow checkpoint reading and writing, model configs.
+        .target(name: "SpamtuneWeights", dependencies: ["SpamtuneSupport"]),
+        // GPT-2: parameters, forward, backward, AdamW.
+        .target(name: "SpamtuneModel", dependencies: ["SpamtuneKernels", "SpamtuneWeights"]),
+        // RFC 5322 / MIME -> the text the model reads; mailbox readers.
+        .target(name: "SpamtuneMail", dependencies: ["SpamtuneSupport"]),
+        // text -> verdict: layout + tokenizer + model + threshold.
+        .target(name: "SpamtuneClassifier", dependencies: ["SpamtuneModel", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights"]),
+
+        .executableTarget(name: "spamtune", dependencies: ["SpamtuneClassifier"]),
+        .executableTarget(name: "spamtuned", dependencies: ["SpamtuneClassifier"]),
+        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneClassifier"]),
+        .executableTarget(
+            name: "spamtune-bench",
+            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail"]),
+
+        // Tests.
+        .target(name: "SpamtuneTestSupport", path: "Tests/SpamtuneTestSupport"),
+        .testTarget(name: "SpamtuneSupportTests", dependencies: ["SpamtuneSupport", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneKernelsTests", dependencies: ["SpamtuneKernels", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneTokenizerTests", dependencies: ["SpamtuneTokenizer", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneWeightsTests", dependencies: ["SpamtuneWeights", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneModelTests", dependencies: ["SpamtuneModel", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneMailTests", dependencies: ["SpamtuneMail", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

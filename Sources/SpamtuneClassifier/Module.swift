@@ -1,0 +1,1 @@
+// SpamtuneClassifier: see README's module map.

@@ -1,0 +1,30 @@
+/// A CPU instruction level that the kernels are specialised for. Each ISA module
+/// (AVX512, AVX2, Baseline) defines one conforming type; since the kernels are generic
+/// and `@inlinable`, their bodies are compiled again inside that module, with that
+/// module's `-target-cpu`.
+public protocol InstructionLevel {
+    /// Whether a fused multiply-add instruction exists. Without one, `addingProduct`
+    /// becomes a library call per lane, so the kernels use a separate multiply and add.
+    static var fusedMultiplyAdd: Bool { get }
+}
+
+public typealias Vector = SIMD16<Float>
+public let vectorWidth = 16
+
+extension InstructionLevel {
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
+        if fusedMultiplyAdd { return c.addingProduct(a, b) }
+        return c + a * b
+    }
+}
+
+@inlinable @inline(__always)
+func loadVector(_ pointer: UnsafePointer<Float>) -> Vector {
+    UnsafeRawPointer(pointer).loadUnaligned(as: Vector.self)
+}
+
+@inlinable @inline(__always)
+func storeVector(_ value: Vector, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Vector.self)
+}

@@ -1,0 +1,27 @@
+/// The kernels one instruction level provides. Each ISA module has one conforming type
+/// whose methods forward to the generic bodies in this module, specialised there.
+public protocol KernelSet {
+    static var name: String { get }
+    static func gemmPackA(_ problem: GemmProblem, panels: Range<Int>, into packed: UnsafeMutablePointer<Float>)
+    static func gemmCompute(
+        _ problem: GemmProblem, packedA: UnsafePointer<Float>, columns: Range<Int>, rows: Range<Int>,
+        scratch: UnsafeMutablePointer<Float>)
+    static func layerNormForward(
+        output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
+        reciprocalStd: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Range<Int>, columns: Int)
+    static func layerNormBackward(
+        dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+        dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, reciprocalStd: UnsafePointer<Float>, rows: Range<Int>, columns: Int)
+    static func geluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, range: Range<Int>)
+    static func geluBackward(
+        dInput: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, range: Range<Int>)
+    static func attentionForward(
+        output: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?,
+        scratch: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, shape: AttentionShape, head: Int,
+        queries: Range<Int>)
+    static func attentionBackward(
+        dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
+        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int)
+}

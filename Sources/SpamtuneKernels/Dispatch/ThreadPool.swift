@@ -1,0 +1,118 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fixed set of threads that run one parallel section at a time: `run` calls the body
+/// once on each thread with its index, and returns when all have finished.
+///
+/// Forward passes issue hundreds of short parallel sections per message, so idle workers
+/// spin briefly before sleeping: waking a sleeping thread costs more than a small GEMM.
+public final class ThreadPool: @unchecked Sendable {
+    public let size: Int
+    private let generation = Atomic<Int>(0)
+    private let remaining = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var body: ((Int) -> Void)?
+    private var workers: [Thread] = []
+    private let spinLimit = 20_000
+
+    public init(threads: Int) {
+        size = max(1, threads)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        for index in 1..<size {
+            let thread = Thread { [unowned self] in self.workerLoop(index: index) }
+            thread.name = "spamtune-compute-\(index)"
+            thread.stackSize = 1 << 20
+            workers.append(thread)
+            thread.start()
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .releasing)
+        pthread_mutex_lock(mutex)
+        generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        while remaining.load(ordering: .acquiring) > -(size - 1) { sched_yield() }
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(mutex)
+        wake.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `work(threadIndex)` on every thread; index 0 is the caller's thread.
+    /// Not reentrant: one section at a time per pool.
+    public func run(_ work: (Int) -> Void) {
+        if size == 1 {
+            work(0)
+            return
+        }
+        withoutActuallyEscaping(work) { escapable in
+            body = escapable
+            remaining.store(size - 1, ordering: .releasing)
+            pthread_mutex_lock(mutex)
+            generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+            escapable(0)
+            var spins = 0
+            while remaining.load(ordering: .acquiring) != 0 {
+                spins += 1
+                if spins > spinLimit { sched_yield() }
+            }
+            body = nil
+        }
+    }
+
+    /// Calls `work(i)` for i in 0..<count, shared out dynamically over the threads.
+    public func parallelFor(_ count: Int, _ work: (Int) -> Void) {
+        if count <= 1 || size == 1 {
+            for i in 0..<count { work(i) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        run { _ in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= count { break }
+                work(i)
+            }
+        }
+    }
+
+    /// The share of 0..<count that thread `index` of `parts` takes in a static split.
+    public static func share(of count: Int, part index: Int, parts: Int) -> Range<Int> {
+        let base = count / parts, extra = count % parts
+        let start = index * base + min(index, extra)
+        return start..<(start + base + (index < extra ? 1 : 0))
+    }
+
+    private func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins > spinLimit {
+                    pthread_mutex_lock(mutex)
+                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
+                    pthread_mutex_unlock(mutex)
+                }
+            }
+            seen = generation.load(ordering: .acquiring)
+            if stopping.load(ordering: .acquiring) {
+                remaining.wrappingSubtract(1, ordering: .releasing)
+                return
+            }
+            body?(index)
+            remaining.wrappingSubtract(1, ordering: .releasing)
+        }
+    }
+}

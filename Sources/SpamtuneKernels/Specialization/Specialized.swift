@@ -1,0 +1,85 @@
+// This one file is compiled into each ISA module (SpamtuneKernelsAVX512, ...AVX2,
+// ...Baseline; symlinked), each with its own -target-cpu: the generic kernels of
+// SpamtuneKernelCore are specialised here, so their code is generated for that CPU.
+// It must stay a single file: see Package.swift.
+import SpamtuneKernelCore
+
+public struct Level: InstructionLevel {
+    #if SPAMTUNE_FMA
+    @inlinable @inline(__always) public static var fusedMultiplyAdd: Bool { true }
+    #else
+    @inlinable @inline(__always) public static var fusedMultiplyAdd: Bool { false }
+    #endif
+}
+
+public enum SpecializedKernels: KernelSet {
+    public static var name: String {
+        #if SPAMTUNE_AVX512
+        "avx512"
+        #elseif SPAMTUNE_AVX2
+        "avx2"
+        #else
+        "baseline"
+        #endif
+    }
+
+    public static func gemmPackA(_ problem: GemmProblem, panels: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
+        SpamtuneKernelCore.gemmPackA(problem, panels: panels, into: packed)
+    }
+
+    public static func gemmCompute(
+        _ problem: GemmProblem, packedA: UnsafePointer<Float>, columns: Range<Int>, rows: Range<Int>,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        SpamtuneKernelCore.gemmCompute(Level.self, problem, packedA: packedA, columns: columns, rows: rows, scratch: scratch)
+    }
+
+    public static func layerNormForward(
+        output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
+        reciprocalStd: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Range<Int>, columns: Int
+    ) {
+        SpamtuneKernelCore.layerNormForward(
+            Level.self, output: output, mean: mean, reciprocalStd: reciprocalStd, input: input, weight: weight,
+            bias: bias, rows: rows, columns: columns)
+    }
+
+    public static func layerNormBackward(
+        dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+        dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, reciprocalStd: UnsafePointer<Float>, rows: Range<Int>, columns: Int
+    ) {
+        SpamtuneKernelCore.layerNormBackward(
+            Level.self, dInput: dInput, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input,
+            weight: weight, mean: mean, reciprocalStd: reciprocalStd, rows: rows, columns: columns)
+    }
+
+    public static func geluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, range: Range<Int>) {
+        SpamtuneKernelCore.geluForward(Level.self, output: output, input: input, range: range)
+    }
+
+    public static func geluBackward(
+        dInput: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, range: Range<Int>
+    ) {
+        SpamtuneKernelCore.geluBackward(Level.self, dInput: dInput, input: input, dOutput: dOutput, range: range)
+    }
+
+    public static func attentionForward(
+        output: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?,
+        scratch: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, shape: AttentionShape, head: Int,
+        queries: Range<Int>
+    ) {
+        SpamtuneKernelCore.attentionForward(
+            Level.self, output: output, probabilities: probabilities, scratch: scratch, qkv: qkv, shape: shape,
+            head: head, queries: queries)
+    }
+
+    public static func attentionBackward(
+        dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
+        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int
+    ) {
+        SpamtuneKernelCore.attentionBackward(
+            Level.self, dQKV: dQKV, scratch: scratch, dOutput: dOutput, qkv: qkv, probabilities: probabilities,
+            shape: shape, head: head)
+    }
+}

@@ -1,0 +1,1 @@
+// SpamtuneMail: see README's module map.

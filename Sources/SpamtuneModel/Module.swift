@@ -1,0 +1,1 @@
+// SpamtuneModel: see README's module map.

@@ -1,0 +1,1 @@
+// SpamtuneTokenizer: see README's module map.

@@ -1,0 +1,1 @@
+// SpamtuneWeights: see README's module map.

@@ -111,19 +111,20 @@ public func softmaxRow<L: InstructionLevel>(_ level: L.Type, _ row: UnsafeMutabl
     }
 }
 
-/// Adds this head's gradients to dQKV ([T, 3C], same layout as qkv). `scratch` holds T
-/// floats.
+/// Adds this head's gradients to dQKV ([T, 3C], same layout as qkv), for the output rows
+/// `queries` (the rows the forward pass computed; dOutput and probabilities are read only
+/// there). `scratch` holds T floats.
 @inlinable
 public func attentionBackward<L: InstructionLevel>(
     _ level: L.Type, dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
     dOutput: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
-    shape: AttentionShape, head: Int
+    shape: AttentionShape, head: Int, queries: Range<Int>
 ) {
     let c = shape.channels, d = shape.headSize, stride = 3 * c, scale = shape.scale
     let qBase = qkv + head * d, kBase = qkv + c + head * d, vBase = qkv + 2 * c + head * d
     let dqBase = dQKV + head * d, dkBase = dQKV + c + head * d, dvBase = dQKV + 2 * c + head * d
     let dScores = scratch
-    for t in 0..<shape.tokens {
+    for t in queries {
         let p = probabilities + t * shape.tokens
         let dout = dOutput + t * c + head * d
         var weighted: Float = 0

@@ -23,5 +23,6 @@ public protocol KernelSet {
         queries: Range<Int>)
     static func attentionBackward(
         dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
-        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int)
+        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int,
+        queries: Range<Int>)
 }

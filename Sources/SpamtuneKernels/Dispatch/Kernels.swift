@@ -174,7 +174,8 @@ public final class Kernels: @unchecked Sendable {
         forEachItem(items, parallel: work >= parallelThreshold / 4, body)
     }
 
-    /// Adds the gradients of all heads of all sequences to dQKV ([total, 3C]).
+    /// Adds the gradients of all heads of all sequences to dQKV ([total, 3C]), through the
+    /// query rows the forward pass computed (from each sequence's `firstQuery`).
     public func attentionBackward(
         dQKV: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
         probabilities: UnsafePointer<Float>, sequences: [AttentionSequence], channels: Int, heads: Int
@@ -183,14 +184,15 @@ public final class Kernels: @unchecked Sendable {
         let longest = sequences.map(\.tokens).max() ?? 0
         let scratch = threadScratch.indices.map { threadScratch[$0].reserve(max(longest, GemmProblem.packedBPanelSize)) }
         let offsets = Self.attentionProbabilityOffsets(sequences: sequences, heads: heads)
-        let work = sequences.reduce(0) { $0 + $1.tokens * $1.tokens } * channels
+        let work = sequences.reduce(0) { $0 + ($1.tokens - $1.firstQuery) * $1.tokens } * channels
         forEachItem(sequences.count * heads, parallel: work >= parallelThreshold / 4) { item, thread in
             let sequence = sequences[item / heads], head = item % heads
             let shape = AttentionShape(tokens: sequence.tokens, channels: channels, heads: heads)
             set.attentionBackward(
                 dQKV: dQKV + sequence.start * 3 * channels, scratch: scratch[thread],
                 dOutput: dOutput + sequence.start * channels, qkv: qkv + sequence.start * 3 * channels,
-                probabilities: probabilities + offsets[item], shape: shape, head: head)
+                probabilities: probabilities + offsets[item], shape: shape, head: head,
+                queries: sequence.firstQuery..<sequence.tokens)
         }
     }
 
@@ -208,6 +210,16 @@ public final class Kernels: @unchecked Sendable {
         }
         offsets.append(offset)
         return offsets
+    }
+
+    // MARK: Reductions and element-wise helpers (memory-bound; plain loops suffice)
+
+    /// sums[j] += Σ_i matrix[i, j] over `rows` rows: the gradient of a bias.
+    public func addColumnSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
+        for i in 0..<rows {
+            let row = matrix + i * columns
+            for j in 0..<columns { sums[j] += row[j] }
+        }
     }
 
     // MARK: Helpers

@@ -12,39 +12,23 @@ import Glibc
 /// spin briefly before sleeping: waking a sleeping thread costs more than a small GEMM.
 public final class ThreadPool: @unchecked Sendable {
     public let size: Int
-    private let generation = Atomic<Int>(0)
-    private let remaining = Atomic<Int>(0)
-    private let stopping = Atomic<Bool>(false)
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var body: ((Int) -> Void)?
-    private var workers: [Thread] = []
-    private let spinLimit = 20_000
+    private let state: SharedState
 
     public init(threads: Int) {
         size = max(1, threads)
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(wake, nil)
+        state = SharedState()
         for index in 1..<size {
-            let thread = Thread { [unowned self] in self.workerLoop(index: index) }
+            let state = self.state
+            let thread = Thread { state.workerLoop(index: index) }
             thread.name = "spamtune-compute-\(index)"
             thread.stackSize = 1 << 20
-            workers.append(thread)
             thread.start()
         }
     }
 
     deinit {
-        stopping.store(true, ordering: .releasing)
-        pthread_mutex_lock(mutex)
-        generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
-        while remaining.load(ordering: .acquiring) > -(size - 1) { sched_yield() }
-        pthread_cond_destroy(wake)
-        pthread_mutex_destroy(mutex)
-        wake.deallocate()
-        mutex.deallocate()
+        // Workers hold the shared state, not the pool; they exit after this wake-up.
+        state.stop()
     }
 
     /// Runs `work(threadIndex)` on every thread; index 0 is the caller's thread.
@@ -55,19 +39,7 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(work) { escapable in
-            body = escapable
-            remaining.store(size - 1, ordering: .releasing)
-            pthread_mutex_lock(mutex)
-            generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
-            pthread_cond_broadcast(wake)
-            pthread_mutex_unlock(mutex)
-            escapable(0)
-            var spins = 0
-            while remaining.load(ordering: .acquiring) != 0 {
-                spins += 1
-                if spins > spinLimit { sched_yield() }
-            }
-            body = nil
+            state.run(escapable, workers: size - 1)
         }
     }
 
@@ -93,8 +65,55 @@ public final class ThreadPool: @unchecked Sendable {
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
     }
+}
 
-    private func workerLoop(index: Int) {
+private final class SharedState: @unchecked Sendable {
+    let generation = Atomic<Int>(0)
+    let remaining = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    var body: ((Int) -> Void)?
+    let spinLimit = 20_000
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(mutex)
+        wake.deallocate()
+        mutex.deallocate()
+    }
+
+    func run(_ work: @escaping (Int) -> Void, workers: Int) {
+        body = work
+        remaining.store(workers, ordering: .releasing)
+        publish()
+        work(0)
+        var spins = 0
+        while remaining.load(ordering: .acquiring) != 0 {
+            spins += 1
+            if spins > spinLimit { sched_yield() }
+        }
+        body = nil
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        publish()
+    }
+
+    private func publish() {
+        pthread_mutex_lock(mutex)
+        generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func workerLoop(index: Int) {
         var seen = 0
         while true {
             var spins = 0
@@ -107,10 +126,7 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            if stopping.load(ordering: .acquiring) {
-                remaining.wrappingSubtract(1, ordering: .releasing)
-                return
-            }
+            if stopping.load(ordering: .acquiring) { return }
             body?(index)
             remaining.wrappingSubtract(1, ordering: .releasing)
         }

@@ -76,10 +76,11 @@ public enum SpecializedKernels: KernelSet {
 
     public static func attentionBackward(
         dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
-        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int
+        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int,
+        queries: Range<Int>
     ) {
         SpamtuneKernelCore.attentionBackward(
             Level.self, dQKV: dQKV, scratch: scratch, dOutput: dOutput, qkv: qkv, probabilities: probabilities,
-            shape: shape, head: head)
+            shape: shape, head: head, queries: queries)
     }
 }

@@ -1,1 +1,0 @@
-// SpamtuneModel: see README's module map.

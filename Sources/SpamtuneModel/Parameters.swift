@@ -1,0 +1,129 @@
+import SpamtuneWeights
+
+/// Views of GPT-2's tensors, by role. Frozen tensors point into the memory-mapped weights
+/// file; trainable ones into a `ParameterBuffer` the trainer owns. Shapes follow Hugging
+/// Face's GPT-2 (Conv1D weights are [in, out]).
+public struct LayerNormParameters {
+    public var weight: UnsafePointer<Float>
+    public var bias: UnsafePointer<Float>
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+        self.weight = weight
+        self.bias = bias
+    }
+}
+
+public struct LinearParameters {
+    /// [inputs, outputs], row-major.
+    public var weight: UnsafePointer<Float>
+    public var bias: UnsafePointer<Float>
+    public var inputs: Int
+    public var outputs: Int
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, inputs: Int, outputs: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+}
+
+public struct BlockParameters {
+    public var norm1: LayerNormParameters
+    /// c_attn: [C, 3C]
+    public var attention: LinearParameters
+    /// attn.c_proj: [C, C]
+    public var attentionProjection: LinearParameters
+    public var norm2: LayerNormParameters
+    /// mlp.c_fc: [C, 4C]
+    public var expansion: LinearParameters
+    /// mlp.c_proj: [4C, C]
+    public var contraction: LinearParameters
+}
+
+/// The classification head replacing GPT-2's output layer: logits = h · weightᵀ + bias.
+public struct HeadParameters {
+    /// [classes, C], as `score.weight` in Hugging Face's GPT2ForSequenceClassification.
+    public var weight: UnsafePointer<Float>
+    public var bias: UnsafePointer<Float>
+    public var classes: Int
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, classes: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.classes = classes
+    }
+}
+
+public struct GPT2Parameters {
+    public var config: GPT2Config
+    /// wte: [vocabulary, C]
+    public var tokenEmbedding: UnsafePointer<Float>
+    /// wpe: [context, C]
+    public var positionEmbedding: UnsafePointer<Float>
+    public var blocks: [BlockParameters]
+    public var finalNorm: LayerNormParameters
+    public var head: HeadParameters
+}
+
+/// Where the model's tensors come from, by Hugging Face name (`h.3.mlp.c_fc.weight`,
+/// `score.weight`). The source checks presence and shape and throws an error naming
+/// the file and the tensor.
+public protocol TensorSource {
+    func floats(named name: String, shape: [Int]) throws -> UnsafePointer<Float>
+}
+
+/// The tensors of a GPT-2 and its head, in a fixed order: the order of a trainable
+/// `ParameterBuffer` and of checkpoints.
+public enum GPT2TensorNames {
+    public static func block(_ index: Int, config: GPT2Config) -> [(name: String, shape: [Int])] {
+        let c = config.embeddingSize
+        let p = "h.\(index)."
+        return [
+            (p + "ln_1.weight", [c]), (p + "ln_1.bias", [c]),
+            (p + "attn.c_attn.weight", [c, 3 * c]), (p + "attn.c_attn.bias", [3 * c]),
+            (p + "attn.c_proj.weight", [c, c]), (p + "attn.c_proj.bias", [c]),
+            (p + "ln_2.weight", [c]), (p + "ln_2.bias", [c]),
+            (p + "mlp.c_fc.weight", [c, 4 * c]), (p + "mlp.c_fc.bias", [4 * c]),
+            (p + "mlp.c_proj.weight", [4 * c, c]), (p + "mlp.c_proj.bias", [c]),
+        ]
+    }
+
+    public static func embeddings(config: GPT2Config) -> [(name: String, shape: [Int])] {
+        [("wte.weight", [config.vocabularySize, config.embeddingSize]),
+         ("wpe.weight", [config.contextLength, config.embeddingSize])]
+    }
+
+    public static func finalNorm(config: GPT2Config) -> [(name: String, shape: [Int])] {
+        [("ln_f.weight", [config.embeddingSize]), ("ln_f.bias", [config.embeddingSize])]
+    }
+
+    public static func head(classes: Int, config: GPT2Config) -> [(name: String, shape: [Int])] {
+        [("score.weight", [classes, config.embeddingSize]), ("score.bias", [classes])]
+    }
+}
+
+extension GPT2Parameters {
+    /// Binds every tensor of the model and head from `source`.
+    public init(config: GPT2Config, classes: Int, source: some TensorSource) throws {
+        func bind(_ entry: (name: String, shape: [Int])) throws -> UnsafePointer<Float> {
+            try source.floats(named: entry.name, shape: entry.shape)
+        }
+        let embeddings = GPT2TensorNames.embeddings(config: config)
+        self.config = config
+        tokenEmbedding = try bind(embeddings[0])
+        positionEmbedding = try bind(embeddings[1])
+        blocks = try (0..<config.layers).map { index in
+            let t = try GPT2TensorNames.block(index, config: config).map(bind)
+            let c = config.embeddingSize
+            return BlockParameters(
+                norm1: LayerNormParameters(weight: t[0], bias: t[1]),
+                attention: LinearParameters(weight: t[2], bias: t[3], inputs: c, outputs: 3 * c),
+                attentionProjection: LinearParameters(weight: t[4], bias: t[5], inputs: c, outputs: c),
+                norm2: LayerNormParameters(weight: t[6], bias: t[7]),
+                expansion: LinearParameters(weight: t[8], bias: t[9], inputs: c, outputs: 4 * c),
+                contraction: LinearParameters(weight: t[10], bias: t[11], inputs: 4 * c, outputs: c))
+        }
+        let norm = try GPT2TensorNames.finalNorm(config: config).map(bind)
+        finalNorm = LayerNormParameters(weight: norm[0], bias: norm[1])
+        let head = try GPT2TensorNames.head(classes: classes, config: config).map(bind)
+        self.head = HeadParameters(weight: head[0], bias: head[1], classes: classes)
+    }
+}

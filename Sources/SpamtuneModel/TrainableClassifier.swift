@@ -1,0 +1,212 @@
+import Foundation
+import SpamtuneKernels
+import SpamtuneWeights
+
+/// Which part of the model trains: the head and the final LayerNorm always, the last
+/// `blocks` transformer blocks (the book trains 1), and with `embeddings` the token and
+/// position embeddings too (for a model trained from scratch).
+public struct TrainableScope: Codable, Equatable, Sendable {
+    public var blocks: Int
+    public var embeddings: Bool
+
+    public init(blocks: Int, embeddings: Bool = false) {
+        self.blocks = blocks
+        self.embeddings = embeddings
+    }
+
+    public static let book = TrainableScope(blocks: 1)
+
+    public static func everything(layers: Int) -> TrainableScope { TrainableScope(blocks: layers, embeddings: true) }
+
+    /// The trainable tensors, in the order of the parameter buffer: head, final
+    /// LayerNorm, blocks from the lowest trainable one up, then the embeddings.
+    public func tensorLayout(config: GPT2Config, classes: Int) -> [(name: String, shape: [Int])] {
+        var layout = GPT2TensorNames.head(classes: classes, config: config) + GPT2TensorNames.finalNorm(config: config)
+        for index in (config.layers - blocks)..<config.layers {
+            layout += GPT2TensorNames.block(index, config: config)
+        }
+        if embeddings { layout += GPT2TensorNames.embeddings(config: config) }
+        return layout
+    }
+}
+
+/// A GPT-2 classifier whose trainable part lives in its own buffer, with forward and
+/// backward passes over that part only.
+///
+/// The frozen blocks never change and the model has no dropout, so their output for an
+/// example is the same in every epoch: the trainer computes it once (`frozenFeatures`)
+/// and feeds it here, and an epoch costs the trainable blocks only.
+public final class TrainableClassifier: @unchecked Sendable {
+    public let config: GPT2Config
+    public let classes: Int
+    public let scope: TrainableScope
+    public let parameters: ParameterBuffer
+    public let gradients: ParameterBuffer
+    public let model: GPT2Model
+    private let blockActivations: [BlockActivations]
+    private let workspace = BackwardWorkspace()
+    private let embedded = FloatBuffer()
+    private let topInput = FloatBuffer(), normalized = FloatBuffer(), normMean = FloatBuffer(), normReciprocalStd = FloatBuffer()
+    private let dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
+    private let dBlock = (FloatBuffer(), FloatBuffer())
+
+    /// `base` gives the frozen tensors and the initial values of the trainable ones
+    /// (a new head comes from `initialHead` when the base has none).
+    public init(
+        config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels
+    ) throws {
+        guard scope.blocks >= 0, scope.blocks <= config.layers, !scope.embeddings || scope.blocks == config.layers else {
+            throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layers)
+        }
+        self.config = config
+        self.classes = classes
+        self.scope = scope
+        parameters = ParameterBuffer(layout: scope.tensorLayout(config: config, classes: classes))
+        try parameters.load(from: base)
+        gradients = ParameterBuffer(sameLayoutAs: parameters)
+        let views = try GPT2Parameters(
+            config: config, classes: classes, source: OverlayTensorSource(overlay: parameters, base: base))
+        model = GPT2Model(parameters: views, kernels: kernels)
+        blockActivations = (0..<scope.blocks).map { _ in BlockActivations() }
+    }
+
+    public var kernels: Kernels { model.kernels }
+    public var firstTrainableBlock: Int { config.layers - scope.blocks }
+
+    /// What the trainable part reads for `batch`: the hidden states entering the first
+    /// trainable block, every row ([rows, C]); or with no trainable block, the hidden
+    /// state at each sequence's last token after all blocks ([S, C]). Empty when the
+    /// embeddings train (the input is then the token ids themselves).
+    public func frozenFeatures(for batch: TokenBatch) -> [Float] {
+        if scope.embeddings { return [] }
+        if scope.blocks == 0 {
+            let top = model.forwardToTop(batch)
+            return Array(UnsafeBufferPointer(start: top, count: batch.count * config.embeddingSize))
+        }
+        return model.hiddenStates(for: batch, throughBlocks: firstTrainableBlock)
+    }
+
+    /// Floats of frozen features per example of `tokens` tokens.
+    public func featureCount(tokens: Int) -> Int {
+        if scope.embeddings { return 0 }
+        return (scope.blocks == 0 ? 1 : tokens) * config.embeddingSize
+    }
+
+    /// The logits for a batch, from its frozen features (see `frozenFeatures`).
+    public func logits(for batch: TokenBatch, features: UnsafePointer<Float>?) -> [[Float]] {
+        let top = forward(batch, features: features, training: false)
+        let c = config.embeddingSize
+        return GPT2Model.headLogits(model.parameters.head, hidden: top.normalized, rows: batch.count, columns: c, kernels: kernels)
+    }
+
+    /// The mean cross-entropy of the batch's logits against `labels`; adds the gradients
+    /// of every trainable tensor to `gradients` (zero them between steps).
+    public func lossAndGradients(for batch: TokenBatch, features: UnsafePointer<Float>?, labels: [Int]) throws -> Float {
+        guard batch.count > 0, labels.count == batch.count else { throw ModelError.emptyBatch }
+        for label in labels where label < 0 || label >= classes {
+            throw ModelError.labelOutOfRange(label: label, classes: classes)
+        }
+        let c = config.embeddingSize, s = batch.count
+        let top = forward(batch, features: features, training: true)
+        let head = model.parameters.head
+        let logits = GPT2Model.headLogits(head, hidden: top.normalized, rows: s, columns: c, kernels: kernels)
+
+        // Cross-entropy, mean over the batch; dlogits = (softmax - onehot) / S.
+        let dl = dLogits.reserve(s * classes)
+        var loss: Double = 0
+        for (row, (values, label)) in zip(logits, labels).enumerated() {
+            let maximum = values.max()!
+            let exps = values.map { Foundation.exp(Double($0 - maximum)) }
+            let total = exps.reduce(0, +)
+            loss -= Foundation.log(exps[label] / total)
+            for k in 0..<classes {
+                dl[row * classes + k] = Float((exps[k] / total - (k == label ? 1 : 0)) / Double(s))
+            }
+        }
+        loss /= Double(s)
+
+        // Head: logits = y · Wᵀ + b
+        kernels.matmul(
+            m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.normalized, ldb: c,
+            c: gradients.tensor("score.weight"), ldc: c, accumulate: true)
+        kernels.addColumnSums(of: dl, rows: s, columns: classes, into: gradients.tensor("score.bias"))
+        let dy = dNormalized.reserve(s * c)
+        kernels.matmul(m: s, n: c, k: classes, a: dl, lda: classes, b: head.weight, ldb: c, c: dy, ldc: c)
+
+        // Final LayerNorm
+        let dx = dTop.zeroed(s * c)
+        kernels.layerNormBackward(
+            dInput: dx, dWeight: gradients.tensor("ln_f.weight"), dBias: gradients.tensor("ln_f.bias"), dOutput: dy,
+            input: top.input, weight: model.parameters.finalNorm.weight, mean: normMean.pointer,
+            reciprocalStd: normReciprocalStd.pointer, rows: s, columns: c)
+
+        // Blocks, top down.
+        var dOutput = UnsafePointer(dx)
+        for i in stride(from: scope.blocks - 1, through: 0, by: -1) {
+            let index = firstTrainableBlock + i
+            let dInput = (i % 2 == 0 ? dBlock.0 : dBlock.1).reserve(batch.rowCount * c)
+            TransformerBlock.backward(
+                model.parameters.blocks[index], gradients: blockGradients(index), dOutput: dOutput, dInput: dInput,
+                heads: config.heads, activations: blockActivations[i], workspace: workspace, kernels: kernels)
+            dOutput = UnsafePointer(dInput)
+        }
+
+        if scope.embeddings {
+            let dWte = gradients.tensor("wte.weight"), dWpe = gradients.tensor("wpe.weight")
+            for (sequence, ids) in zip(batch.sequences, batch.ids) {
+                for (position, id) in ids.enumerated() {
+                    let g = dOutput + (sequence.start + position) * c
+                    let token = dWte + id * c, place = dWpe + position * c
+                    for j in 0..<c {
+                        token[j] += g[j]
+                        place[j] += g[j]
+                    }
+                }
+            }
+        }
+        return Float(loss)
+    }
+
+    private struct TopActivations {
+        let input: UnsafePointer<Float>
+        let normalized: UnsafePointer<Float>
+    }
+
+    private func forward(_ batch: TokenBatch, features: UnsafePointer<Float>?, training: Bool) -> TopActivations {
+        let c = config.embeddingSize, s = batch.count
+        var x: UnsafePointer<Float>
+        if scope.embeddings {
+            x = UnsafePointer(model.embed(batch, into: embedded))
+        } else {
+            guard let features else { preconditionFailure("frozen features are required when embeddings are frozen") }
+            x = features
+        }
+        for i in 0..<scope.blocks {
+            let isTop = i == scope.blocks - 1
+            x = TransformerBlock.forward(
+                model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
+                sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
+                heads: config.heads, activations: blockActivations[i], kernels: kernels, training: training)
+        }
+        // The final LayerNorm's input must outlive the next forward pass's block scratch.
+        let input = topInput.reserve(s * c)
+        input.update(from: x, count: s * c)
+        let y = normalized.reserve(s * c)
+        kernels.layerNormForward(
+            output: y, mean: normMean.reserve(s), reciprocalStd: normReciprocalStd.reserve(s), input: input,
+            weight: model.parameters.finalNorm.weight, bias: model.parameters.finalNorm.bias, rows: s, columns: c)
+        return TopActivations(input: input, normalized: y)
+    }
+
+    private func blockGradients(_ index: Int) -> BlockGradients {
+        let p = "h.\(index)."
+        let g = gradients
+        return BlockGradients(
+            norm1Weight: g.tensor(p + "ln_1.weight"), norm1Bias: g.tensor(p + "ln_1.bias"),
+            attentionWeight: g.tensor(p + "attn.c_attn.weight"), attentionBias: g.tensor(p + "attn.c_attn.bias"),
+            projectionWeight: g.tensor(p + "attn.c_proj.weight"), projectionBias: g.tensor(p + "attn.c_proj.bias"),
+            norm2Weight: g.tensor(p + "ln_2.weight"), norm2Bias: g.tensor(p + "ln_2.bias"),
+            expansionWeight: g.tensor(p + "mlp.c_fc.weight"), expansionBias: g.tensor(p + "mlp.c_fc.bias"),
+            contractionWeight: g.tensor(p + "mlp.c_proj.weight"), contractionBias: g.tensor(p + "mlp.c_proj.bias"))
+    }
+}

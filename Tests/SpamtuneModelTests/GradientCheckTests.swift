@@ -1,0 +1,86 @@
+import SpamtuneKernels
+import SpamtuneModel
+import SpamtuneTestSupport
+import SpamtuneWeights
+import Testing
+
+/// The whole trainable stack's gradients (head, final LayerNorm, the last k blocks, the
+/// embeddings) against central finite differences of its own loss.
+@Suite struct GradientCheckTests {
+    static let config = GPT2Config(layers: 2, embeddingSize: 32, heads: 4, contextLength: 16, vocabularySize: 40)
+    static let batch = TokenBatch([[3, 17, 5, 9, 21], [8], [30, 2, 2, 11, 39, 0, 7]])
+    static let labels = [1, 0, 1]
+
+    @Test(arguments: [TrainableScope(blocks: 0), TrainableScope(blocks: 1), TrainableScope(blocks: 2),
+                      TrainableScope(blocks: 2, embeddings: true)])
+    func gradientsMatchFiniteDifferences(scope: TrainableScope) throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 42)
+        for level in InstructionSet.supported {
+            let kernels = Kernels(threads: 2, instructionSet: level)
+            let trainable = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels)
+            let features = trainable.frozenFeatures(for: Self.batch)
+            func loss() throws -> Double {
+                trainable.gradients.zero()
+                return try Double(features.withUnsafeBufferPointer {
+                    try trainable.lossAndGradients(for: Self.batch, features: $0.baseAddress, labels: Self.labels)
+                })
+            }
+            _ = try loss()
+            let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
+            var checked = 0
+            for entry in trainable.parameters.entries {
+                // A few elements of every tensor; for the embeddings, rows the batch uses.
+                let candidates: [Int]
+                if entry.name == "wte.weight" {
+                    candidates = [3 * 32 + 1, 8 * 32 + 7, 2 * 32 + 31]
+                } else {
+                    candidates = Array(stride(from: 0, to: entry.count, by: max(1, entry.count / 5)))
+                }
+                for i in candidates {
+                    let p = trainable.parameters.pointer + entry.offset + i
+                    let saved = p.pointee
+                    let h: Float = 1e-2
+                    p.pointee = saved + h
+                    let plus = try loss()
+                    p.pointee = saved - h
+                    let minus = try loss()
+                    p.pointee = saved
+                    let numeric = (plus - minus) / Double(2 * h)
+                    let got = Double(analytic[entry.offset + i])
+                    #expect(
+                        abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric),
+                        "\(entry.name)[\(i)] analytic \(got) numeric \(numeric) \(level) \(scope)")
+                    checked += 1
+                }
+            }
+            #expect(checked > 10)
+        }
+    }
+
+    /// With a sequence alone or among others, its logits are the same: sequences in a
+    /// batch never see each other, padding never exists.
+    @Test func batchingDoesNotChangeLogits() throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 7)
+        let kernels = Kernels(threads: 2)
+        let parameters = try GPT2Parameters(config: Self.config, classes: 2, source: base)
+        let model = GPT2Model(parameters: parameters, kernels: kernels)
+        let together = model.logits(for: Self.batch)
+        for (index, ids) in Self.batch.ids.enumerated() {
+            let alone = model.logits(for: TokenBatch([ids]))[0]
+            #expect(maximumError(alone, together[index]) < 1e-5)
+        }
+    }
+
+    /// The trainer's forward pass on cached frozen features gives the model's logits.
+    @Test(arguments: [0, 1, 2])
+    func cachedFeaturesGiveTheModelsLogits(blocks: Int) throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 9)
+        let kernels = Kernels(threads: 1)
+        let trainable = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: blocks), base: base, kernels: kernels)
+        let features = trainable.frozenFeatures(for: Self.batch)
+        let fromFeatures = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
+        let direct = trainable.model.logits(for: Self.batch)
+        for (a, b) in zip(fromFeatures, direct) { #expect(maximumError(a, b) < 1e-5) }
+    }
+}

@@ -66,12 +66,19 @@ let package = Package(
         // text -> verdict: layout + tokenizer + model + threshold.
         .target(name: "SpamtuneClassifier", dependencies: ["SpamtuneModel", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights"]),
 
-        .executableTarget(name: "spamtune", dependencies: ["SpamtuneClassifier"]),
-        .executableTarget(name: "spamtuned", dependencies: ["SpamtuneClassifier"]),
-        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneClassifier"]),
+        // Training pipeline: data, downloads, fine-tuning, reports, checkpoints, schedule.
+        .target(
+            name: "SpamtuneTrain", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"],
+            resources: [.copy("Resources/sms-spam-collection")]),
+        // The daemon: milter, spamd protocol, Maildir watcher, control socket, service loop.
+        .target(name: "SpamtuneDaemon", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"]),
+
+        .executableTarget(name: "spamtune", dependencies: ["SpamtuneClassifier", "SpamtuneTrain", "SpamtuneDaemon"]),
+        .executableTarget(name: "spamtuned", dependencies: ["SpamtuneDaemon"]),
+        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneTrain"]),
         .executableTarget(
             name: "spamtune-bench",
-            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail"]),
+            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain"]),
 
         // Tests.
         .target(name: "SpamtuneTestSupport", path: "Tests/SpamtuneTestSupport"),
@@ -82,6 +89,8 @@ let package = Package(
         .testTarget(name: "SpamtuneModelTests", dependencies: ["SpamtuneModel", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneMailTests", dependencies: ["SpamtuneMail", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneTrainTests", dependencies: ["SpamtuneTrain", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneDaemonTests", dependencies: ["SpamtuneDaemon", "SpamtuneTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,1 @@
+// SpamtuneDaemon: see README's module map.

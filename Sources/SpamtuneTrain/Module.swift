@@ -1,0 +1,1 @@
+// SpamtuneTrain: see README's module map.

@@ -1,1 +1,0 @@
-// SpamtuneWeights: see README's module map.

@@ -56,7 +56,7 @@ public struct GPT2Config: Codable, Equatable, Hashable, Sendable, CustomStringCo
     }
 
     public var description: String {
-        "GPT-2 \(layerCount) layers, \(embeddingSize) wide, \(headCount) heads, context \(contextLength), vocabulary \(vocabularySize)"
+        "GPT-2 with \(layerCount) layers, \(embeddingSize) wide, \(headCount) heads, context \(contextLength), vocabulary \(vocabularySize)"
     }
 
     private init(standardLayers layers: Int, embedding: Int, heads: Int) {

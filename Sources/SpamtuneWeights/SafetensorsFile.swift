@@ -94,7 +94,9 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
         do {
             header = try JSONDecoder().decode(SafetensorsHeader.self, from: Data(headerBytes))
         } catch let error as DecodingError {
-            throw WeightsError(.corruptFile, file: path, "the header is not valid safetensors JSON: \(describe(error))")
+            // The first coding key is the tensor whose entry is malformed.
+            let tensor = error.context?.codingPath.first.map(\.stringValue).flatMap { $0 == "__metadata__" ? nil : $0 }
+            throw WeightsError(.corruptFile, file: path, tensor: tensor, "the header is not valid safetensors JSON: \(describe(error))")
         } catch {
             throw WeightsError(.corruptFile, file: path, "the header is not valid safetensors JSON: \(error)")
         }
@@ -198,8 +200,24 @@ struct SafetensorsHeader: Decodable {
 
     private struct EntryFields: Decodable {
         let dtype: String
-        let shape: [Int]
-        let data_offsets: [Int]
+        let shape: [WholeNumber]
+        let data_offsets: [WholeNumber]
+    }
+
+    /// Foundation's own message for a non-integer where an Int is expected is "not valid
+    /// JSON", with no location; this says which number is wrong and where.
+    private struct WholeNumber: Decodable {
+        let value: Int
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Int.self) {
+                self.value = value
+            } else if let number = try? container.decode(Double.self) {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(number) is not a whole number of at most 64 bits")
+            } else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a whole number")
+            }
+        }
     }
 
     private struct Key: CodingKey {
@@ -221,7 +239,7 @@ struct SafetensorsHeader: Decodable {
                 metadata = try container.decode([String: String].self, forKey: key)
             } else {
                 let fields = try container.decode(EntryFields.self, forKey: key)
-                tensors.append(Entry(name: key.stringValue, dtype: fields.dtype, shape: fields.shape, dataOffsets: fields.data_offsets))
+                tensors.append(Entry(name: key.stringValue, dtype: fields.dtype, shape: fields.shape.map(\.value), dataOffsets: fields.data_offsets.map(\.value)))
             }
         }
         self.tensors = tensors
@@ -229,10 +247,22 @@ struct SafetensorsHeader: Decodable {
     }
 }
 
+extension DecodingError {
+    var context: Context? {
+        switch self {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context): context
+        @unknown default: nil
+        }
+    }
+}
+
 /// A DecodingError in one line: where in the JSON and what was wrong.
 func describe(_ error: DecodingError) -> String {
     func at(_ context: DecodingError.Context) -> String {
-        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        var path = ""
+        for key in context.codingPath {
+            if let index = key.intValue { path += "[\(index)]" } else { path += (path.isEmpty ? "" : ".") + key.stringValue }
+        }
         return path.isEmpty ? "" : " at '\(path)'"
     }
     switch error {

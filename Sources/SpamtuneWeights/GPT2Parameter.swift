@@ -87,8 +87,8 @@ public enum GPT2BlockParameter: String, CaseIterable, Hashable, Sendable {
 
 /// OpenAI's TensorFlow names -> Hugging Face names: `model/h0/ln_1/g` -> `h.0.ln_1.weight`,
 /// `/b` -> `.bias`, `/w` -> `.weight`, `model/wte` -> `wte.weight`.
-enum TensorFlowGPT2Naming {
-    static func canonicalName(forTensorFlowName name: String) -> String? {
+public enum TensorFlowGPT2Naming {
+    public static func canonicalName(forTensorFlowName name: String) -> String? {
         var components = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard components.count >= 2, components.removeFirst() == "model" else { return nil }
         if components == ["wte"] || components == ["wpe"] { return components[0] + ".weight" }
@@ -103,6 +103,23 @@ enum TensorFlowGPT2Naming {
             components[0] = "h.\(layer)"
         }
         return (components + [suffix]).joined(separator: ".")
+    }
+
+    /// The inverse, for error messages about a tensor a TensorFlow checkpoint lacks.
+    public static func tensorFlowName(forCanonicalName name: String) -> String? {
+        if name == "wte.weight" || name == "wpe.weight" { return "model/" + name.dropLast(".weight".count) }
+        var components = name.split(separator: ".").map(String.init)
+        guard components.count >= 2, let last = components.popLast() else { return nil }
+        if components.count >= 2, components[0] == "h", Int(components[1]) != nil {
+            components[0] = "h" + components.remove(at: 1)
+        }
+        let isNorm = components.last?.hasPrefix("ln_") ?? false
+        switch last {
+        case "weight": components.append(isNorm ? "g" : "w")
+        case "bias": components.append("b")
+        default: return nil
+        }
+        return "model/" + components.joined(separator: "/")
     }
 }
 

@@ -5,9 +5,17 @@ import Foundation
 /// used in place, so a 500 MB model costs page cache, not a copy.
 public struct GPT2Weights: Sendable {
     public let config: GPT2Config
-    /// Where tensors come from, the one laid over the others first (see `overlaid(with:)`).
-    public let stores: [any TensorStore]
+    private let layers: [Layer]
     private let parameters: [GPT2Parameter: TensorView]
+
+    /// A store and its names without `transformer.` prefixes (canonical -> stored).
+    private struct Layer: @unchecked Sendable {
+        let store: any TensorStore
+        let storedNames: [String: String]
+    }
+
+    /// Where tensors come from, the one laid over the others first (see `overlaid(with:)`).
+    public var stores: [any TensorStore] { layers.map(\.store) }
 
     /// Names that GPT-2 files carry besides the model and that are not part of it: the
     /// LM head (tied to wte) and the attention-mask buffers some exports include.
@@ -63,18 +71,21 @@ public struct GPT2Weights: Sendable {
         var parameters: [GPT2Parameter: TensorView] = [:]
         for parameter in GPT2Parameter.all(in: config) {
             guard let stored = names[parameter.name] else {
-                throw WeightsError(.missingTensor, file: store.path, tensor: parameter.name, "missing: a \(config) needs it (shape \(describeShape(parameter.shape(in: config))))")
+                let tensorFlowName = store is TensorFlowGPT2Store ? TensorFlowGPT2Naming.tensorFlowName(forCanonicalName: parameter.name).map { " as '\($0)'" } ?? "" : ""
+                throw WeightsError(
+                    .missingTensor, file: store.path, tensor: parameter.name,
+                    "missing: a \(config) needs it\(tensorFlowName) with shape \(describeShape(parameter.shape(in: config)))")
             }
             parameters[parameter] = try Self.checkedView(of: parameter, storedAs: stored, in: store, config: config)
         }
         self.config = config
-        self.stores = [store]
+        self.layers = [Layer(store: store, storedNames: names)]
         self.parameters = parameters
     }
 
-    private init(config: GPT2Config, stores: [any TensorStore], parameters: [GPT2Parameter: TensorView]) {
+    private init(config: GPT2Config, layers: [Layer], parameters: [GPT2Parameter: TensorView]) {
         self.config = config
-        self.stores = stores
+        self.layers = layers
         self.parameters = parameters
     }
 
@@ -91,10 +102,8 @@ public struct GPT2Weights: Sendable {
     public func tensor(named name: String) throws -> TensorView {
         let canonical = Self.canonicalName(name)
         if let parameter = GPT2Parameter(name: canonical), let view = parameters[parameter] { return view }
-        for store in stores {
-            if let stored = try Self.canonicalNames(in: store)[canonical] {
-                return try store.tensor(named: stored).renamed(canonical)
-            }
+        for layer in layers {
+            if let stored = layer.storedNames[canonical] { return try layer.store.tensor(named: stored).renamed(canonical) }
         }
         throw WeightsError(.missingTensor, file: stores.map(\.path).joined(separator: " + "), tensor: name, "no such tensor")
     }
@@ -102,17 +111,16 @@ public struct GPT2Weights: Sendable {
     public func contains(_ name: String) -> Bool {
         let canonical = Self.canonicalName(name)
         if let parameter = GPT2Parameter(name: canonical), parameters[parameter] != nil { return true }
-        return stores.contains { store in store.contains(canonical) || store.contains(Self.huggingFacePrefix + canonical) }
+        return layers.contains { $0.storedNames[canonical] != nil }
     }
 
     /// Tensors in the files that are not GPT-2 parameters nor ignorable buffers (for
     /// example `score.weight`, `score.bias`), without `transformer.` prefixes, sorted.
     public var extraTensorNames: [String] {
         var names = Set<String>()
-        for store in stores {
-            for name in store.names {
-                let canonical = Self.canonicalName(name)
-                if GPT2Parameter(name: canonical) == nil && !Self.isIgnoredBuffer(canonical) { names.insert(canonical) }
+        for layer in layers {
+            for canonical in layer.storedNames.keys where GPT2Parameter(name: canonical) == nil && !Self.isIgnoredBuffer(canonical) {
+                names.insert(canonical)
             }
         }
         return names.sorted()
@@ -130,7 +138,7 @@ public struct GPT2Weights: Sendable {
                 parameters[parameter] = try Self.checkedView(of: parameter, storedAs: stored, in: store, config: config)
             }
         }
-        return GPT2Weights(config: config, stores: [store] + stores, parameters: parameters)
+        return GPT2Weights(config: config, layers: [Layer(store: store, storedNames: names)] + layers, parameters: parameters)
     }
 
     // MARK: - Checks

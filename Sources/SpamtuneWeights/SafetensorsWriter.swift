@@ -15,7 +15,9 @@ import Foundation
 /// first. Tensor data is written straight from each view's memory, never copied.
 public enum SafetensorsWriter {
     /// Writes (creating or truncating) `path`. On failure the file may be partial: use
-    /// `writeAtomically` for anything that must survive a crash or a full disk.
+    /// `writeAtomically` for anything that must survive a crash or a full disk, and for
+    /// any file a running process may have mapped (truncating a mapped file kills its
+    /// reader with SIGBUS; a rename leaves the old file intact for it).
     public static func write(_ tensors: [TensorView], metadata: [String: String] = [:], to path: String) throws {
         let ordered = try orderedForWriting(tensors, file: path)
         let header = headerBytes(for: ordered, metadata: metadata)

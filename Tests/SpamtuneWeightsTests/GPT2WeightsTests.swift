@@ -136,6 +136,13 @@ import Testing
         #expect(error.description.contains("model/h1/mlp/c_proj/w") && error.description.contains("[32, 8]"))
     }
 
+    @Test func aTensorMissingFromATensorFlowCheckpointIsNamedBothWays() throws {
+        let directory = try TemporaryDirectory()
+        try TensorFlowCheckpointWriter().write(tensorFlowGPT2(tinyConfig).filter { $0.name != "model/h1/ln_2/g" }, prefix: directory.file("model.ckpt"))
+        let error = try #require(throws: WeightsError.self) { try GPT2Weights.load(from: directory.file("model.ckpt"), config: tinyConfig) }
+        #expect(error.kind == .missingTensor && error.tensor == "h.1.ln_2.weight" && error.description.contains("model/h1/ln_2/g"))
+    }
+
     @Test func nothingAtThePathIsAClearError() throws {
         let directory = try TemporaryDirectory()
         let empty = try #require(throws: WeightsError.self) { try GPT2Weights.load(from: directory.path) }

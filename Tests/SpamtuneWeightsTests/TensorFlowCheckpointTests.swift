@@ -59,6 +59,13 @@ import Testing
         let qkv = weights.tensor(.block(0, .qkvWeight))
         #expect(UnsafeRawPointer(qkv.pointer) == checkpoint.mappedDataFiles[0].baseAddress! + 9216)
         #expect(weights.extraTensorNames.isEmpty)
+        // OpenAI's names and the canonical ones correspond one to one.
+        #expect(Set(checkpoint.names.compactMap(TensorFlowGPT2Naming.canonicalName(forTensorFlowName:))) == Set(GPT2Parameter.all(in: .gpt2Small).map(\.name)))
+        for parameter in GPT2Parameter.all(in: .gpt2Small) {
+            let name = try #require(TensorFlowGPT2Naming.tensorFlowName(forCanonicalName: parameter.name))
+            #expect(checkpoint.entry(name) != nil, "\(parameter.name) -> \(name)")
+            #expect(TensorFlowGPT2Naming.canonicalName(forTensorFlowName: name) == parameter.name)
+        }
 
         // One byte short: the last tensor in the file (wte) is cut.
         try FileHandle(forWritingTo: URL(fileURLWithPath: data)).truncate(atOffset: 497_759_231)

@@ -67,7 +67,7 @@ public struct GPT2Weights: Sendable {
     public init(store: any TensorStore, config: GPT2Config? = nil, configFile: String? = nil) throws {
         let names = try Self.canonicalNames(in: store)
         let config = try config ?? Self.resolveConfig(store: store, names: names, configFile: configFile)
-        try Self.checkNoLayersBeyond(config, names: names, store: store)
+        try Self.checkNoLayersBeyond(config, store: store)
         var parameters: [GPT2Parameter: TensorView] = [:]
         for parameter in GPT2Parameter.all(in: config) {
             guard let stored = names[parameter.name] else {
@@ -131,7 +131,7 @@ public struct GPT2Weights: Sendable {
     /// classification head) become reachable by `tensor(named:)`.
     public func overlaid(with store: any TensorStore) throws -> GPT2Weights {
         let names = try Self.canonicalNames(in: store)
-        try Self.checkNoLayersBeyond(config, names: names, store: store)
+        try Self.checkNoLayersBeyond(config, store: store)
         var parameters = self.parameters
         for parameter in GPT2Parameter.all(in: config) {
             if let stored = names[parameter.name] {
@@ -181,9 +181,10 @@ public struct GPT2Weights: Sendable {
     }
 
     /// A file with blocks the configuration does not have would be silently cut short.
-    private static func checkNoLayersBeyond(_ config: GPT2Config, names: [String: String], store: any TensorStore) throws {
-        for (canonical, stored) in names {
-            if case .block(let layer, _)? = GPT2Parameter(name: canonical), layer >= config.layerCount {
+    private static func checkNoLayersBeyond(_ config: GPT2Config, store: any TensorStore) throws {
+        // In the store's order, so the same file always names the same tensor.
+        for stored in store.names {
+            if case .block(let layer, _)? = GPT2Parameter(name: canonicalName(stored)), layer >= config.layerCount {
                 throw WeightsError(
                     .shapeMismatch, file: store.path, tensor: stored,
                     "belongs to block \(layer) but the configuration has \(config.layerCount) layers: the configuration does not match the weights")

@@ -47,7 +47,7 @@ public final class GPT2Model: @unchecked Sendable {
     func forwardToTop(_ batch: TokenBatch) -> UnsafePointer<Float> {
         let c = config.embeddingSize
         var x = UnsafePointer(embed(batch, into: embedded))
-        let blocks = config.layers
+        let blocks = config.layerCount
         if blocks == 0 {
             let rows = lastRows.reserve(batch.count * c)
             Rows.gather(x, rows: batch.lastRows, columns: c, into: rows)
@@ -64,7 +64,7 @@ public final class GPT2Model: @unchecked Sendable {
         return TransformerBlock.forward(
             parameters.blocks[index], input: input, rowCount: batch.rowCount,
             sequences: lastOnly ? batch.lastQueryOnly : batch.sequences, queryRows: lastOnly ? batch.lastRows : nil,
-            heads: config.heads, activations: scratch, kernels: kernels, training: false)
+            heads: config.headCount, activations: scratch, kernels: kernels, training: false)
     }
 
     /// x[row] = wte[id] + wpe[position].

@@ -61,6 +61,8 @@ public struct GPT2Parameters {
     public var blocks: [BlockParameters]
     public var finalNorm: LayerNormParameters
     public var head: HeadParameters
+    /// What owns the memory the views point into (a memory-mapped file, a buffer).
+    let owners: [Any]
 }
 
 /// Where the model's tensors come from, by Hugging Face name (`h.3.mlp.c_fc.weight`,
@@ -70,33 +72,32 @@ public protocol TensorSource {
     func floats(named name: String, shape: [Int]) throws -> UnsafePointer<Float>
 }
 
-/// The tensors of a GPT-2 and its head, in a fixed order: the order of a trainable
-/// `ParameterBuffer` and of checkpoints.
+/// The tensors of a GPT-2 and its head as (name, shape), in the order of a trainable
+/// `ParameterBuffer`. The model's own names come from SpamtuneWeights' GPT2Parameter;
+/// the head is the classifier's addition (`score.*`, as in Hugging Face's
+/// GPT2ForSequenceClassification, plus a bias).
 public enum GPT2TensorNames {
+    static func entry(_ parameter: GPT2Parameter, _ config: GPT2Config) -> (name: String, shape: [Int]) {
+        (parameter.name, parameter.shape(in: config))
+    }
+
     public static func block(_ index: Int, config: GPT2Config) -> [(name: String, shape: [Int])] {
-        let c = config.embeddingSize
-        let p = "h.\(index)."
-        return [
-            (p + "ln_1.weight", [c]), (p + "ln_1.bias", [c]),
-            (p + "attn.c_attn.weight", [c, 3 * c]), (p + "attn.c_attn.bias", [3 * c]),
-            (p + "attn.c_proj.weight", [c, c]), (p + "attn.c_proj.bias", [c]),
-            (p + "ln_2.weight", [c]), (p + "ln_2.bias", [c]),
-            (p + "mlp.c_fc.weight", [c, 4 * c]), (p + "mlp.c_fc.bias", [4 * c]),
-            (p + "mlp.c_proj.weight", [4 * c, c]), (p + "mlp.c_proj.bias", [c]),
-        ]
+        GPT2BlockParameter.allCases.map { entry(.block(index, $0), config) }
     }
 
     public static func embeddings(config: GPT2Config) -> [(name: String, shape: [Int])] {
-        [("wte.weight", [config.vocabularySize, config.embeddingSize]),
-         ("wpe.weight", [config.contextLength, config.embeddingSize])]
+        [entry(.tokenEmbedding, config), entry(.positionEmbedding, config)]
     }
 
     public static func finalNorm(config: GPT2Config) -> [(name: String, shape: [Int])] {
-        [("ln_f.weight", [config.embeddingSize]), ("ln_f.bias", [config.embeddingSize])]
+        [entry(.finalNormWeight, config), entry(.finalNormBias, config)]
     }
 
+    public static let headWeight = "score.weight"
+    public static let headBias = "score.bias"
+
     public static func head(classes: Int, config: GPT2Config) -> [(name: String, shape: [Int])] {
-        [("score.weight", [classes, config.embeddingSize]), ("score.bias", [classes])]
+        [(headWeight, [classes, config.embeddingSize]), (headBias, [classes])]
     }
 }
 
@@ -110,7 +111,8 @@ extension GPT2Parameters {
         self.config = config
         tokenEmbedding = try bind(embeddings[0])
         positionEmbedding = try bind(embeddings[1])
-        blocks = try (0..<config.layers).map { index in
+        blocks = try (0..<config.layerCount).map { index in
+            // In GPT2BlockParameter's order: ln_1, c_attn, attn.c_proj, ln_2, c_fc, mlp.c_proj.
             let t = try GPT2TensorNames.block(index, config: config).map(bind)
             let c = config.embeddingSize
             return BlockParameters(
@@ -125,5 +127,16 @@ extension GPT2Parameters {
         finalNorm = LayerNormParameters(weight: norm[0], bias: norm[1])
         let head = try GPT2TensorNames.head(classes: classes, config: config).map(bind)
         self.head = HeadParameters(weight: head[0], bias: head[1], classes: classes)
+        owners = [source]
+    }
+}
+
+extension GPT2Weights: TensorSource {
+    public func floats(named name: String, shape: [Int]) throws -> UnsafePointer<Float> {
+        let view = try tensor(named: name)
+        guard view.shape == shape else {
+            throw ModelError.shapeMismatch(tensor: name, expected: shape, found: view.shape)
+        }
+        return view.pointer
     }
 }

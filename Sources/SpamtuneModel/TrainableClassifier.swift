@@ -22,7 +22,7 @@ public struct TrainableScope: Codable, Equatable, Sendable {
     /// LayerNorm, blocks from the lowest trainable one up, then the embeddings.
     public func tensorLayout(config: GPT2Config, classes: Int) -> [(name: String, shape: [Int])] {
         var layout = GPT2TensorNames.head(classes: classes, config: config) + GPT2TensorNames.finalNorm(config: config)
-        for index in (config.layers - blocks)..<config.layers {
+        for index in (config.layerCount - blocks)..<config.layerCount {
             layout += GPT2TensorNames.block(index, config: config)
         }
         if embeddings { layout += GPT2TensorNames.embeddings(config: config) }
@@ -55,8 +55,8 @@ public final class TrainableClassifier: @unchecked Sendable {
     public init(
         config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels
     ) throws {
-        guard scope.blocks >= 0, scope.blocks <= config.layers, !scope.embeddings || scope.blocks == config.layers else {
-            throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layers)
+        guard scope.blocks >= 0, scope.blocks <= config.layerCount, !scope.embeddings || scope.blocks == config.layerCount else {
+            throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layerCount)
         }
         self.config = config
         self.classes = classes
@@ -71,7 +71,7 @@ public final class TrainableClassifier: @unchecked Sendable {
     }
 
     public var kernels: Kernels { model.kernels }
-    public var firstTrainableBlock: Int { config.layers - scope.blocks }
+    public var firstTrainableBlock: Int { config.layerCount - scope.blocks }
 
     /// What the trainable part reads for `batch`: the hidden states entering the first
     /// trainable block, every row ([rows, C]); or with no trainable block, the hidden
@@ -147,7 +147,7 @@ public final class TrainableClassifier: @unchecked Sendable {
             let dInput = (i % 2 == 0 ? dBlock.0 : dBlock.1).reserve(batch.rowCount * c)
             TransformerBlock.backward(
                 model.parameters.blocks[index], gradients: blockGradients(index), dOutput: dOutput, dInput: dInput,
-                heads: config.heads, activations: blockActivations[i], workspace: workspace, kernels: kernels)
+                heads: config.headCount, activations: blockActivations[i], workspace: workspace, kernels: kernels)
             dOutput = UnsafePointer(dInput)
         }
 
@@ -186,7 +186,7 @@ public final class TrainableClassifier: @unchecked Sendable {
             x = TransformerBlock.forward(
                 model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
                 sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
-                heads: config.heads, activations: blockActivations[i], kernels: kernels, training: training)
+                heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training)
         }
         // The final LayerNorm's input must outlive the next forward pass's block scratch.
         let input = topInput.reserve(s * c)

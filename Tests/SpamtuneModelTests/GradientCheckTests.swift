@@ -7,7 +7,7 @@ import Testing
 /// The whole trainable stack's gradients (head, final LayerNorm, the last k blocks, the
 /// embeddings) against central finite differences of its own loss.
 @Suite struct GradientCheckTests {
-    static let config = GPT2Config(layers: 2, embeddingSize: 32, heads: 4, contextLength: 16, vocabularySize: 40)
+    static let config = try! GPT2Config(layerCount: 2, embeddingSize: 32, headCount: 4, contextLength: 16, vocabularySize: 40)
     static let batch = TokenBatch([[3, 17, 5, 9, 21], [8], [30, 2, 2, 11, 39, 0, 7]])
     static let labels = [1, 0, 1]
 

@@ -27,7 +27,7 @@ final class InMemoryTensors: TensorSource {
         var random = SeededGenerator(seed: seed)
         let tensors = InMemoryTensors()
         var layout = GPT2TensorNames.embeddings(config: config) + GPT2TensorNames.finalNorm(config: config)
-        for index in 0..<config.layers { layout += GPT2TensorNames.block(index, config: config) }
+        for index in 0..<config.layerCount { layout += GPT2TensorNames.block(index, config: config) }
         for (name, shape) in layout {
             let count = shape.reduce(1, *)
             let values: [Float]

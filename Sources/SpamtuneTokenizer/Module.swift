@@ -1,1 +1,0 @@
-// SpamtuneTokenizer: see README's module map.

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The lookup tables encoding reads for every word, as flat allocations made once at load
+/// and never written again (hence safe to share between threads): the token bytes, a
+/// hash table from byte strings to ids, and a hash table from adjacent token pairs to the
+/// token they merge into.
+final class TokenTables: @unchecked Sendable {
+    let tokenCount: Int
+    /// Token `id` is bytes `tokenOffsets[id]..<tokenOffsets[id + 1]` of `tokenBytes`.
+    let tokenBytes: UnsafeMutablePointer<UInt8>
+    let tokenOffsets: UnsafeMutablePointer<Int32>
+    /// The id of each single byte's token.
+    let byteTokens: UnsafeMutablePointer<UInt32>
+
+    /// Open addressing, linear probing. A slot holds `hash >> 32 << 32 | (id + 1)`, 0 when
+    /// empty, so that most mismatches are rejected without touching the token bytes.
+    private let pieceSlots: UnsafeMutablePointer<UInt64>
+    private let pieceSlotMask: Int
+
+    /// Open addressing, linear probing; key `left << 32 | right`, `emptyPairKey` when empty.
+    private let pairKeys: UnsafeMutablePointer<UInt64>
+    private let pairMergedTokens: UnsafeMutablePointer<UInt32>
+    private let pairSlotShift: UInt64
+    private static let emptyPairKey = UInt64.max
+    /// What `mergedToken` gives for a pair that does not merge: above every id, so the
+    /// merge loops can take the minimum without a special case.
+    static let noMerge = UInt32.max
+
+    /// Special tokens (<|endoftext|>) stay out of both hash tables: text never becomes them.
+    init(vocabulary: GPT2Vocabulary) {
+        let count = vocabulary.tokenCount
+        tokenCount = count
+        tokenBytes = .allocate(capacity: max(vocabulary.tokenBytes.count, 1))
+        tokenBytes.initialize(from: vocabulary.tokenBytes, count: vocabulary.tokenBytes.count)
+        tokenOffsets = .allocate(capacity: count + 1)
+        for id in 0...count { tokenOffsets[id] = Int32(vocabulary.tokenOffsets[id]) }
+        byteTokens = .allocate(capacity: 256)
+        byteTokens.initialize(repeating: Self.noMerge, count: 256)
+
+        var pieceCapacity = 1024
+        while pieceCapacity < 2 * count { pieceCapacity <<= 1 }
+        pieceSlotMask = pieceCapacity - 1
+        pieceSlots = .allocate(capacity: pieceCapacity)
+        pieceSlots.initialize(repeating: 0, count: pieceCapacity)
+
+        let mergeable = (0..<count).filter { !vocabulary.specialTokenIDs.contains($0) }
+        for id in mergeable {
+            let start = Int(tokenOffsets[id])
+            let length = Int(tokenOffsets[id + 1]) - start
+            let hash = Self.hash(tokenBytes + start, count: length)
+            var slot = Int(truncatingIfNeeded: hash) & pieceSlotMask
+            while pieceSlots[slot] != 0 { slot = (slot + 1) & pieceSlotMask }
+            pieceSlots[slot] = (hash >> 32) << 32 | UInt64(id + 1)
+            if length == 1 { byteTokens[Int(tokenBytes[start])] = UInt32(id) }
+        }
+
+        // tiktoken ranks merging two adjacent parts by the id of their concatenation, if
+        // that is a token; so every split of a token into two tokens is a mergeable pair.
+        var pairs = [(key: UInt64, merged: UInt32)]()
+        for id in mergeable {
+            let start = Int(tokenOffsets[id])
+            let length = Int(tokenOffsets[id + 1]) - start
+            guard length > 1 else { continue }
+            for split in 1..<length {
+                guard let left = Self.lookUp(tokenBytes + start, count: split, slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets),
+                    let right = Self.lookUp(tokenBytes + start + split, count: length - split, slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets)
+                else { continue }
+                pairs.append((UInt64(left) << 32 | UInt64(right), UInt32(id)))
+            }
+        }
+        var pairBits: UInt64 = 10
+        while (1 << pairBits) < 2 * pairs.count { pairBits += 1 }
+        let pairCapacity = 1 << Int(pairBits)
+        pairSlotShift = 64 - pairBits
+        pairKeys = .allocate(capacity: pairCapacity)
+        pairKeys.initialize(repeating: Self.emptyPairKey, count: pairCapacity)
+        pairMergedTokens = .allocate(capacity: pairCapacity)
+        pairMergedTokens.initialize(repeating: Self.noMerge, count: pairCapacity)
+        for pair in pairs {
+            var slot = Int(truncatingIfNeeded: (pair.key &* 0x9E37_79B9_7F4A_7C15) >> pairSlotShift)
+            while pairKeys[slot] != Self.emptyPairKey { slot = (slot + 1) & (pairCapacity - 1) }
+            pairKeys[slot] = pair.key
+            pairMergedTokens[slot] = pair.merged
+        }
+    }
+
+    deinit {
+        tokenBytes.deallocate()
+        tokenOffsets.deallocate()
+        byteTokens.deallocate()
+        pieceSlots.deallocate()
+        pairKeys.deallocate()
+        pairMergedTokens.deallocate()
+    }
+
+    /// A fast 64-bit hash of a short byte string (8 bytes at a time, multiply-xorshift).
+    @inline(__always)
+    static func hash(_ bytes: UnsafePointer<UInt8>, count: Int) -> UInt64 {
+        var hash = 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: count &+ 1)
+        let raw = UnsafeRawPointer(bytes)
+        var offset = 0
+        while offset &+ 8 <= count {
+            hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            hash ^= hash >> 32
+            offset &+= 8
+        }
+        if offset < count {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < count {
+                tail |= UInt64(bytes[offset]) << shift
+                shift &+= 8
+                offset &+= 1
+            }
+            hash = (hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        }
+        hash ^= hash >> 29
+        hash = hash &* 0xFF51_AFD7_ED55_8CCD
+        return hash ^ (hash >> 32)
+    }
+
+    /// The id of the token whose bytes are exactly `bytes[0..<count]`, if any
+    /// (<|endoftext|> excluded: it is never made from text).
+    @inline(__always)
+    func tokenID(_ bytes: UnsafePointer<UInt8>, count: Int, hash: UInt64) -> UInt32? {
+        Self.lookUp(bytes, count: count, hash: hash, slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets)
+    }
+
+    func tokenID(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return nil }
+            return tokenID(base, count: buffer.count, hash: Self.hash(base, count: buffer.count)).map(Int.init)
+        }
+    }
+
+    @inline(__always)
+    private static func lookUp(
+        _ bytes: UnsafePointer<UInt8>, count: Int, hash: UInt64? = nil,
+        slots: UnsafeMutablePointer<UInt64>, mask: Int, tokenBytes: UnsafeMutablePointer<UInt8>, tokenOffsets: UnsafeMutablePointer<Int32>
+    ) -> UInt32? {
+        let hash = hash ?? Self.hash(bytes, count: count)
+        let tag = hash >> 32
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = slots[slot]
+            if entry == 0 { return nil }
+            if entry >> 32 == tag {
+                let id = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) &- 1
+                let start = Int(tokenOffsets[id])
+                if Int(tokenOffsets[id &+ 1]) &- start == count && memcmp(tokenBytes + start, bytes, count) == 0 {
+                    return UInt32(truncatingIfNeeded: id)
+                }
+            }
+            slot = (slot &+ 1) & mask
+        }
+    }
+
+    /// The token that tokens `left` and `right` merge into, or `noMerge`. Its id is also the
+    /// merge's rank: lower merges first.
+    @inline(__always)
+    func mergedToken(_ left: UInt32, _ right: UInt32) -> UInt32 {
+        let key = UInt64(left) << 32 | UInt64(right)
+        let mask = (1 << (64 - Int(pairSlotShift))) - 1
+        var slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> pairSlotShift)
+        while true {
+            let found = pairKeys[slot]
+            if found == key { return pairMergedTokens[slot] }
+            if found == Self.emptyPairKey { return Self.noMerge }
+            slot = (slot &+ 1) & mask
+        }
+    }
+
+    func appendBytes(ofToken id: Int, to output: inout [UInt8]) {
+        let start = Int(tokenOffsets[id])
+        output.append(contentsOf: UnsafeBufferPointer(start: tokenBytes + start, count: Int(tokenOffsets[id + 1]) - start))
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import SpamtuneTestSupport
+import Testing
+
+@testable import SpamtuneTokenizer
+
+/// One tokenizer for all tests: loading parses a megabyte of JSON.
+let sharedTokenizer: GPT2Tokenizer = {
+    do {
+        return try GPT2Tokenizer(directory: ProjectPaths.sharedFile("gpt2"))
+    } catch {
+        fatalError("cannot load the shared GPT-2 tokenizer: \(error)")
+    }
+}()
+
+/// A line of the reference's golden files: a text and tiktoken's ids for it.
+struct GoldenLine: Decodable, Sendable, CustomTestStringConvertible {
+    var text: String
+    var ids: [Int]
+    var testDescription: String { text.count > 60 ? "\(text.prefix(60).debugDescription)…" : text.debugDescription }
+
+    static func load(_ relativePath: String) throws -> [GoldenLine] {
+        try jsonLines(ProjectPaths.sharedFile(relativePath))
+    }
+}
+
+/// A line of Tests/Fixtures/tokenizer/reference_cases.jsonl: raw bytes (maybe invalid
+/// UTF-8) and tiktoken's ids for their lossy decoding.
+struct ReferenceCase: Decodable, Sendable, CustomTestStringConvertible {
+    var name: String
+    var bytesHex: String
+    var ids: [Int]
+    var testDescription: String { name }
+
+    enum CodingKeys: String, CodingKey {
+        case name, ids
+        case bytesHex = "bytes_hex"
+    }
+
+    var bytes: [UInt8] {
+        var bytes = [UInt8]()
+        var index = bytesHex.startIndex
+        while index < bytesHex.endIndex {
+            let next = bytesHex.index(index, offsetBy: 2)
+            bytes.append(UInt8(bytesHex[index..<next], radix: 16)!)
+            index = next
+        }
+        return bytes
+    }
+
+    static func load() throws -> [ReferenceCase] {
+        try jsonLines(ProjectPaths.fixture("tokenizer/reference_cases.jsonl"))
+    }
+}
+
+func jsonLines<Line: Decodable>(_ url: URL) throws -> [Line] {
+    let data = try Data(contentsOf: url)
+    let decoder = JSONDecoder()
+    return try data.split(separator: UInt8(ascii: "\n")).map { try decoder.decode(Line.self, from: Data($0)) }
+}
+
+/// The SMS texts of the golden file, in file order.
+let smsTexts: [String] = {
+    do {
+        return try GoldenLine.load("golden/sms_tokens.jsonl").map(\.text)
+    } catch {
+        fatalError("cannot read golden/sms_tokens.jsonl: \(error)")
+    }
+}()

@@ -21,6 +21,9 @@ public protocol KernelSet {
         output: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?,
         scratch: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, shape: AttentionShape, head: Int,
         queries: Range<Int>)
+    static func attentionForwardBlocked(
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+        shape: AttentionShape, head: Int, queries: Range<Int>)
     static func attentionBackward(
         dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
         qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int,

@@ -158,12 +158,23 @@ public final class Kernels: @unchecked Sendable {
     ) {
         let set = self.set
         let longest = sequences.map(\.tokens).max() ?? 0
-        let scratch = threadScratch.indices.map { threadScratch[$0].reserve(max(longest, GemmProblem.packedBPanelSize)) }
+        let headSize = channels / heads
+        // The blocked kernel wins once there are several queries to share each key tile.
+        let blocked = probabilities == nil && headSize % vectorWidth == 0
+        let scratchSize = max(attentionBlockedScratchSize(tokens: longest, headSize: headSize), GemmProblem.packedBPanelSize)
+        let scratch = threadScratch.indices.map { threadScratch[$0].reserve(scratchSize) }
         let offsets = probabilities == nil ? [] : Self.attentionProbabilityOffsets(sequences: sequences, heads: heads)
         let items = sequences.count * heads
         let body: (Int, Int) -> Void = { item, thread in
             let sequence = sequences[item / heads], head = item % heads
             let shape = AttentionShape(tokens: sequence.tokens, channels: channels, heads: heads)
+            if blocked && sequence.tokens - sequence.firstQuery >= 4 {
+                set.attentionForwardBlocked(
+                    output: output + sequence.start * channels, scratch: scratch[thread],
+                    qkv: qkv + sequence.start * 3 * channels, shape: shape, head: head,
+                    queries: sequence.firstQuery..<sequence.tokens)
+                return
+            }
             set.attentionForward(
                 output: output + sequence.start * channels,
                 probabilities: probabilities.map { $0 + offsets[item] },

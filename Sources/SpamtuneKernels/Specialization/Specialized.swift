@@ -74,6 +74,14 @@ public enum SpecializedKernels: KernelSet {
             head: head, queries: queries)
     }
 
+    public static func attentionForwardBlocked(
+        output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+        shape: AttentionShape, head: Int, queries: Range<Int>
+    ) {
+        SpamtuneKernelCore.attentionForwardBlocked(
+            Level.self, output: output, scratch: scratch, qkv: qkv, shape: shape, head: head, queries: queries)
+    }
+
     public static func attentionBackward(
         dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>,
         qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, shape: AttentionShape, head: Int,

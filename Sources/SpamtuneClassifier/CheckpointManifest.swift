@@ -1,0 +1,180 @@
+import Foundation
+import SpamtuneModel
+import SpamtuneWeights
+
+/// `spamtune.json`: what a checkpoint directory holds and how its model must be fed.
+///
+/// A checkpoint stores only what training changed (the head, the final LayerNorm and
+/// the trained blocks, in `model.safetensors` under Hugging Face names) and refers to
+/// the base GPT-2 it was trained on by path, size and sha256; a `scratch` model has no
+/// base and stores every tensor. The text layout, token limit and padding are recorded
+/// so that the daemon feeds the model exactly what it was trained on.
+public struct CheckpointManifest: Codable, Equatable, Sendable {
+    public static let fileName = "spamtune.json"
+    public static let weightsFileName = "model.safetensors"
+    public static let currentFormatVersion = 1
+
+    public var format = "spamtune-checkpoint"
+    public var formatVersion = CheckpointManifest.currentFormatVersion
+    /// When and by what this checkpoint was made.
+    public var createdAt: String
+    public var version: String
+    public var base: BaseModel
+    public var config: GPT2Config
+    public var tokenizer: TokenizerFileNames
+    public var input: InputSettings
+    public var labels: [String]
+    /// A message is spam when P(spam) >= threshold.
+    public var threshold: Double
+    public var trainable: TrainableScope
+    /// Free-form records from training: hyper-parameters, data hashes, metrics.
+    public var training: TrainingRecord?
+
+    public struct BaseModel: Codable, Equatable, Sendable {
+        /// gpt2, gpt2-medium, ..., a local path's name, or "scratch".
+        public var name: String
+        /// huggingface, openai-tensorflow, local or scratch.
+        public var source: String
+        /// The base weights (absolute, or relative to the checkpoint directory); nil for scratch.
+        public var path: String?
+        public var bytes: Int?
+        public var sha256: String?
+
+        public init(name: String, source: String, path: String? = nil, bytes: Int? = nil, sha256: String? = nil) {
+            self.name = name
+            self.source = source
+            self.path = path
+            self.bytes = bytes
+            self.sha256 = sha256
+        }
+
+        public var isScratch: Bool { source == "scratch" }
+    }
+
+    public struct TokenizerFileNames: Codable, Equatable, Sendable {
+        public var vocabulary: String
+        public var merges: String
+        public init(vocabulary: String = "encoder.json", merges: String = "vocab.bpe") {
+            self.vocabulary = vocabulary
+            self.merges = merges
+        }
+    }
+
+    public init(
+        createdAt: String, version: String, base: BaseModel, config: GPT2Config, tokenizer: TokenizerFileNames,
+        input: InputSettings, labels: [String] = ["ham", "spam"], threshold: Double = 0.5, trainable: TrainableScope,
+        training: TrainingRecord? = nil
+    ) {
+        self.createdAt = createdAt
+        self.version = version
+        self.base = base
+        self.config = config
+        self.tokenizer = tokenizer
+        self.input = input
+        self.labels = labels
+        self.threshold = threshold
+        self.trainable = trainable
+        self.training = training
+    }
+
+    public static func read(from directory: URL) throws -> CheckpointManifest {
+        let url = directory.appendingPathComponent(fileName)
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ClassifierError.checkpoint(directory.path, "has no readable \(fileName): is this a spamtune checkpoint directory?")
+        }
+        let manifest: CheckpointManifest
+        do {
+            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: data)
+        } catch {
+            throw ClassifierError.checkpoint(url.path, "is not a valid checkpoint manifest (\(error)); retrain or roll back")
+        }
+        guard manifest.format == "spamtune-checkpoint", manifest.formatVersion <= currentFormatVersion else {
+            throw ClassifierError.checkpoint(
+                url.path, "has format \(manifest.format) version \(manifest.formatVersion); this spamtune reads version \(currentFormatVersion): upgrade spamtune")
+        }
+        guard manifest.labels.count >= 2, manifest.threshold > 0, manifest.threshold < 1 else {
+            throw ClassifierError.checkpoint(url.path, "needs at least two labels and a threshold between 0 and 1")
+        }
+        return manifest
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+/// How a text becomes the model's input.
+public struct InputSettings: Codable, Equatable, Sendable {
+    /// The layout of a mail's text (see SpamtuneMail); plain text (an SMS) is used as is.
+    public var textLayout: String
+    /// Longer inputs are cut to their first `maxTokens` tokens.
+    public var maxTokens: Int
+    /// `none`: classify at the last real token. `fixed`: pad with `padTokenID` to
+    /// `paddedLength` tokens and classify at the last position, as the book does.
+    public var padding: Padding
+
+    public enum Padding: Codable, Equatable, Sendable {
+        case none
+        case fixed(length: Int, tokenID: Int)
+    }
+
+    public init(textLayout: String, maxTokens: Int, padding: Padding = .none) {
+        self.textLayout = textLayout
+        self.maxTokens = maxTokens
+        self.padding = padding
+    }
+
+    /// The ids the model reads for a text's ids: cut, then padded if so configured.
+    public func prepare(_ ids: [Int]) -> [Int] {
+        switch padding {
+        case .none:
+            return ids.isEmpty ? [padTokenForEmptyInput] : Array(ids.prefix(maxTokens))
+        case let .fixed(length, tokenID):
+            let cut = Array(ids.prefix(min(maxTokens, length)))
+            return cut + Array(repeating: tokenID, count: length - cut.count)
+        }
+    }
+
+    /// An empty message still needs one position to classify at: <|endoftext|>.
+    var padTokenForEmptyInput: Int { 50256 }
+}
+
+/// What training recorded; kept as loosely typed JSON so that older spamtune versions
+/// can read checkpoints from newer trainers.
+public struct TrainingRecord: Codable, Equatable, Sendable {
+    public var values: [String: JSONValue]
+    public init(values: [String: JSONValue]) { self.values = values }
+    public init(from decoder: Decoder) throws { values = try [String: JSONValue](from: decoder) }
+    public func encode(to encoder: Encoder) throws { try values.encode(to: encoder) }
+}
+
+public enum JSONValue: Codable, Equatable, Sendable {
+    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case let .string(value): try container.encode(value)
+        case let .number(value): try container.encode(value)
+        case let .bool(value): try container.encode(value)
+        case let .array(value): try container.encode(value)
+        case let .object(value): try container.encode(value)
+        case .null: try container.encodeNil()
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// SpamtuneClassifier: see README's module map.

@@ -1,0 +1,172 @@
+import Foundation
+import SpamtuneKernels
+import SpamtuneModel
+import SpamtuneTokenizer
+import SpamtuneWeights
+
+/// One verdict.
+public struct Classification: Sendable, Equatable {
+    public var label: String
+    public var isSpam: Bool
+    public var spamProbability: Double
+    /// Raw logits, one per label (ham, spam).
+    public var logits: [Float]
+    /// How many tokens the model read.
+    public var tokens: Int
+}
+
+/// Text in, verdict out: tokenizer, input settings, model and threshold together. The
+/// daemon and the trainer both go through this, so both cut and lay out text the same.
+///
+/// Not safe for concurrent calls (the model owns scratch space); callers serialise and
+/// batch, as the daemon's scoring queue does.
+public final class SpamClassifier: @unchecked Sendable {
+    public let input: InputSettings
+    public let labels: [String]
+    public let threshold: Double
+    public let tokenizer: GPT2Tokenizer
+    public let model: GPT2Model
+    /// The checkpoint's manifest, when loaded from one.
+    public let manifest: CheckpointManifest?
+    /// Where it came from, for logs and `spamtune status`.
+    public let origin: String
+
+    public init(
+        model: GPT2Model, tokenizer: GPT2Tokenizer, input: InputSettings, labels: [String] = ["ham", "spam"],
+        threshold: Double = 0.5, manifest: CheckpointManifest? = nil, origin: String
+    ) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.input = input
+        self.labels = labels
+        self.threshold = threshold
+        self.manifest = manifest
+        self.origin = origin
+    }
+
+    private var spamIndex: Int { labels.firstIndex(of: "spam") ?? 1 }
+
+    /// The token ids the model reads for `text`: encoded, cut, and padded if the
+    /// checkpoint says so. Tokenizing stops once the limit is reached.
+    public func tokens(for text: String) -> [Int] {
+        input.prepare(tokenizer.encode(text, maxTokens: input.maxTokens))
+    }
+
+    public func classify(texts: [String]) -> [Classification] {
+        classify(tokenized: texts.map(tokens(for:)))
+    }
+
+    /// Verdicts for already prepared token sequences (see `tokens(for:)`), run as one batch.
+    public func classify(tokenized: [[Int]]) -> [Classification] {
+        guard !tokenized.isEmpty else { return [] }
+        let logits = model.logits(for: TokenBatch(tokenized))
+        return zip(logits, tokenized).map { values, ids in verdict(logits: values, tokens: ids.count) }
+    }
+
+    func verdict(logits: [Float], tokens: Int) -> Classification {
+        let maximum = logits.max() ?? 0
+        let exps = logits.map { exp(Double($0 - maximum)) }
+        let probability = exps[spamIndex] / exps.reduce(0, +)
+        let isSpam = probability >= threshold
+        return Classification(
+            label: isSpam ? labels[spamIndex] : labels[spamIndex == 0 ? 1 : 0], isSpam: isSpam,
+            spamProbability: probability, logits: logits, tokens: tokens)
+    }
+
+    // MARK: Loading
+
+    /// Loads a checkpoint directory (see CheckpointManifest): its base model, its trained
+    /// tensors over it, its tokenizer and its input settings.
+    public static func load(checkpoint directory: URL, threads: Int = Kernels.defaultThreadCount, maxTokens: Int? = nil) throws -> SpamClassifier {
+        let manifest = try CheckpointManifest.read(from: directory)
+        let trainedPath = directory.appendingPathComponent(CheckpointManifest.weightsFileName).path
+        let weights: GPT2Weights
+        do {
+            if manifest.base.isScratch {
+                weights = try GPT2Weights.load(from: trainedPath, config: manifest.config)
+            } else {
+                guard let basePath = manifest.base.path else {
+                    throw ClassifierError.checkpoint(directory.path, "names no base model path in \(CheckpointManifest.fileName)")
+                }
+                let resolved = basePath.hasPrefix("/") ? basePath : directory.appendingPathComponent(basePath).path
+                try checkBaseFile(resolved, manifest: manifest, checkpoint: directory.path)
+                let base = try GPT2Weights.load(from: resolved, config: manifest.config)
+                weights = try base.overlaid(with: SafetensorsFile(path: trainedPath))
+            }
+        } catch let error as WeightsError {
+            throw ClassifierError.checkpoint(directory.path, "cannot be loaded: \(error)")
+        }
+        let tokenizer: GPT2Tokenizer
+        do {
+            tokenizer = try GPT2Tokenizer(
+                vocabularyFile: directory.appendingPathComponent(manifest.tokenizer.vocabulary),
+                mergesFile: directory.appendingPathComponent(manifest.tokenizer.merges))
+        } catch {
+            throw ClassifierError.checkpoint(directory.path, "has an unusable tokenizer: \(error)")
+        }
+        var input = manifest.input
+        if let maxTokens { input.maxTokens = maxTokens }
+        input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
+        let model = try makeModel(weights, classes: manifest.labels.count, threads: threads, origin: directory.path)
+        return SpamClassifier(
+            model: model, tokenizer: tokenizer, input: input, labels: manifest.labels, threshold: manifest.threshold,
+            manifest: manifest, origin: directory.path)
+    }
+
+    /// Loads a base GPT-2 and a head file (`score.weight`, `score.bias`, and optionally
+    /// trained tensors that replace the base's). The tokenizer comes from `tokenizer` or
+    /// from the base model's directory.
+    public static func load(
+        baseModel: URL, head: URL, tokenizer tokenizerDirectory: URL? = nil, threads: Int = Kernels.defaultThreadCount,
+        maxTokens: Int? = nil, textLayout: String = "v1"
+    ) throws -> SpamClassifier {
+        let weights: GPT2Weights
+        do {
+            weights = try GPT2Weights.load(from: baseModel.path).overlaid(with: SafetensorsFile(path: head.path))
+        } catch let error as WeightsError {
+            throw ClassifierError.model(error.file, error.description)
+        }
+        guard let shape = try? weights.tensor(named: GPT2TensorNames.headWeight).shape, shape.count == 2 else {
+            throw ClassifierError.model(head.path, "has no \(GPT2TensorNames.headWeight) [classes, \(weights.config.embeddingSize)] tensor: is it a spamtune head file?")
+        }
+        let tokenizerDirectory = tokenizerDirectory ?? (baseModel.hasDirectoryPath ? baseModel : baseModel.deletingLastPathComponent())
+        let tokenizer: GPT2Tokenizer
+        do {
+            tokenizer = try GPT2Tokenizer(directory: tokenizerDirectory)
+        } catch {
+            throw ClassifierError.tokenizer("no GPT-2 tokenizer: \(error) (pass --tokenizer DIR with encoder.json and vocab.bpe, or vocab.json and merges.txt)")
+        }
+        let model = try makeModel(weights, classes: shape[0], threads: threads, origin: head.path)
+        let limit = min(maxTokens ?? weights.config.contextLength, weights.config.contextLength)
+        let labels = shape[0] == 2 ? ["ham", "spam"] : (0..<shape[0]).map { "class\($0)" }
+        return SpamClassifier(
+            model: model, tokenizer: tokenizer, input: InputSettings(textLayout: textLayout, maxTokens: limit),
+            labels: labels, origin: "\(baseModel.path) + \(head.path)")
+    }
+
+    private static func makeModel(_ weights: GPT2Weights, classes: Int, threads: Int, origin: String) throws -> GPT2Model {
+        do {
+            let parameters = try GPT2Parameters(config: weights.config, classes: classes, source: weights)
+            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads))
+        } catch let error as ModelError {
+            throw ClassifierError.model(origin, "\(error)")
+        } catch let error as WeightsError {
+            throw ClassifierError.model(error.file, error.description)
+        }
+    }
+
+    /// The base file must be the one the checkpoint was trained on: same size (cheap,
+    /// catches a truncated or replaced file at every start). The sha256 is checked by
+    /// `spamtune status --verify` and when training.
+    private static func checkBaseFile(_ path: String, manifest: CheckpointManifest, checkpoint: String) throws {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = (attributes[.size] as? NSNumber)?.intValue
+        else {
+            throw ClassifierError.checkpoint(checkpoint, "needs its base model \(path), which is missing: run spamtune-train to download it again")
+        }
+        if let expected = manifest.base.bytes, expected != size {
+            throw ClassifierError.checkpoint(
+                checkpoint, "was trained on a base model of \(expected) bytes, but \(path) has \(size): the file was replaced or truncated; download it again")
+        }
+    }
+}

@@ -95,6 +95,14 @@ enum HTMLEntities {
            hasSemicolon || legacyWithoutSemicolon.contains(name) {
             return (Array(String(Unicode.Scalar(value)!).utf8), hasSemicolon ? nameEnd + 1 : nameEnd)
         }
+        // As browsers read text, a legacy name is decoded even when letters follow
+        // ("&copyright" is "©right"): the longest such prefix.
+        for length in stride(from: min(6, name.utf8.count - 1), through: 2, by: -1) {
+            let prefix = String(name.prefix(length))
+            if legacyWithoutSemicolon.contains(prefix), let value = named[prefix] {
+                return (Array(String(Unicode.Scalar(value)!).utf8), index + length)
+            }
+        }
         return ampersand
     }
 

@@ -3,11 +3,12 @@ import Foundation
 /// The double-byte charsets of East Asian mail, converted by Foundation.
 ///
 /// Foundation's converter returns nothing at all for a buffer with one malformed
-/// byte. So a buffer it rejects is cut, by the charset's byte structure, into runs of
-/// well-formed characters separated by ASCII and malformed bytes; each run is
-/// converted on its own, a run still rejected is converted character by character,
-/// and what remains becomes U+FFFD. The character-by-character step is bounded per
-/// buffer, so hostile bytes cost at most a few thousand conversions.
+/// byte, or, for some charsets, silently drops it. So the bytes are first cut, by
+/// the charset's byte structure, into segments of well-formed characters (one
+/// segment for ordinary text), each malformed byte becoming U+FFFD; a segment
+/// Foundation still rejects (a character it cannot map) is converted character by
+/// character, and what fails becomes U+FFFD. The character-by-character step is
+/// bounded per buffer, so hostile bytes cost at most a few thousand conversions.
 enum MultiByteScheme: CaseIterable, Sendable, Hashable {
     case gb18030, big5, windows31J, windows949
 
@@ -72,62 +73,94 @@ enum MultiByteScheme: CaseIterable, Sendable, Hashable {
         }
     }
 
+    /// Cuts `bytes` at malformed bytes (by this charset's structure) into segments of
+    /// well-formed characters and ASCII, converts each segment in one call, and
+    /// replaces each malformed byte. Foundation is not asked about malformed bytes at
+    /// all: for some charsets it drops them silently rather than failing.
     func decode(_ bytes: [UInt8]) -> String {
         let encoding = foundationEncoding
-        if let whole = String(bytes: bytes, encoding: encoding) { return whole }
         var output = String.UnicodeScalarView()
         var characterBudget = RunConverter.characterConversionBudget
-        var runStart = 0, index = 0
-        func flushRun(upTo end: Int) {
-            if runStart < end {
-                RunConverter.convert(bytes[runStart..<end], encoding: encoding, into: &output, budget: &characterBudget) {
-                    self.characterLength(in: bytes, at: $0) ?? 1
+        var segmentStart = 0, index = 0
+        func flushSegment(upTo end: Int) {
+            if segmentStart < end {
+                RunConverter.convert(bytes, range: segmentStart..<end, encoding: encoding, into: &output, budget: &characterBudget) {
+                    bytes[$0] < 0x80 ? 1 : (self.characterLength(in: bytes, at: $0) ?? 1)
                 }
             }
         }
         while index < bytes.count {
             if bytes[index] < 0x80 {
-                flushRun(upTo: index)
-                output.append(Unicode.Scalar(bytes[index]))
                 index += 1
-                runStart = index
             } else if let length = characterLength(in: bytes, at: index) {
                 index += length
             } else {
-                flushRun(upTo: index)
+                flushSegment(upTo: index)
                 output.append("\u{FFFD}")
                 index += 1
-                runStart = index
+                segmentStart = index
             }
         }
-        flushRun(upTo: index)
+        flushSegment(upTo: index)
         return String(output)
     }
 }
 
-/// Converts a run of well-formed multi-byte characters through Foundation, falling
-/// back to one character at a time (within a budget) when the run is rejected.
+/// Converts a segment of well-formed characters through Foundation. When Foundation
+/// rejects it (a character it cannot map), the segment is halved at a character
+/// boundary and each half tried again, down to single characters, which become
+/// U+FFFD; so one bad character costs about log2(n) calls, not the whole text.
 enum RunConverter {
+    /// Foundation calls allowed per buffer after the first rejection; past it,
+    /// non-ASCII characters still unconverted become U+FFFD.
     static let characterConversionBudget = 4096
 
     static func convert(
-        _ run: ArraySlice<UInt8>, encoding: String.Encoding, into output: inout String.UnicodeScalarView,
+        _ bytes: [UInt8], range: Range<Int>, encoding: String.Encoding, into output: inout String.UnicodeScalarView,
         budget: inout Int, characterLength: (Int) -> Int
     ) {
-        if let text = String(bytes: run, encoding: encoding) {
+        if let text = String(bytes: bytes[range], encoding: encoding) {
             output.append(contentsOf: text.unicodeScalars)
             return
         }
-        var index = run.startIndex
-        while index < run.endIndex {
-            let length = min(characterLength(index), run.endIndex - index)
-            if budget > 0, let text = String(bytes: run[index..<index + length], encoding: encoding) {
+        var starts: [Int] = []
+        var index = range.lowerBound
+        while index < range.upperBound {
+            starts.append(index)
+            index += max(1, min(characterLength(index), range.upperBound - index))
+        }
+        starts.append(range.upperBound)
+        convertHalves(bytes, starts: starts[...], encoding: encoding, into: &output, budget: &budget)
+    }
+
+    /// Converts the characters starting at `starts` (the last entry is the end).
+    private static func convertHalves(
+        _ bytes: [UInt8], starts: ArraySlice<Int>, encoding: String.Encoding,
+        into output: inout String.UnicodeScalarView, budget: inout Int
+    ) {
+        let first = starts.first!, end = starts.last!
+        let characters = starts.count - 1
+        if characters == 1 {
+            if end - first == 1 && bytes[first] < 0x80 {
+                output.append(Unicode.Scalar(bytes[first]))
+            } else if budget > 0, let text = String(bytes: bytes[first..<end], encoding: encoding) {
+                budget -= 1
                 output.append(contentsOf: text.unicodeScalars)
             } else {
+                budget -= 1
                 output.append("\u{FFFD}")
             }
-            budget -= 1
-            index += length
+            return
+        }
+        let middle = starts.startIndex + characters / 2
+        for half in [starts[...middle], starts[middle...]] {
+            if budget > 0, let text = String(bytes: bytes[half.first!..<half.last!], encoding: encoding) {
+                budget -= 1
+                output.append(contentsOf: text.unicodeScalars)
+            } else {
+                budget -= 1
+                convertHalves(bytes, starts: half, encoding: encoding, into: &output, budget: &budget)
+            }
         }
     }
 }

@@ -5,6 +5,12 @@ import Synchronization
 /// decoded through a table of those 128 code points, read once from Foundation's
 /// converter one byte at a time: Foundation rejects a whole buffer for one
 /// undefined byte, a table maps that byte alone to U+FFFD, and a lookup is faster.
+/// A byte Foundation maps into the Private Use Area (Apple's stand-ins for bytes a
+/// charset leaves undefined, e.g. 0xDB in Windows-874) is U+FFFD too.
+///
+/// Checked byte by byte against Python's codecs (CharsetTests). Foundation on Linux
+/// gets IBM 866 wrong (another Cyrillic table) and Mac Roman wrong (shifted), so
+/// IBM 866 is built in and Mac Roman is not offered.
 enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
     // Raw values are CoreFoundation's CFStringEncoding constants (CFStringEncodingExt.h).
     case iso8859_2 = 0x0202, iso8859_3 = 0x0203, iso8859_4 = 0x0204, iso8859_5 = 0x0205
@@ -14,7 +20,6 @@ enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
     case windows1254 = 0x0504, windows1255 = 0x0505, windows1256 = 0x0506, windows1257 = 0x0507
     case windows1258 = 0x0508, windows874 = 0x041D
     case koi8R = 0x0A02, koi8U = 0x0A08, ibm866 = 0x0413, ibm437 = 0x0400, ibm850 = 0x0410
-    case macintosh = 0x0000
 
     var name: String {
         switch self {
@@ -45,7 +50,6 @@ enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
         case .ibm866: "ibm866"
         case .ibm437: "ibm437"
         case .ibm850: "ibm850"
-        case .macintosh: "macintosh"
         }
     }
 
@@ -81,7 +85,6 @@ enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
         case .ibm866: ["cp866", "866", "csibm866"]
         case .ibm437: ["cp437", "437", "cspc8codepage437"]
         case .ibm850: ["cp850", "850", "cspc850multilingual"]
-        case .macintosh: ["mac", "macroman", "x-mac-roman", "csmacintosh"]
         }
     }
 
@@ -94,7 +97,6 @@ enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
         case .windows1253: .windowsCP1253
         case .windows1254: .windowsCP1254
         case .iso8859_2: .isoLatin2
-        case .macintosh: .macOSRoman
         default: String.Encoding(rawValue: 0x8000_0000 | UInt(rawValue))
         }
     }
@@ -122,8 +124,11 @@ enum SingleByteCharset: Int, CaseIterable, Sendable, Hashable {
             let scalar: Unicode.Scalar
             if self == .windows1252 {
                 scalar = Windows1252.scalar(for: UInt8(byte))
+            } else if self == .ibm866 {
+                scalar = IBM866.scalar(for: UInt8(byte))
             } else if let text = String(bytes: [UInt8(byte)], encoding: foundationEncoding),
-                      text.unicodeScalars.count == 1, let only = text.unicodeScalars.first {
+                      text.unicodeScalars.count == 1, let only = text.unicodeScalars.first,
+                      !(0xE000...0xF8FF).contains(only.value) {
                 scalar = only
             } else {
                 scalar = "\u{FFFD}"
@@ -159,4 +164,29 @@ enum Windows1252 {
         if byte >= 0x80 && byte <= 0x9F { return Unicode.Scalar(high[Int(byte) - 0x80])! }
         return Unicode.Scalar(byte)
     }
+}
+
+/// IBM 866 (DOS Cyrillic), built in because Foundation's converter for it is wrong
+/// on Linux: Cyrillic letters, box drawing, and a few symbols.
+enum IBM866 {
+    static func scalar(for byte: UInt8) -> Unicode.Scalar {
+        let value: UInt32
+        switch byte {
+        case 0x80...0xAF: value = 0x0410 + UInt32(byte - 0x80)
+        case 0xE0...0xEF: value = 0x0440 + UInt32(byte - 0xE0)
+        case 0xB0...0xDF: value = boxDrawing[Int(byte - 0xB0)]
+        case 0xF0...0xFF: value = symbols[Int(byte - 0xF0)]
+        default: value = UInt32(byte)
+        }
+        return Unicode.Scalar(value)!
+    }
+
+    private static let boxDrawing: [UInt32] = [
+        0x2591, 0x2592, 0x2593, 0x2502, 0x2524, 0x2561, 0x2562, 0x2556, 0x2555, 0x2563, 0x2551, 0x2557, 0x255D, 0x255C, 0x255B, 0x2510,
+        0x2514, 0x2534, 0x252C, 0x251C, 0x2500, 0x253C, 0x255E, 0x255F, 0x255A, 0x2554, 0x2569, 0x2566, 0x2560, 0x2550, 0x256C, 0x2567,
+        0x2568, 0x2564, 0x2565, 0x2559, 0x2558, 0x2552, 0x2553, 0x256B, 0x256A, 0x2518, 0x250C, 0x2588, 0x2584, 0x258C, 0x2590, 0x2580,
+    ]
+    private static let symbols: [UInt32] = [
+        0x0401, 0x0451, 0x0404, 0x0454, 0x0407, 0x0457, 0x040E, 0x045E, 0x00B0, 0x2219, 0x00B7, 0x221A, 0x2116, 0x00A4, 0x25A0, 0x00A0,
+    ]
 }

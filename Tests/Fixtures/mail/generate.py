@@ -588,6 +588,59 @@ for name, message, expected in fixtures:
     with open(os.path.join(HERE, name + ".expected.txt"), "w", encoding="utf-8", newline="") as f:
         f.write(expected)
 
+# --- charset tables ------------------------------------------------------------------
+# For each 8-bit charset, what Python's codec makes of each byte 0x80...0xFF (-1 where
+# it defines none), and for the others, sample texts and their bytes.
+
+import json
+single_byte = {
+    "iso-8859-2": "iso8859_2", "iso-8859-3": "iso8859_3", "iso-8859-4": "iso8859_4", "iso-8859-5": "iso8859_5",
+    "iso-8859-6": "iso8859_6", "iso-8859-7": "iso8859_7", "iso-8859-8": "iso8859_8", "iso-8859-10": "iso8859_10",
+    "iso-8859-13": "iso8859_13", "iso-8859-14": "iso8859_14", "iso-8859-15": "iso8859_15", "iso-8859-16": "iso8859_16",
+    "windows-1250": "cp1250", "windows-1251": "cp1251", "windows-1252": "cp1252", "windows-1253": "cp1253",
+    "windows-1254": "cp1254", "windows-1255": "cp1255", "windows-1256": "cp1256", "windows-1257": "cp1257",
+    "windows-1258": "cp1258", "windows-874": "cp874", "koi8-r": "koi8_r", "koi8-u": "koi8_u", "ibm866": "cp866",
+    "ibm437": "cp437", "ibm850": "cp850",
+}
+tables = {}
+for name, codec in single_byte.items():
+    points = []
+    for byte in range(0x80, 0x100):
+        try:
+            points.append(ord(bytes([byte]).decode(codec)))
+        except UnicodeDecodeError:
+            points.append(-1)
+    tables[name] = points
+samples = []
+for charset, codec, text in [
+    ("gb2312", "gb2312", "你好，世界！免费赠品。"),
+    ("gbk", "gbk", "欢迎光临，镕铖商城。"),
+    ("gb18030", "gb18030", "𠀀 and € and 中文"),
+    ("big5", "big5", "您好，這是繁體中文。"),
+    ("shift_jis", "shift_jis", "こんにちは、世界。ｶﾀｶﾅ"),
+    ("windows-31j", "cp932", "①②③ ～ NEC特殊文字"),
+    ("euc-jp", "euc_jp", "日本語のメール。ｶﾅ"),
+    ("euc-jp", "euc_jp", "JIS X 0212: 丂"),
+    ("iso-2022-jp", "iso2022_jp", "こんにちは。ABC 件名"),
+    ("euc-kr", "euc_kr", "안녕하세요, 세계."),
+    ("ks_c_5601-1987", "cp949", "똠방각하"),
+    ("utf-16", "utf-16", "BOM little-endian ü"),
+    ("utf-16be", "utf-16-be", "big-endian ü"),
+    ("utf-16le", "utf-16-le", "little-endian ü"),
+    ("utf-32", "utf-32", "UTF-32 😀"),
+    ("utf-7", "utf-7", "Hi Mom -☺-!"),
+    ("hz-gb-2312", "hz", "你好 HZ"),
+    ("iso-2022-kr", "iso2022_kr", "안녕 KR"),
+]:
+    samples.append({"charset": charset, "text": text, "bytes": base64.b64encode(text.encode(codec)).decode()})
+with open(os.path.join(HERE, "charsets.json"), "w", encoding="utf-8") as f:
+    # One line per table and per sample, so that a diff shows which one changed.
+    f.write('{\n "singleByte": {\n')
+    f.write(",\n".join(f"  {json.dumps(name)}: {json.dumps(points)}" for name, points in tables.items()))
+    f.write('\n },\n "samples": [\n')
+    f.write(",\n".join("  " + json.dumps(sample, ensure_ascii=False) for sample in samples))
+    f.write("\n ]\n}\n")
+
 # --- mailboxes -----------------------------------------------------------------------
 
 def message(number, folder):

@@ -17,15 +17,19 @@ public enum EncodedWords {
         var literalStart = 0
         var index = 0
         while index + 1 < bytes.count {
-            guard bytes[index] == ASCII.equals, bytes[index + 1] == ASCII.question,
-                  let (segment, end) = encodedWord(in: bytes, at: index) else {
+            guard bytes[index] == ASCII.equals, bytes[index + 1] == ASCII.question else {
                 index += 1
                 continue
             }
-            if literalStart < index { segments.append(.literal(bytes[literalStart..<index])) }
-            segments.append(segment)
-            index = end
-            literalStart = end
+            switch encodedWord(in: bytes, at: index) {
+            case .word(let segment, let end):
+                if literalStart < index { segments.append(.literal(bytes[literalStart..<index])) }
+                segments.append(segment)
+                index = end
+                literalStart = end
+            case .notAWord(let resumeAt):
+                index = max(index + 1, resumeAt)
+            }
         }
         if literalStart < bytes.count { segments.append(.literal(bytes[literalStart...])) }
 
@@ -38,8 +42,8 @@ public enum EncodedWords {
         for (position, segment) in segments.enumerated() {
             switch segment {
             case .encoded(let charset, let decoded):
-                if let run = pending, MailCharset.key(for: run.charset) == MailCharset.key(for: charset) {
-                    pending = (charset, run.bytes + decoded)
+                if pending != nil, MailCharset.key(for: pending!.charset) == MailCharset.key(for: charset) {
+                    pending!.bytes.append(contentsOf: decoded)
                 } else {
                     flush()
                     pending = (charset, decoded)
@@ -57,24 +61,35 @@ public enum EncodedWords {
         return output
     }
 
+    private enum Scan {
+        case word(Segment, end: Int)
+        /// Not an encoded word; no encoded word can start before `resumeAt` either,
+        /// which keeps a value full of "=?" linear rather than quadratic.
+        case notAWord(resumeAt: Int)
+    }
+
     /// The encoded word starting at `start` ("=?"), and the index after its "?=".
-    private static func encodedWord(in bytes: [UInt8], at start: Int) -> (Segment, Int)? {
+    /// Its text runs to the first "?=" and may not hold blanks or controls.
+    private static func encodedWord(in bytes: [UInt8], at start: Int) -> Scan {
         var index = start + 2
         let charsetStart = index
         while index < bytes.count, bytes[index] != ASCII.question {
-            guard index - charsetStart < 64, bytes[index] > ASCII.space, bytes[index] < 0x7F else { return nil }
+            guard index - charsetStart < 64, bytes[index] > ASCII.space, bytes[index] < 0x7F else { return .notAWord(resumeAt: start + 1) }
             index += 1
         }
-        guard index > charsetStart, index + 2 < bytes.count, bytes[index + 2] == ASCII.question else { return nil }
+        guard index > charsetStart, index + 2 < bytes.count, bytes[index + 2] == ASCII.question else {
+            return .notAWord(resumeAt: start + 1)
+        }
         let charset = String(decoding: bytes[charsetStart..<index], as: UTF8.self)
         let encoding = ASCII.lowercased(bytes[index + 1])
-        guard encoding == UInt8(ascii: "b") || encoding == UInt8(ascii: "q") else { return nil }
+        guard encoding == UInt8(ascii: "b") || encoding == UInt8(ascii: "q") else { return .notAWord(resumeAt: start + 1) }
         let textStart = index + 3
         var textEnd = textStart
         while true {
-            guard textEnd + 1 < bytes.count else { return nil }
+            // Any "=?" between here and where this scan fails would fail at the same place.
+            guard textEnd + 1 < bytes.count else { return .notAWord(resumeAt: bytes.count) }
             if bytes[textEnd] == ASCII.question && bytes[textEnd + 1] == ASCII.equals { break }
-            guard bytes[textEnd] > ASCII.space, bytes[textEnd] < 0x7F else { return nil }
+            guard bytes[textEnd] > ASCII.space, bytes[textEnd] < 0x7F else { return .notAWord(resumeAt: textEnd) }
             textEnd += 1
         }
         let decoded: [UInt8] = bytes.withUnsafeBufferPointer { buffer in
@@ -83,7 +98,7 @@ public enum EncodedWords {
             }
             return decodeQ(buffer, range: textStart..<textEnd)
         }
-        return (.encoded(charset: charset, bytes: decoded), textEnd + 2)
+        return .word(.encoded(charset: charset, bytes: decoded), end: textEnd + 2)
     }
 
     /// The "Q" encoding: quoted-printable with "_" for space.

@@ -43,6 +43,7 @@ private struct HTMLConverter {
     var output: [UInt8] = []
     private var preDepth = 0
     private var openLink: (host: [UInt8]?, outputStart: Int)?
+    private var followsLinkHost = false
 
     init(input: UnsafeBufferPointer<UInt8>) {
         self.input = input
@@ -73,19 +74,31 @@ private struct HTMLConverter {
                 if preDepth > 0 { output.append(byte == ASCII.carriageReturn ? ASCII.lineFeed : byte) } else { appendSpace() }
                 index += 1
             } else {
-                output.append(byte)
+                appendVisible(byte)
                 index += 1
             }
         }
         closeLink()
     }
 
+    /// Appends a byte of visible text; after a link's "(host)" a word starts with a
+    /// space, so that `<a>A</a>B` reads "A (host) B", not "A (host)B".
+    @inline(__always) private mutating func appendVisible(_ byte: UInt8) {
+        if followsLinkHost {
+            followsLinkHost = false
+            if ASCII.isLetter(byte) || ASCII.isDigit(byte) || byte >= 0x80 { output.append(ASCII.space) }
+        }
+        output.append(byte)
+    }
+
     private mutating func appendSpace() {
+        followsLinkHost = false
         if let last = output.last, last != ASCII.space, last != ASCII.lineFeed { output.append(ASCII.space) }
     }
 
     /// Ends the current line (`lines` 1) or paragraph (2), unless the output already does.
     private mutating func appendBreak(lines: Int) {
+        followsLinkHost = false
         while output.last == ASCII.space { output.removeLast() }
         var present = 0
         while present < lines, present < output.count, output[output.count - 1 - present] == ASCII.lineFeed { present += 1 }
@@ -95,7 +108,7 @@ private struct HTMLConverter {
     /// Appends decoded text, collapsing its whitespace outside `pre`.
     private mutating func appendText(_ bytes: [UInt8]) {
         for byte in bytes {
-            if ASCII.isWhitespace(byte) && preDepth == 0 { appendSpace() } else { output.append(byte) }
+            if ASCII.isWhitespace(byte) && preDepth == 0 { appendSpace() } else { appendVisible(byte) }
         }
     }
 
@@ -248,7 +261,7 @@ private struct HTMLConverter {
         output.append(UInt8(ascii: "("))
         output.append(contentsOf: host)
         output.append(UInt8(ascii: ")"))
-        if hadTrailingSpace { output.append(ASCII.space) }
+        if hadTrailingSpace { output.append(ASCII.space) } else { followsLinkHost = true }
     }
 
     /// The lowercased host of an http(s)/ftp URL, a `//host` reference or a `www.`

@@ -145,7 +145,10 @@ public struct MailMessage: Sendable {
         let newline = lineEnding.bytes
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count + newFields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
-        if let mboxFromLine { output += bytes[mboxFromLine] }
+        if let mboxFromLine {
+            output += bytes[mboxFromLine]
+            if bytes[mboxFromLine].last != ASCII.lineFeed { output += newline }
+        }
         for field in newFields {
             output += Array(field.name.utf8)
             output += [ASCII.colon, ASCII.space]

@@ -319,6 +319,7 @@ public struct MboxReader: MailboxReader {
             }
             let take = min(lineEnd - contentStart, maxBytes - output.count)
             output.append(contentsOf: buffer[contentStart..<contentStart + take])
+            if take < lineEnd - contentStart { return (output, true) }
             lineStart = lineEnd
         }
         return (output, lineStart < range.upperBound)

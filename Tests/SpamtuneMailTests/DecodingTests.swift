@@ -96,6 +96,7 @@ import Testing
         ("<a href=\"http://[2001:db8::1]:80/\">v6</a>", "v6 ([2001:db8::1])"),
         ("<a href=\"javascript:alert(1)\">js</a>", "js"),
         ("<a href=\"http://x.example\">link</a>.", "link (x.example)."),
+        ("<a href=\"http://a.example\">A</a><a href=\"http://b.example\">B</a>C", "A (a.example) B (b.example) C"),
         ("<img src=a.png alt='Buy now'>", "Buy now"),
         ("<script>alert('<b>')</script>ok<style>b{}</style>", "ok"),
         ("<SCRIPT>never closed", ""),

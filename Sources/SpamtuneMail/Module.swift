@@ -1,1 +1,0 @@
-// SpamtuneMail: see README's module map.

@@ -1,0 +1,179 @@
+import Foundation
+import SpamtuneMail
+import SpamtuneTestSupport
+import Testing
+
+@Suite struct MIMEStructureTests {
+    func fixture(_ name: String) throws -> MailMessage {
+        MailMessage(data: try Data(contentsOf: ProjectPaths.fixture("mail/\(name).eml")))
+    }
+
+    @Test func treeOfANestedMessage() throws {
+        let message = try fixture("nested-rfc822")
+        let (root, hits) = message.mimeStructure()
+        #expect(hits.isEmpty)
+        #expect(root.contentType.mimeType == "multipart/mixed")
+        #expect(root.children.map(\.contentType.mimeType) == ["text/plain", "message/rfc822"])
+        let embedded = try #require(root.children[1].children.first)
+        #expect(embedded.depth == 2)
+        #expect(embedded.fields(named: "subject").first?.rawValue == "Verify your account")
+        #expect(embedded.children.map(\.contentType.mimeType) == ["text/plain", "text/html"])
+        #expect(root.allParts.count == 6)
+        let plain = root.children[0]
+        #expect(String(decoding: message.bytes[plain.bodyRange], as: UTF8.self) == "Forwarding this, looks odd.")
+    }
+
+    @Test func inferredBoundaryAndDefaultTypes() throws {
+        let (missing, _) = try fixture("multipart-missing-boundary").mimeStructure()
+        #expect(missing.inferredBoundary == "XYZ")
+        #expect(missing.children.count == 2)
+        let (wrong, _) = try fixture("multipart-wrong-boundary").mimeStructure()
+        #expect(wrong.inferredBoundary == "actual")
+        let (none, _) = try fixture("multipart-without-delimiters").mimeStructure()
+        #expect(none.children.count == 1 && none.children[0].contentType == .textPlain)
+
+        let digest = MailMessage(bytes: bytes("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: inner\n\nhello\n--d--\n"))
+        let (root, _) = digest.mimeStructure()
+        #expect(root.children.first?.contentType.mimeType == "message/rfc822")
+        #expect(root.children.first?.hasContentTypeField == false)
+        #expect(digest.content().bodyText == "inner\n\nhello")
+    }
+
+    @Test func partsBeyondTheLimitsAreLeftOutAndNoted() {
+        var text = "Subject: many\nContent-Type: multipart/mixed; boundary=b\n\n"
+        for index in 0..<20 { text += "--b\nContent-Type: text/plain\n\npart \(index)\n" }
+        text += "--b--\n"
+        let limited = MailMessage(bytes: bytes(text), limits: MailParsingLimits(maxParts: 5))
+        let (root, hits) = limited.mimeStructure()
+        #expect(root.children.count == 4)
+        #expect(hits.contains(.parts))
+        let content = limited.content()
+        #expect(content.bodyText == "part 0\n\npart 1\n\npart 2\n\npart 3")
+        #expect(content.limitHits.contains(.parts))
+    }
+
+    @Test func nestingBeyondTheLimitIsLeftOut() {
+        var text = "Content-Type: multipart/mixed; boundary=b0\n\n"
+        for depth in 1...10 { text += "--b\(depth - 1)\nContent-Type: multipart/mixed; boundary=b\(depth)\n\nlevel \(depth)\n" }
+        text += "--b10\nContent-Type: text/plain\n\ndeepest\n"
+        let deep = MailMessage(bytes: bytes(text), limits: MailParsingLimits(maxMIMEDepth: 4))
+        let content = deep.content()
+        #expect(content.limitHits.contains(.mimeDepth))
+        #expect(!content.bodyText.contains("deepest"))
+        let shallow = MailMessage(bytes: bytes(text)).content()
+        #expect(shallow.bodyText == "deepest")
+        #expect(shallow.limitHits.isEmpty)
+    }
+
+    @Test func textLimitsCutTheBodyAndSaySo() {
+        let text = "Subject: " + String(repeating: "s", count: 50) + "\n\n" + String(repeating: "word ", count: 1000)
+        let limits = MailParsingLimits(maxTextCharacters: 100, maxHeaderTextCharacters: 10)
+        let content = MailMessage(bytes: bytes(text), limits: limits).content()
+        #expect(content.subject == String(repeating: "s", count: 10))
+        #expect(content.bodyText.unicodeScalars.count <= 100)
+        #expect(content.bodyText.hasPrefix("word word"))
+        #expect(content.limitHits == [.textCharacters, .headerTextCharacters])
+    }
+
+    @Test func attachmentNamesAreBounded() {
+        var text = "Content-Type: multipart/mixed; boundary=b\n\n"
+        for index in 0..<10 { text += "--b\nContent-Type: image/png; name=\"img\(index).png\"\n\nxx\n" }
+        let content = MailMessage(bytes: bytes(text), limits: MailParsingLimits(maxAttachmentNames: 3)).content()
+        #expect(content.attachmentNames == ["img0.png", "img1.png", "img2.png"])
+        #expect(content.limitHits == [.attachmentNames])
+    }
+
+    @Test func attachmentsAreNeverDecoded() {
+        // 3 MB of base64 in an attachment must not spend the decoding budget.
+        let payload = String(repeating: "QUFBQUFB", count: 400_000)
+        let text = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/zip; name=x.zip\n"
+            + "Content-Transfer-Encoding: base64\n\n\(payload)\n--b\nContent-Type: text/plain\n\nthe text\n--b--\n"
+        let content = MailMessage(bytes: bytes(text), limits: MailParsingLimits(maxDecodedBytes: 100)).content()
+        #expect(content.bodyText == "the text")
+        #expect(content.attachmentNames == ["x.zip"])
+        #expect(content.limitHits.isEmpty)
+    }
+}
+
+@Suite struct MailboxTests {
+    let boxes = ProjectPaths.fixture("mail/mailboxes").path
+
+    func subjects(_ messages: [MailboxMessage]) -> [String] {
+        messages.map { MailMessage(bytes: $0.bytes).subject }
+    }
+
+    @Test func maildirWithFolders() throws {
+        var reader = try MaildirReader(path: boxes + "/Maildir")
+        #expect(reader.folders == ["", ".Archive.2024", ".Junk"])
+        let messages = try reader.readAll()
+        #expect(subjects(messages) == ["inbox message 2", "inbox message 1", "inbox message 3",
+                                       "archive message 6", "junk message 5", "junk message 4"])
+        guard case .maildir(let path, let folder) = messages[5].source else { Issue.record("not a Maildir source"); return }
+        #expect(folder == ".Junk")
+        #expect(path.hasSuffix("Maildir/.Junk/cur/1700000004.M4P1.host:2,S"))
+        var topOnly = try MaildirReader(path: boxes + "/Maildir", includeSubfolders: false)
+        #expect(try topOnly.readAll().count == 3)
+    }
+
+    @Test func mboxSplitsAndUnquotes() throws {
+        var reader = try MboxReader(path: boxes + "/sample.mbox")
+        let messages = try reader.readAll()
+        #expect(subjects(messages) == ["first", "second", "third"])
+        #expect(String(decoding: messages[0].bytes, as: UTF8.self) == "From: alice@example.org\nSubject: first\n\nLine one.\n"
+                + "From the quoted line.\n>From twice quoted.\nFrom an unquoted body line that follows text, not a blank line.\n")
+        #expect(String(decoding: messages[1].bytes, as: UTF8.self) == "From: bob@example.org\nSubject: second\n\nSecond body.\n")
+        #expect(String(decoding: messages[2].bytes, as: UTF8.self).hasSuffix("Third body, CRLF.\r\n"))
+        guard case .mbox(_, let index, let offset) = messages[1].source else { Issue.record("not an mbox source"); return }
+        #expect(index == 1)
+        let file = try Data(contentsOf: URL(fileURLWithPath: boxes + "/sample.mbox"))
+        #expect(String(decoding: file[offset..<offset + 18], as: UTF8.self) == "From bob@example.o")
+    }
+
+    @Test func mboxEdgeCases() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spamtune-mbox-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let empty = directory.appendingPathComponent("empty.mbox").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        var emptyReader = try MboxReader(path: empty)
+        #expect(try emptyReader.nextMessage() == nil)
+
+        let adjacent = directory.appendingPathComponent("adjacent.mbox").path
+        FileManager.default.createFile(atPath: adjacent, contents: Data("From a\nFrom b\nSubject: x\n\nbody".utf8))
+        var adjacentReader = try MboxReader(path: adjacent)
+        let messages = try adjacentReader.readAll()
+        #expect(messages.map(\.bytes.count) == [0, 16])
+
+        let notMbox = directory.appendingPathComponent("x.eml").path
+        FileManager.default.createFile(atPath: notMbox, contents: Data("Subject: x\n\nbody".utf8))
+        #expect(throws: MailboxError.self) { try MboxReader(path: notMbox) }
+        var single = try Mailbox.open(path: notMbox)
+        #expect(try single.readAll().map { MailMessage(bytes: $0.bytes).subject } == ["x"])
+
+        let big = directory.appendingPathComponent("big.mbox").path
+        FileManager.default.createFile(atPath: big, contents: Data(("From a\nSubject: big\n\n" + String(repeating: "x", count: 1000)).utf8))
+        var bounded = try MboxReader(path: big, maxMessageBytes: 100)
+        let cut = try #require(try bounded.nextMessage())
+        #expect(cut.bytes.count == 100 && cut.isTruncated)
+    }
+
+    @Test func emlDirectoryInNameOrder() throws {
+        var reader = try EMLDirectoryReader(path: boxes + "/eml")
+        let messages = try reader.readAll()
+        #expect(subjects(messages) == ["eml message 1", "eml message 2", "eml message 3"])
+        #expect(messages.map(\.source.description).allSatisfy { $0.lowercased().hasSuffix(".eml") })
+    }
+
+    @Test func openDetectsTheFormat() throws {
+        var maildir = try Mailbox.open(path: boxes + "/Maildir")
+        #expect(maildir is MaildirReader)
+        #expect(try maildir.readAll().count == 6)
+        #expect(try Mailbox.open(path: boxes + "/sample.mbox") is MboxReader)
+        #expect(try Mailbox.open(path: boxes + "/eml") is EMLDirectoryReader)
+        #expect(throws: MailboxError.cannotRead(path: boxes + "/missing", reason: "no such file or directory")) {
+            try Mailbox.open(path: boxes + "/missing")
+        }
+        let error = MailboxError.cannotRead(path: "/x/y", reason: "Permission denied")
+        #expect(error.description == "cannot read /x/y: Permission denied")
+    }
+}

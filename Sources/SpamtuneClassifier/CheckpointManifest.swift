@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneMail
 import SpamtuneModel
 import SpamtuneWeights
 
@@ -95,6 +96,13 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
             throw ClassifierError.checkpoint(
                 url.path, "has format \(manifest.format) version \(manifest.formatVersion); this spamtune reads version \(currentFormatVersion): upgrade spamtune")
         }
+        guard manifest.input.mailLayout != nil else {
+            throw ClassifierError.checkpoint(
+                url.path, "uses text layout '\(manifest.input.textLayout)', which this spamtune does not know: upgrade spamtune")
+        }
+        guard manifest.input.maxTokens > 0 else {
+            throw ClassifierError.checkpoint(url.path, "has a maximum of \(manifest.input.maxTokens) tokens; it must be positive")
+        }
         guard manifest.labels.count >= 2, manifest.threshold > 0, manifest.threshold < 1 else {
             throw ClassifierError.checkpoint(url.path, "needs at least two labels and a threshold between 0 and 1")
         }
@@ -110,7 +118,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
 /// How a text becomes the model's input.
 public struct InputSettings: Codable, Equatable, Sendable {
-    /// The layout of a mail's text (see SpamtuneMail); plain text (an SMS) is used as is.
+    /// A SpamtuneMail `TextLayout` (v1, v2, ...), or `raw`: plain text (an SMS) exactly
+    /// as given, as the book feeds it, and mail in layout v1.
     public var textLayout: String
     /// Longer inputs are cut to their first `maxTokens` tokens.
     public var maxTokens: Int
@@ -127,6 +136,26 @@ public struct InputSettings: Codable, Equatable, Sendable {
         self.textLayout = textLayout
         self.maxTokens = maxTokens
         self.padding = padding
+    }
+
+    public static let rawLayout = "raw"
+
+    /// The layout for mail; an unknown name (from a newer trainer) is refused on load.
+    public var mailLayout: TextLayout? {
+        textLayout == Self.rawLayout ? .v1 : TextLayout(rawValue: textLayout)
+    }
+
+    public func text(forPlainText text: String) -> String {
+        if textLayout == Self.rawLayout {
+            // Bounded like mail text: one enormous word would cost the tokenizer memory.
+            let limit = MailParsingLimits.default.maxTextCharacters
+            return text.unicodeScalars.count <= limit ? text : String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit)))
+        }
+        return (mailLayout ?? .latest).classificationText(for: MailContent(plainText: text))
+    }
+
+    public func text(forMail bytes: [UInt8]) -> String {
+        MailMessage(bytes: bytes).classificationText(layout: mailLayout ?? .latest)
     }
 
     /// The ids the model reads for a text's ids: cut, then padded if so configured.

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneKernels
+import SpamtuneMail
 import SpamtuneModel
 import SpamtuneTokenizer
 import SpamtuneWeights
@@ -46,9 +47,19 @@ public final class SpamClassifier: @unchecked Sendable {
 
     private var spamIndex: Int { labels.firstIndex(of: "spam") ?? 1 }
 
-    /// The token ids the model reads for `text`: encoded, cut, and padded if the
-    /// checkpoint says so. Tokenizing stops once the limit is reached.
+    /// The token ids the model reads for a plain text (an SMS): laid out as training laid
+    /// it out, encoded, cut, and padded if the checkpoint says so. Tokenizing stops once
+    /// the limit is reached.
     public func tokens(for text: String) -> [Int] {
+        encode(input.text(forPlainText: text))
+    }
+
+    /// The token ids the model reads for a raw message (RFC 5322 bytes).
+    public func tokens(forMail bytes: [UInt8]) -> [Int] {
+        encode(input.text(forMail: bytes))
+    }
+
+    private func encode(_ text: String) -> [Int] {
         input.prepare(tokenizer.encode(text, maxTokens: input.maxTokens))
     }
 
@@ -118,7 +129,7 @@ public final class SpamClassifier: @unchecked Sendable {
     /// from the base model's directory.
     public static func load(
         baseModel: URL, head: URL, tokenizer tokenizerDirectory: URL? = nil, threads: Int = Kernels.defaultThreadCount,
-        maxTokens: Int? = nil, textLayout: String = "v1"
+        maxTokens: Int? = nil, textLayout: String = TextLayout.latest.rawValue
     ) throws -> SpamClassifier {
         let weights: GPT2Weights
         do {

@@ -1,1 +1,42 @@
-print("not yet")
+import Foundation
+import SpamtuneSupport
+
+// spamtune: the admin's command. Each subcommand is a file of its own here; the work is
+// done by the modules (SpamtuneClassifier, SpamtuneDaemon, SpamtuneTrain).
+
+let usage = """
+    usage: spamtune COMMAND [options]
+
+      classify   score messages: spamtune classify --checkpoint DIR [FILE ... | -]
+                 or --base-model MODEL --head HEAD [--tokenizer DIR] [--text 'message' | FILE ... | -]
+      help       this text
+
+    Run `spamtune COMMAND --help` for a command's options.
+    """
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    FileHandle.standardError.write(Data((usage + "\n").utf8))
+    exit(2)
+}
+arguments.removeFirst()
+
+let status: Int32
+do {
+    switch command {
+    case "classify": status = try ClassifyCommand.run(arguments)
+    case "help", "--help", "-h":
+        print(usage)
+        status = 0
+    default:
+        FileHandle.standardError.write(Data("spamtune: unknown command '\(command)'\n\(usage)\n".utf8))
+        status = 2
+    }
+} catch let error as ArgumentError {
+    FileHandle.standardError.write(Data("spamtune \(command): \(error)\n".utf8))
+    status = 2
+} catch {
+    FileHandle.standardError.write(Data("spamtune \(command): \(error)\n".utf8))
+    status = 1
+}
+exit(status)

@@ -1,0 +1,116 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneSupport
+
+/// `spamtune classify`: one JSON object per input on stdout, errors one line each on
+/// stderr, exit status 1 when any input could not be read.
+enum ClassifyCommand {
+    static let help = """
+        usage: spamtune classify --checkpoint DIR [options] [FILE ... | -]
+               spamtune classify --base-model MODEL --head HEAD.safetensors [--tokenizer DIR] [options] [FILE ... | -]
+
+          --checkpoint DIR     a checkpoint written by spamtune-train (its spamtune.json, weights and tokenizer)
+          --base-model PATH    a GPT-2: model.safetensors, a directory holding it, or a TensorFlow checkpoint
+          --head FILE          safetensors with score.weight [2, n_embd] and score.bias [2] (and trained
+                               tensors that replace the base model's of the same name)
+          --tokenizer DIR      encoder.json + vocab.bpe, or vocab.json + merges.txt (default: beside the model)
+          --text 'message'     classify this text (repeatable)
+          --format mail|text   FILE and - are raw email (default) or plain text
+          --threads N          compute threads (default: all cores)
+          --max-tokens N       read at most N tokens of each message
+
+        Output, one line per input:
+          {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…}
+        """
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        let parsed = try ArgumentSpecification(
+            options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens"]
+        ).parse(arguments)
+        if parsed.has("help") {
+            print(help)
+            return 0
+        }
+        let threads = try parsed.integer("threads", default: nil, range: 1...1024)
+        let maxTokens = try parsed.integer("max-tokens", default: nil, range: 1...1_000_000)
+        let format = parsed.value("format") ?? "mail"
+        guard format == "mail" || format == "text" else {
+            throw ArgumentError.conflicting("--format must be mail or text, not '\(format)'")
+        }
+        let texts = parsed.all("text")
+        guard !texts.isEmpty || !parsed.positionals.isEmpty else {
+            throw ArgumentError.missingArgument("input: give --text 'message', FILE ... or - for standard input")
+        }
+
+        let classifier: SpamClassifier
+        if let checkpoint = parsed.value("checkpoint") {
+            guard !parsed.has("base-model"), !parsed.has("head") else {
+                throw ArgumentError.conflicting("give either --checkpoint or --base-model with --head, not both")
+            }
+            classifier = try SpamClassifier.load(
+                checkpoint: URL(fileURLWithPath: checkpoint), threads: threads ?? defaultThreads, maxTokens: maxTokens)
+        } else if let base = parsed.value("base-model") {
+            guard let head = parsed.value("head") else { throw ArgumentError.missingArgument("--head FILE (with --base-model)") }
+            classifier = try SpamClassifier.load(
+                baseModel: URL(fileURLWithPath: base), head: URL(fileURLWithPath: head),
+                tokenizer: parsed.value("tokenizer").map { URL(fileURLWithPath: $0) }, threads: threads ?? defaultThreads,
+                maxTokens: maxTokens)
+        } else {
+            throw ArgumentError.missingArgument("a model: --checkpoint DIR, or --base-model MODEL with --head FILE")
+        }
+
+        var inputs: [(source: String, tokens: [Int])] = texts.enumerated().map { ("text:\($0.offset + 1)", classifier.tokens(for: $0.element)) }
+        var failures = 0
+        for path in parsed.positionals {
+            do {
+                let bytes = try readInput(path)
+                let tokens = format == "text"
+                    ? classifier.tokens(for: String(decoding: bytes, as: UTF8.self))
+                    : classifier.tokens(forMail: bytes)
+                inputs.append((path == "-" ? "stdin" : path, tokens))
+            } catch {
+                FileHandle.standardError.write(Data("spamtune classify: \(error)\n".utf8))
+                failures += 1
+            }
+        }
+        // Batches of messages share each weight read: faster than one at a time.
+        var start = 0
+        while start < inputs.count {
+            let batch = Array(inputs[start..<min(inputs.count, start + 16)])
+            let verdicts = classifier.classify(tokenized: batch.map(\.tokens))
+            for (input, verdict) in zip(batch, verdicts) {
+                print(jsonLine(source: input.source, verdict))
+            }
+            start += batch.count
+        }
+        return failures == 0 ? 0 : 1
+    }
+
+    static var defaultThreads: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    static func readInput(_ path: String) throws -> [UInt8] {
+        if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw InputError(path: path, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw InputError(path: path, reason: "is a directory, not a message file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(path: path, reason: "cannot be read (permissions?)")
+        }
+        return Array(data)
+    }
+
+    struct InputError: Error, CustomStringConvertible {
+        let path: String
+        let reason: String
+        var description: String { "\(path): \(reason)" }
+    }
+
+    static func jsonLine(source: String, _ verdict: Classification) -> String {
+        let logits = verdict.logits.map { String(format: "%.9g", Double($0)) }.joined(separator: ",")
+        return "{\"source\":\(JSONText.quote(source)),\"label\":\(JSONText.quote(verdict.label)),"
+            + "\"spam_probability\":\(String(format: "%.9g", verdict.spamProbability)),\"logits\":[\(logits)],"
+            + "\"tokens\":\(verdict.tokens)}"
+    }
+}

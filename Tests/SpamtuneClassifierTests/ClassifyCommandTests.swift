@@ -1,0 +1,123 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneTestSupport
+import Testing
+
+/// `spamtune classify` as a user runs it: the built executable, on the tiny oracle model
+/// (Tests/Fixtures/model/tiny) with a random head, reading SMS texts whose reference
+/// token ids and oracle logits are in classify.json.
+@Suite struct ClassifyCommandTests {
+    struct Fixture: Decodable {
+        struct Case: Decodable {
+            let text: String
+            let ids: [Int]
+            let logits: [Double]
+        }
+        let cases: [Case]
+    }
+
+    struct Output: Decodable, Equatable {
+        let source: String
+        let label: String
+        let spam_probability: Double
+        let logits: [Double]
+        let tokens: Int
+    }
+
+    let spamtune = ProjectPaths.builtProduct("spamtune")
+    let model = ProjectPaths.fixture("model/tiny/model.safetensors").path
+    let head = ProjectPaths.fixture("model/tiny/head.safetensors").path
+    let tokenizer = ProjectPaths.sharedFile("gpt2").path
+
+    func fixture() throws -> Fixture {
+        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/classify.json")))
+    }
+
+    func outputs(_ result: ProcessResult) throws -> [Output] {
+        try result.standardOutput.split(separator: "\n").map { try JSONDecoder().decode(Output.self, from: Data($0.utf8)) }
+    }
+
+    @Test func textLogitsAgreeWithTheOracle() throws {
+        let cases = try fixture().cases
+        let arguments = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--threads", "2"]
+            + cases.flatMap { ["--text", $0.text] }
+        let result = try runProcess(spamtune, arguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = try outputs(result)
+        #expect(lines.count == cases.count)
+        for (line, expected) in zip(lines, cases) {
+            #expect(line.tokens == expected.ids.count)
+            for (got, want) in zip(line.logits, expected.logits) {
+                #expect(abs(got - want) <= 1e-4 * max(1, abs(want)), "\(expected.text): \(line.logits) vs \(expected.logits)")
+            }
+            let probability = 1 / (1 + exp(expected.logits[0] - expected.logits[1]))
+            #expect(abs(line.spam_probability - probability) < 1e-5)
+            #expect(line.label == (probability >= 0.5 ? "spam" : "ham"))
+        }
+        #expect(lines.first?.source == "text:1")
+    }
+
+    @Test func filesAndStandardInputAsText() throws {
+        let cases = try fixture().cases
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spamtune-classify-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("sms.txt")
+        try Data(cases[0].text.utf8).write(to: file)
+        let result = try runProcess(
+            spamtune, ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--format", "text", file.path, "-"],
+            input: Data(cases[1].text.utf8))
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = try outputs(result)
+        #expect(lines.map(\.source) == [file.path, "stdin"])
+        #expect(abs(lines[0].logits[1] - cases[0].logits[1]) < 1e-4)
+        #expect(abs(lines[1].logits[1] - cases[1].logits[1]) < 1e-4)
+    }
+
+    @Test func rawMailIsReadThroughTheMailParser() throws {
+        let message = "From: Prize Team <win@lottery.example>\r\nSubject: =?UTF-8?B?WW91IHdvbiE=?=\r\nContent-Type: text/plain\r\n\r\nClaim your prize now.\r\n"
+        let result = try runProcess(spamtune, ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "-"], input: Data(message.utf8))
+        #expect(result.status == 0, "\(result.standardError)")
+        let line = try #require(try outputs(result).first)
+        // The same as classifying the layout's text for this mail directly.
+        let classifier = try SpamClassifier.load(
+            baseModel: URL(fileURLWithPath: model), head: URL(fileURLWithPath: head), tokenizer: URL(fileURLWithPath: tokenizer), threads: 1)
+        let expected = classifier.classify(tokenized: [classifier.tokens(forMail: Array(message.utf8))])[0]
+        #expect(line.tokens == expected.tokens)
+        #expect(abs(line.logits[0] - Double(expected.logits[0])) < 1e-5)
+        let text = classifier.input.text(forMail: Array(message.utf8))
+        #expect(text.contains("You won!"))
+        #expect(text.contains("Claim your prize now."))
+    }
+
+    @Test func maxTokensCutsTheInput() throws {
+        let text = try fixture().cases[1].text
+        let result = try runProcess(
+            spamtune, ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--max-tokens", "5", "--text", text])
+        #expect(try outputs(result).first?.tokens == 5)
+    }
+
+    @Test func badInputsAreOneLineErrorsAndAFailingStatus() throws {
+        let base = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer]
+        let missing = try runProcess(spamtune, base + ["/nonexistent/message.eml"])
+        #expect(missing.status == 1)
+        #expect(missing.standardError.split(separator: "\n").count == 1)
+        #expect(missing.standardError.contains("/nonexistent/message.eml: no such file"))
+
+        let badModel = try runProcess(spamtune, ["classify", "--base-model", "/nonexistent/model.safetensors", "--head", head, "--text", "hi"])
+        #expect(badModel.status == 1)
+        #expect(badModel.standardError.contains("/nonexistent/model.safetensors"))
+        #expect(badModel.standardError.split(separator: "\n").count == 1)
+
+        let notAHead = try runProcess(spamtune, base.dropLast(4) + ["--head", model, "--tokenizer", tokenizer, "--text", "hi"])
+        #expect(notAHead.status == 1)
+        #expect(notAHead.standardError.contains("score.weight"))
+
+        let unknown = try runProcess(spamtune, base + ["--thread", "2", "--text", "hi"])
+        #expect(unknown.status == 2)
+        #expect(unknown.standardError.contains("unknown option --thread"))
+
+        let noInput = try runProcess(spamtune, base)
+        #expect(noInput.status == 2)
+    }
+}

@@ -73,14 +73,24 @@ public final class GPT2Tokenizer: Sendable {
         output.reserveCapacity(min(maxTokens, text.count / 3 + 16))
         var splitter = PreTokenizer(text: text, classes: scalarClasses)
         let threshold = TokenTables.longPieceThreshold
+        let textEnd = text.baseAddress.map { $0 + text.count }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * threshold) { scratch in
             let tokens = scratch.baseAddress!
             let ranks = tokens + threshold
             while let range = splitter.next() {
                 let piece = UnsafeBufferPointer(rebasing: text[range])
                 let start = piece.baseAddress!
-                let hash = TokenTables.hash(start, count: piece.count)
-                if let id = tables.tokenID(start, count: piece.count, hash: hash) {
+                let hash: UInt64
+                let found: UInt32?
+                if piece.count <= TokenTables.shortTokenLength {
+                    let packed = TokenTables.pack(start, count: piece.count, readableEnd: textEnd!)
+                    hash = TokenTables.shortHash(packed: packed, count: piece.count)
+                    found = tables.shortTokenID(packed: packed, count: piece.count, hash: hash)
+                } else {
+                    hash = TokenTables.hash(start, count: piece.count)
+                    found = tables.tokenID(start, count: piece.count, hash: hash)
+                }
+                if let id = found {
                     output.append(Int(id))
                 } else if piece.count > threshold {
                     tables.mergeLongPiece(start, count: piece.count, into: &output)

@@ -21,6 +21,12 @@ final class TokenTables: @unchecked Sendable {
     private let pieceSlots: UnsafeMutablePointer<UInt64>
     private let pieceSlotMask: Int
 
+    /// Tokens of at most 8 bytes (most pieces of text) again, keyed by their bytes packed
+    /// in a UInt64, so that finding one reads one slot and not the token bytes too.
+    private let shortSlots: UnsafeMutablePointer<ShortTokenSlot>
+    private let shortSlotShift: UInt64
+    static let shortTokenLength = 8
+
     /// Open addressing, linear probing; key `left << 32 | right`, `emptyPairKey` when empty.
     private let pairKeys: UnsafeMutablePointer<UInt64>
     private let pairMergedTokens: UnsafeMutablePointer<UInt32>
@@ -48,6 +54,7 @@ final class TokenTables: @unchecked Sendable {
         pieceSlots.initialize(repeating: 0, count: pieceCapacity)
 
         let mergeable = (0..<count).filter { !vocabulary.specialTokenIDs.contains($0) }
+        var shortCount = 0
         for id in mergeable {
             let start = Int(tokenOffsets[id])
             let length = Int(tokenOffsets[id + 1]) - start
@@ -56,6 +63,23 @@ final class TokenTables: @unchecked Sendable {
             while pieceSlots[slot] != 0 { slot = (slot + 1) & pieceSlotMask }
             pieceSlots[slot] = (hash >> 32) << 32 | UInt64(id + 1)
             if length == 1 { byteTokens[Int(tokenBytes[start])] = UInt32(id) }
+            if length <= Self.shortTokenLength { shortCount += 1 }
+        }
+
+        var shortBits: UInt64 = 10
+        while (1 << shortBits) * 2 < shortCount * 3 { shortBits += 1 }
+        let shortCapacity = 1 << Int(shortBits)
+        shortSlotShift = 64 - shortBits
+        shortSlots = .allocate(capacity: shortCapacity)
+        shortSlots.initialize(repeating: ShortTokenSlot(bytes: 0, token: 0, length: 0), count: shortCapacity)
+        for id in mergeable {
+            let start = Int(tokenOffsets[id])
+            let length = Int(tokenOffsets[id + 1]) - start
+            guard length <= Self.shortTokenLength else { continue }
+            let packed = Self.pack(tokenBytes + start, count: length)
+            var slot = Int(truncatingIfNeeded: Self.shortHash(packed: packed, count: length) >> shortSlotShift)
+            while shortSlots[slot].length != 0 { slot = (slot + 1) & (shortCapacity - 1) }
+            shortSlots[slot] = ShortTokenSlot(bytes: packed, token: UInt32(id), length: UInt32(length))
         }
 
         // tiktoken ranks merging two adjacent parts by the id of their concatenation, if
@@ -93,6 +117,7 @@ final class TokenTables: @unchecked Sendable {
         tokenOffsets.deallocate()
         byteTokens.deallocate()
         pieceSlots.deallocate()
+        shortSlots.deallocate()
         pairKeys.deallocate()
         pairMergedTokens.deallocate()
     }
@@ -123,6 +148,44 @@ final class TokenTables: @unchecked Sendable {
         return hash ^ (hash >> 32)
     }
 
+    /// Up to 8 bytes as one little-endian word, zero above `count`.
+    @inline(__always)
+    static func pack(_ bytes: UnsafePointer<UInt8>, count: Int) -> UInt64 {
+        var packed: UInt64 = 0
+        for offset in 0..<count { packed |= UInt64(bytes[offset]) &<< UInt64(8 &* offset) }
+        return packed
+    }
+
+    /// `pack` that may read (not use) bytes up to `readableEnd`, which is faster.
+    @inline(__always)
+    static func pack(_ bytes: UnsafePointer<UInt8>, count: Int, readableEnd: UnsafePointer<UInt8>) -> UInt64 {
+        guard readableEnd - bytes >= 8 else { return pack(bytes, count: count) }
+        let word = UnsafeRawPointer(bytes).loadUnaligned(as: UInt64.self)
+        return count == 8 ? word : word & ((1 &<< UInt64(8 &* count)) &- 1)
+    }
+
+    /// A hash of a packed short piece with well-mixed bits throughout.
+    @inline(__always)
+    static func shortHash(packed: UInt64, count: Int) -> UInt64 {
+        var hash = (packed ^ (UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15)) &* 0xFF51_AFD7_ED55_8CCD
+        hash ^= hash >> 29
+        hash = hash &* 0xC4CE_B9FE_1A85_EC53
+        return hash ^ (hash >> 32)
+    }
+
+    /// The id of the token whose bytes are the `count` (at most 8) bytes in `packed`.
+    @inline(__always)
+    func shortTokenID(packed: UInt64, count: Int, hash: UInt64) -> UInt32? {
+        let mask = (1 &<< (64 &- Int(shortSlotShift))) &- 1
+        var slot = Int(truncatingIfNeeded: hash >> shortSlotShift)
+        while true {
+            let entry = shortSlots[slot]
+            if entry.length == 0 { return nil }
+            if entry.bytes == packed && Int(entry.length) == count { return entry.token }
+            slot = (slot &+ 1) & mask
+        }
+    }
+
     /// The id of the token whose bytes are exactly `bytes[0..<count]`, if any
     /// (<|endoftext|> excluded: it is never made from text).
     @inline(__always)
@@ -151,12 +214,20 @@ final class TokenTables: @unchecked Sendable {
             if entry >> 32 == tag {
                 let id = Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) &- 1
                 let start = Int(tokenOffsets[id])
-                if Int(tokenOffsets[id &+ 1]) &- start == count && memcmp(tokenBytes + start, bytes, count) == 0 {
+                if Int(tokenOffsets[id &+ 1]) &- start == count && equalBytes(tokenBytes + start, bytes, count: count) {
                     return UInt32(truncatingIfNeeded: id)
                 }
             }
             slot = (slot &+ 1) & mask
         }
+    }
+
+    /// Most pieces are a few bytes long: comparing them inline beats calling memcmp.
+    @inline(__always)
+    private static func equalBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, count: Int) -> Bool {
+        if count > 16 { return memcmp(a, b, count) == 0 }
+        for offset in 0..<count where a[offset] != b[offset] { return false }
+        return true
     }
 
     /// The token that tokens `left` and `right` merge into, or `noMerge`. Its id is also the
@@ -178,4 +249,11 @@ final class TokenTables: @unchecked Sendable {
         let start = Int(tokenOffsets[id])
         output.append(contentsOf: UnsafeBufferPointer(start: tokenBytes + start, count: Int(tokenOffsets[id + 1]) - start))
     }
+}
+
+struct ShortTokenSlot {
+    var bytes: UInt64
+    var token: UInt32
+    /// 0 marks an empty slot.
+    var length: UInt32
 }

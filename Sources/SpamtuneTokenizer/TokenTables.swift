@@ -245,6 +245,11 @@ final class TokenTables: @unchecked Sendable {
         }
     }
 
+    @inline(__always)
+    func tokenLength(_ id: UInt32) -> Int {
+        Int(tokenOffsets[Int(id) &+ 1]) &- Int(tokenOffsets[Int(id)])
+    }
+
     func appendBytes(ofToken id: Int, to output: inout [UInt8]) {
         let start = Int(tokenOffsets[id])
         output.append(contentsOf: UnsafeBufferPointer(start: tokenBytes + start, count: Int(tokenOffsets[id + 1]) - start))

@@ -25,91 +25,96 @@ final class TokenTables: @unchecked Sendable {
     /// in a UInt64, so that finding one reads one slot and not the token bytes too.
     private let shortSlots: UnsafeMutablePointer<ShortTokenSlot>
     private let shortSlotShift: UInt64
+    private let shortSlotMask: Int
     static let shortTokenLength = 8
 
     /// Open addressing, linear probing; key `left << 32 | right`, `emptyPairKey` when empty.
     private let pairKeys: UnsafeMutablePointer<UInt64>
     private let pairMergedTokens: UnsafeMutablePointer<UInt32>
     private let pairSlotShift: UInt64
+    private let pairSlotMask: Int
     private static let emptyPairKey = UInt64.max
     /// What `mergedToken` gives for a pair that does not merge: above every id, so the
     /// merge loops can take the minimum without a special case.
     static let noMerge = UInt32.max
 
-    /// Special tokens (<|endoftext|>) stay out of both hash tables: text never becomes them.
+    /// Special tokens (<|endoftext|>) stay out of the lookup tables: text never becomes them.
     init(vocabulary: GPT2Vocabulary) {
         let count = vocabulary.tokenCount
-        tokenCount = count
-        tokenBytes = .allocate(capacity: max(vocabulary.tokenBytes.count, 1))
+        let tokenBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(vocabulary.tokenBytes.count, 1))
         tokenBytes.initialize(from: vocabulary.tokenBytes, count: vocabulary.tokenBytes.count)
-        tokenOffsets = .allocate(capacity: count + 1)
+        let tokenOffsets = UnsafeMutablePointer<Int32>.allocate(capacity: count + 1)
         for id in 0...count { tokenOffsets[id] = Int32(vocabulary.tokenOffsets[id]) }
+        let mergeable = (0..<count).filter { !vocabulary.specialTokenIDs.contains($0) }
+        let length = { (id: Int) in Int(tokenOffsets[id + 1] - tokenOffsets[id]) }
+
         byteTokens = .allocate(capacity: 256)
         byteTokens.initialize(repeating: Self.noMerge, count: 256)
+        for id in mergeable where length(id) == 1 { byteTokens[Int(tokenBytes[Int(tokenOffsets[id])])] = UInt32(id) }
 
         var pieceCapacity = 1024
         while pieceCapacity < 2 * count { pieceCapacity <<= 1 }
-        pieceSlotMask = pieceCapacity - 1
-        pieceSlots = .allocate(capacity: pieceCapacity)
+        let pieceSlotMask = pieceCapacity - 1
+        let pieceSlots = UnsafeMutablePointer<UInt64>.allocate(capacity: pieceCapacity)
         pieceSlots.initialize(repeating: 0, count: pieceCapacity)
-
-        let mergeable = (0..<count).filter { !vocabulary.specialTokenIDs.contains($0) }
-        var shortCount = 0
         for id in mergeable {
-            let start = Int(tokenOffsets[id])
-            let length = Int(tokenOffsets[id + 1]) - start
-            let hash = Self.hash(tokenBytes + start, count: length)
+            let hash = Self.hash(tokenBytes + Int(tokenOffsets[id]), count: length(id))
             var slot = Int(truncatingIfNeeded: hash) & pieceSlotMask
             while pieceSlots[slot] != 0 { slot = (slot + 1) & pieceSlotMask }
             pieceSlots[slot] = (hash >> 32) << 32 | UInt64(id + 1)
-            if length == 1 { byteTokens[Int(tokenBytes[start])] = UInt32(id) }
-            if length <= Self.shortTokenLength { shortCount += 1 }
+        }
+        let findToken = { (bytes: UnsafePointer<UInt8>, count: Int) in
+            Self.lookUp(
+                bytes, count: count, hash: Self.hash(bytes, count: count),
+                slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets)
         }
 
+        let shortTokens = mergeable.filter { length($0) <= Self.shortTokenLength }
         var shortBits: UInt64 = 10
-        while (1 << shortBits) * 2 < shortCount * 3 { shortBits += 1 }
+        while (1 << shortBits) * 2 < shortTokens.count * 3 { shortBits += 1 }
         let shortCapacity = 1 << Int(shortBits)
-        shortSlotShift = 64 - shortBits
         shortSlots = .allocate(capacity: shortCapacity)
         shortSlots.initialize(repeating: ShortTokenSlot(bytes: 0, token: 0, length: 0), count: shortCapacity)
-        for id in mergeable {
-            let start = Int(tokenOffsets[id])
-            let length = Int(tokenOffsets[id + 1]) - start
-            guard length <= Self.shortTokenLength else { continue }
-            let packed = Self.pack(tokenBytes + start, count: length)
-            var slot = Int(truncatingIfNeeded: Self.shortHash(packed: packed, count: length) >> shortSlotShift)
+        for id in shortTokens {
+            let packed = Self.pack(tokenBytes + Int(tokenOffsets[id]), count: length(id))
+            var slot = Int(truncatingIfNeeded: Self.shortHash(packed: packed, count: length(id)) >> (64 - shortBits))
             while shortSlots[slot].length != 0 { slot = (slot + 1) & (shortCapacity - 1) }
-            shortSlots[slot] = ShortTokenSlot(bytes: packed, token: UInt32(id), length: UInt32(length))
+            shortSlots[slot] = ShortTokenSlot(bytes: packed, token: UInt32(id), length: UInt32(length(id)))
         }
 
         // tiktoken ranks merging two adjacent parts by the id of their concatenation, if
         // that is a token; so every split of a token into two tokens is a mergeable pair.
         var pairs = [(key: UInt64, merged: UInt32)]()
-        for id in mergeable {
-            let start = Int(tokenOffsets[id])
-            let length = Int(tokenOffsets[id + 1]) - start
-            guard length > 1 else { continue }
-            for split in 1..<length {
-                guard let left = Self.lookUp(tokenBytes + start, count: split, slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets),
-                    let right = Self.lookUp(tokenBytes + start + split, count: length - split, slots: pieceSlots, mask: pieceSlotMask, tokenBytes: tokenBytes, tokenOffsets: tokenOffsets)
-                else { continue }
+        for id in mergeable where length(id) > 1 {
+            let start = tokenBytes + Int(tokenOffsets[id])
+            for split in 1..<length(id) {
+                guard let left = findToken(start, split), let right = findToken(start + split, length(id) - split) else { continue }
                 pairs.append((UInt64(left) << 32 | UInt64(right), UInt32(id)))
             }
         }
         var pairBits: UInt64 = 10
         while (1 << pairBits) < 2 * pairs.count { pairBits += 1 }
         let pairCapacity = 1 << Int(pairBits)
-        pairSlotShift = 64 - pairBits
         pairKeys = .allocate(capacity: pairCapacity)
         pairKeys.initialize(repeating: Self.emptyPairKey, count: pairCapacity)
         pairMergedTokens = .allocate(capacity: pairCapacity)
         pairMergedTokens.initialize(repeating: Self.noMerge, count: pairCapacity)
         for pair in pairs {
-            var slot = Int(truncatingIfNeeded: (pair.key &* 0x9E37_79B9_7F4A_7C15) >> pairSlotShift)
+            var slot = Int(truncatingIfNeeded: (pair.key &* 0x9E37_79B9_7F4A_7C15) >> (64 - pairBits))
             while pairKeys[slot] != Self.emptyPairKey { slot = (slot + 1) & (pairCapacity - 1) }
             pairKeys[slot] = pair.key
             pairMergedTokens[slot] = pair.merged
         }
+
+        self.tokenCount = count
+        self.tokenBytes = tokenBytes
+        self.tokenOffsets = tokenOffsets
+        self.pieceSlots = pieceSlots
+        self.pieceSlotMask = pieceSlotMask
+        self.shortSlotShift = 64 - shortBits
+        self.shortSlotMask = shortCapacity - 1
+        self.pairSlotShift = 64 - pairBits
+        self.pairSlotMask = pairCapacity - 1
     }
 
     deinit {
@@ -176,13 +181,12 @@ final class TokenTables: @unchecked Sendable {
     /// The id of the token whose bytes are the `count` (at most 8) bytes in `packed`.
     @inline(__always)
     func shortTokenID(packed: UInt64, count: Int, hash: UInt64) -> UInt32? {
-        let mask = (1 &<< (64 &- Int(shortSlotShift))) &- 1
         var slot = Int(truncatingIfNeeded: hash >> shortSlotShift)
         while true {
             let entry = shortSlots[slot]
             if entry.length == 0 { return nil }
             if entry.bytes == packed && Int(entry.length) == count { return entry.token }
-            slot = (slot &+ 1) & mask
+            slot = (slot &+ 1) & shortSlotMask
         }
     }
 
@@ -202,10 +206,9 @@ final class TokenTables: @unchecked Sendable {
 
     @inline(__always)
     private static func lookUp(
-        _ bytes: UnsafePointer<UInt8>, count: Int, hash: UInt64? = nil,
+        _ bytes: UnsafePointer<UInt8>, count: Int, hash: UInt64,
         slots: UnsafeMutablePointer<UInt64>, mask: Int, tokenBytes: UnsafeMutablePointer<UInt8>, tokenOffsets: UnsafeMutablePointer<Int32>
     ) -> UInt32? {
-        let hash = hash ?? Self.hash(bytes, count: count)
         let tag = hash >> 32
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -235,13 +238,12 @@ final class TokenTables: @unchecked Sendable {
     @inline(__always)
     func mergedToken(_ left: UInt32, _ right: UInt32) -> UInt32 {
         let key = UInt64(left) << 32 | UInt64(right)
-        let mask = (1 << (64 - Int(pairSlotShift))) - 1
         var slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> pairSlotShift)
         while true {
             let found = pairKeys[slot]
             if found == key { return pairMergedTokens[slot] }
             if found == Self.emptyPairKey { return Self.noMerge }
-            slot = (slot &+ 1) & mask
+            slot = (slot &+ 1) & pairSlotMask
         }
     }
 

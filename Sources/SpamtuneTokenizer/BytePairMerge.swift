@@ -13,6 +13,7 @@ extension TokenTables {
     func mergeShortPiece(
         _ piece: UnsafePointer<UInt8>, count: Int, tokens: UnsafeMutablePointer<UInt32>, ranks: UnsafeMutablePointer<UInt32>
     ) -> Int {
+        guard count > 0 else { return 0 }
         for offset in 0..<count { tokens[offset] = byteTokens[Int(piece[offset])] }
         // ranks[i] is the token that parts i and i + 1 merge into (its id is its rank).
         var parts = count
@@ -45,10 +46,11 @@ extension TokenTables {
     /// is the nearest live offset before (under 128 bytes back: no token is longer).
     /// Candidate merges wait in a min-heap keyed by (rank, offset): the offset breaks ties
     /// leftmost-first as tiktoken's scan does. An entry is stale once its part was merged
-    /// away or its pair changed (a changed pair spans more bytes, so it is another token
-    /// with another rank). Memory: 4 bytes per byte of the piece plus the heap, which
+    /// away or its pair no longer merges into the entry's token (a changed pair spans more
+    /// bytes, so it merges into another token, if any), and is then skipped. Memory: 4 bytes per byte of the piece plus the heap, which
     /// starts at 8 bytes per mergeable pair.
     func mergeLongPiece(_ piece: UnsafePointer<UInt8>, count: Int, into output: inout [Int]) {
+        guard count > 0 else { return }
         let token = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
         defer { token.deallocate() }
         let removed = UInt32.max

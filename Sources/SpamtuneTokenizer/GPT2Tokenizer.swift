@@ -69,11 +69,11 @@ public final class GPT2Tokenizer: Sendable {
     }
 
     private func encodeUTF8(_ text: UnsafeBufferPointer<UInt8>, maxTokens: Int, into output: inout [Int]) {
-        guard maxTokens > 0 else { return }
+        guard maxTokens > 0, let textStart = text.baseAddress else { return }
+        let textEnd = textStart + text.count
         output.reserveCapacity(min(maxTokens, text.count / 3 + 16))
         var splitter = PreTokenizer(text: text, classes: scalarClasses)
         let threshold = TokenTables.longPieceThreshold
-        let textEnd = text.baseAddress.map { $0 + text.count }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * threshold) { scratch in
             let tokens = scratch.baseAddress!
             let ranks = tokens + threshold
@@ -83,7 +83,7 @@ public final class GPT2Tokenizer: Sendable {
                 let hash: UInt64
                 let found: UInt32?
                 if piece.count <= TokenTables.shortTokenLength {
-                    let packed = TokenTables.pack(start, count: piece.count, readableEnd: textEnd!)
+                    let packed = TokenTables.pack(start, count: piece.count, readableEnd: textEnd)
                     hash = TokenTables.shortHash(packed: packed, count: piece.count)
                     found = tables.shortTokenID(packed: packed, count: piece.count, hash: hash)
                 } else {

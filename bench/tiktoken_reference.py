@@ -111,6 +111,15 @@ def reference_cases():
         ("long random punctuation", "".join(generator.choice("!?.,-=*#~_") for _ in range(2000)).encode()),
         ("long Cyrillic word", ("\u0434\u043e\u0441\u0442\u043e\u043f\u0440\u0438\u043c\u0435\u0447" * 60).encode()),
     ]
+    # Random mixes of the scalars the pattern treats differently, to reach combinations
+    # nobody thought of: apostrophes before letters of either case, runs of mixed
+    # whitespace before every class, marks, digits of other scripts, emoji.
+    tricky = list("aZsStTdDmMlLvVrReE7 \t\n\r'\"!?.-_") + [
+        "\u00a0", "\u2028", "\u3000", "\u0085", "\u200b", "\u0301", "\u00e9", "\u00df", "\u65e5",
+        "\u0663", "\u00bd", "\u216b", "\U0001f600", "\U0001f3fd", "\u2019", "\ufffd", "\x1c"]
+    for number in range(60):
+        text = "".join(generator.choice(tricky) for _ in range(generator.randrange(1, 60)))
+        cases.append((f"random mix {number + 1}", text.encode()))
     return cases
 
 

@@ -13,6 +13,7 @@ extension TokenTables {
     func mergeShortPiece(
         _ piece: UnsafePointer<UInt8>, count: Int, tokens: UnsafeMutablePointer<UInt32>, ranks: UnsafeMutablePointer<UInt32>
     ) -> Int {
+        guard count > 0 else { return 0 }
         for offset in 0..<count { tokens[offset] = byteTokens[Int(piece[offset])] }
         // ranks[i] is the token that parts i and i + 1 merge into (its id is its rank).
         var parts = count
@@ -39,57 +40,51 @@ extension TokenTables {
         return parts
     }
 
-    /// The same merges for a long piece, appended to `output`. Parts form a linked list
-    /// indexed by their first byte's offset, and candidate merges wait in a min-heap keyed
-    /// by (rank, offset): the offset breaks ties leftmost-first as tiktoken's scan does.
-    /// A heap entry is stale once its part was merged away or the part's pair changed
-    /// (a changed pair spans more bytes, so it is another token with another rank).
-    /// Memory: about 16 bytes per byte of the piece plus the heap.
+    /// The same merges for a long piece, appended to `output`. A part is named by the
+    /// offset of its first byte and holds its token there (`removed` at the offsets it
+    /// swallowed), so the next part starts at offset + token length and the previous one
+    /// is the nearest live offset before (under 128 bytes back: no token is longer).
+    /// Candidate merges wait in a min-heap keyed by (rank, offset): the offset breaks ties
+    /// leftmost-first as tiktoken's scan does. An entry is stale once its part was merged
+    /// away or its pair no longer merges into the entry's token (a changed pair spans more
+    /// bytes, so it merges into another token, if any), and is then skipped. Memory: 4 bytes per byte of the piece plus the heap, which
+    /// starts at 8 bytes per mergeable pair.
     func mergeLongPiece(_ piece: UnsafePointer<UInt8>, count: Int, into output: inout [Int]) {
+        guard count > 0 else { return }
         let token = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
-        let next = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let previous = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        let pairRank = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
-        defer {
-            token.deallocate()
-            next.deallocate()
-            previous.deallocate()
-            pairRank.deallocate()
-        }
+        defer { token.deallocate() }
         let removed = UInt32.max
-        let none: Int32 = -1
-        var heap = RankHeap(capacity: count)
-        for offset in 0..<count {
-            token[offset] = byteTokens[Int(piece[offset])]
-            next[offset] = offset + 1 < count ? Int32(offset + 1) : none
-            previous[offset] = Int32(offset - 1)
-        }
-        for offset in 0..<count {
-            let rank = offset + 1 < count ? mergedToken(token[offset], token[offset + 1]) : Self.noMerge
-            pairRank[offset] = rank
+        for offset in 0..<count { token[offset] = byteTokens[Int(piece[offset])] }
+        @inline(__always) func next(_ part: Int) -> Int { part + tokenLength(token[part]) }
+
+        var heap = RankHeap(capacity: count / 2)
+        for offset in 0..<(count - 1) {
+            let rank = mergedToken(token[offset], token[offset + 1])
             if rank != Self.noMerge { heap.append(rank: rank, part: offset) }
         }
         heap.heapify()
         while let (rank, part) = heap.popMinimum() {
-            guard token[part] != removed, pairRank[part] == rank else { continue }
-            let right = Int(next[part])
+            guard token[part] != removed else { continue }
+            let right = next(part)
+            guard right < count, mergedToken(token[part], token[right]) == rank else { continue }
             token[part] = rank
             token[right] = removed
-            let after = next[right]
-            next[part] = after
-            if after != none { previous[Int(after)] = Int32(part) }
-            pairRank[part] = after != none ? mergedToken(rank, token[Int(after)]) : Self.noMerge
-            if pairRank[part] != Self.noMerge { heap.push(rank: pairRank[part], part: part) }
-            let before = Int(previous[part])
-            if before >= 0 {
-                pairRank[before] = mergedToken(token[before], rank)
-                if pairRank[before] != Self.noMerge { heap.push(rank: pairRank[before], part: before) }
+            let after = next(part)
+            if after < count {
+                let merged = mergedToken(rank, token[after])
+                if merged != Self.noMerge { heap.push(rank: merged, part: part) }
+            }
+            if part > 0 {
+                var before = part - 1
+                while token[before] == removed { before -= 1 }
+                let merged = mergedToken(token[before], rank)
+                if merged != Self.noMerge { heap.push(rank: merged, part: before) }
             }
         }
-        var part: Int32 = 0
-        while part != none {
-            output.append(Int(token[Int(part)]))
-            part = next[Int(part)]
+        var part = 0
+        while part < count {
+            output.append(Int(token[part]))
+            part = next(part)
         }
     }
 }

@@ -69,7 +69,8 @@ public final class GPT2Tokenizer: Sendable {
     }
 
     private func encodeUTF8(_ text: UnsafeBufferPointer<UInt8>, maxTokens: Int, into output: inout [Int]) {
-        guard maxTokens > 0 else { return }
+        guard maxTokens > 0, let textStart = text.baseAddress else { return }
+        let textEnd = textStart + text.count
         output.reserveCapacity(min(maxTokens, text.count / 3 + 16))
         var splitter = PreTokenizer(text: text, classes: scalarClasses)
         let threshold = TokenTables.longPieceThreshold
@@ -79,8 +80,17 @@ public final class GPT2Tokenizer: Sendable {
             while let range = splitter.next() {
                 let piece = UnsafeBufferPointer(rebasing: text[range])
                 let start = piece.baseAddress!
-                let hash = TokenTables.hash(start, count: piece.count)
-                if let id = tables.tokenID(start, count: piece.count, hash: hash) {
+                let hash: UInt64
+                let found: UInt32?
+                if piece.count <= TokenTables.shortTokenLength {
+                    let packed = TokenTables.pack(start, count: piece.count, readableEnd: textEnd)
+                    hash = TokenTables.shortHash(packed: packed, count: piece.count)
+                    found = tables.shortTokenID(packed: packed, count: piece.count, hash: hash)
+                } else {
+                    hash = TokenTables.hash(start, count: piece.count)
+                    found = tables.tokenID(start, count: piece.count, hash: hash)
+                }
+                if let id = found {
                     output.append(Int(id))
                 } else if piece.count > threshold {
                     tables.mergeLongPiece(start, count: piece.count, into: &output)

@@ -1,0 +1,191 @@
+import Foundation
+
+/// Every setting of spamtuned, with its default. etc/spamtune.conf documents each key;
+/// `DaemonConfiguration.keys` is the single list both the parser and that file's test
+/// use, so a key cannot be documented and unknown, or known and undocumented.
+public struct DaemonConfiguration: Equatable, Sendable {
+    // Model
+    public var checkpoint = "/var/lib/spamtune/models/current"
+    public var threads = 0  // 0: all cores
+    public var maxTokens: Int? = nil  // nil: the checkpoint's
+
+    // Verdicts
+    /// P(spam) at or above which a message is spam; nil: the checkpoint's threshold.
+    public var spamThreshold: Double? = nil
+    /// At or above this P(spam) the milter rejects the message with 550 5.7.1; nil: never.
+    public var rejectThreshold: Double? = nil
+    /// At or above this P(spam) the milter quarantines the message (Postfix hold queue).
+    public var quarantineThreshold: Double? = nil
+    /// Scores are reported as `scoreScale × P(spam)`, the required score as
+    /// `scoreScale × threshold`: 10 gives SpamAssassin-like `7.9 / 5.0`.
+    public var scoreScale = 10.0
+    public var flagHeader = "X-Spam-Flag"
+    public var scoreHeader = "X-Spam-Score"
+    public var statusHeader = "X-Spam-Status"
+
+    // Scoring service
+    /// A message larger than this is scored on its first part of this size.
+    public var maxMessageBytes = 1 << 20
+    /// Messages waiting to be scored; beyond it callers wait (back-pressure).
+    public var queueLimit = 256
+    public var batchMaxMessages = 16
+    public var batchMaxTokens = 4096
+    /// How long a message may wait for its verdict.
+    public var messageDeadline = 30.0
+    /// What a message gets when its deadline passes or scoring fails: accept (fail open:
+    /// treated as ham, with a header saying it was not scored) or tempfail (4xx; the
+    /// sender retries).
+    public var failureAction = FailureAction.accept
+    /// Verdicts remembered by message text hash (bulk spam repeats itself); 0 disables.
+    public var cacheEntries = 10_000
+
+    // Ways in
+    public var milterListen: ListenAddress? = .unix(path: "/run/spamtune/milter.sock")
+    public var milterSocketMode: UInt16 = 0o660
+    public var milterSocketGroup: String? = "postfix"
+    public var spamdListen: ListenAddress? = .unix(path: "/run/spamtune/spamd.sock")
+    public var spamdSocketMode: UInt16 = 0o666
+    /// Additional TCP listener for a pool of MTAs (spamd's --listen).
+    public var spamdTCPListen: ListenAddress? = nil
+    /// Client networks allowed on TCP (spamd's -A). Unix sockets rely on their mode.
+    public var spamdAllowedNetworks: [ClientNetwork] = [
+        try! ClientNetwork(parsing: "127.0.0.1/32"), try! ClientNetwork(parsing: "::1/128"),
+    ]
+    public var maildirs: [String] = []
+    /// The Maildir++ folder spam is moved to (under each Maildir).
+    public var junkFolder = ".Junk"
+    public var controlSocket = "/run/spamtune/control.sock"
+    public var controlSocketMode: UInt16 = 0o660
+    public var controlSocketGroup: String? = nil
+
+    // Limits and housekeeping
+    public var maxConnections = 512
+    /// A connection idle for longer than this is closed.
+    public var connectionTimeout = 300.0
+    /// Where the feedback store (TELL, Junk moves) and other state live.
+    public var stateDirectory = "/var/lib/spamtune"
+    public var logLevel = LogLevel.info
+
+    public enum FailureAction: String, Sendable { case accept, tempfail }
+
+    public init() {}
+
+    /// The effective spam threshold given the checkpoint's.
+    public func spamThreshold(checkpointDefault: Double) -> Double { spamThreshold ?? checkpointDefault }
+
+    public var feedbackDirectory: String { (stateDirectory as NSString).appendingPathComponent("feedback") }
+}
+
+public enum LogLevel: String, Comparable, Sendable {
+    case debug, info, warning, error
+    private var rank: Int { [.debug: 0, .info: 1, .warning: 2, .error: 3][self]! }
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
+}
+
+extension DaemonConfiguration {
+    /// A key of the file: its name, whether it may repeat, and how it sets the value.
+    struct Key {
+        let name: String
+        let repeatable: Bool
+        let apply: (inout DaemonConfiguration, String) throws -> Void
+    }
+
+    static func key(_ name: String, repeatable: Bool = false, _ apply: @escaping (inout DaemonConfiguration, String) throws -> Void) -> Key {
+        Key(name: name, repeatable: repeatable, apply: apply)
+    }
+
+    static func optionalAddress(_ text: String) throws -> ListenAddress? {
+        text == "off" || text == "no" ? nil : try ListenAddress(parsing: text)
+    }
+
+    static func optionalGroup(_ text: String) -> String? { text == "none" || text.isEmpty ? nil : text }
+
+    static let keys: [Key] = [
+        key("checkpoint") { $0.checkpoint = $1 },
+        key("threads") { $0.threads = try ValueParser.integer($1, 0...1024) },
+        key("max_tokens") { $0.maxTokens = $1 == "checkpoint" ? nil : try ValueParser.integer($1, 1...1_000_000) },
+        key("spam_threshold") { $0.spamThreshold = $1 == "checkpoint" ? nil : try ValueParser.probability($1) },
+        key("reject_threshold") { $0.rejectThreshold = try ValueParser.optionalProbability($1) },
+        key("quarantine_threshold") { $0.quarantineThreshold = try ValueParser.optionalProbability($1) },
+        key("score_scale") { $0.scoreScale = try ValueParser.positiveNumber($1) },
+        key("flag_header") { $0.flagHeader = try headerName($1) },
+        key("score_header") { $0.scoreHeader = try headerName($1) },
+        key("status_header") { $0.statusHeader = try headerName($1) },
+        key("max_message_size") { $0.maxMessageBytes = try ValueParser.byteCount($1) },
+        key("queue_limit") { $0.queueLimit = try ValueParser.integer($1, 1...1_000_000) },
+        key("batch_max_messages") { $0.batchMaxMessages = try ValueParser.integer($1, 1...1024) },
+        key("batch_max_tokens") { $0.batchMaxTokens = try ValueParser.integer($1, 1...1_000_000) },
+        key("message_deadline") { $0.messageDeadline = try ValueParser.duration($1) },
+        key("failure_action") { $0.failureAction = try ValueParser.oneOf($1, ["accept": .accept, "tempfail": .tempfail]) },
+        key("cache_entries") { $0.cacheEntries = try ValueParser.integer($1, 0...10_000_000) },
+        key("milter_listen") { $0.milterListen = try optionalAddress($1) },
+        key("milter_socket_mode") { $0.milterSocketMode = try ValueParser.fileMode($1) },
+        key("milter_socket_group") { $0.milterSocketGroup = optionalGroup($1) },
+        key("spamd_listen") { $0.spamdListen = try optionalAddress($1) },
+        key("spamd_socket_mode") { $0.spamdSocketMode = try ValueParser.fileMode($1) },
+        key("spamd_tcp_listen") { $0.spamdTCPListen = try optionalAddress($1) },
+        key("spamd_allowed_networks") {
+            $0.spamdAllowedNetworks = try $1.split(whereSeparator: { $0 == "," || $0 == " " }).map { try ClientNetwork(parsing: String($0)) }
+        },
+        key("maildir", repeatable: true) { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("a Maildir needs an absolute path, not '\(value)'") }
+            config.maildirs.append(value)
+        },
+        key("junk_folder") { config, value in
+            guard value.hasPrefix("."), !value.contains("/"), value.count > 1 else {
+                throw ValueError("a Maildir++ folder name starts with a dot and has no slash, like .Junk")
+            }
+            config.junkFolder = value
+        },
+        key("control_socket") { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("the control socket needs an absolute path") }
+            config.controlSocket = value
+        },
+        key("control_socket_mode") { $0.controlSocketMode = try ValueParser.fileMode($1) },
+        key("control_socket_group") { $0.controlSocketGroup = optionalGroup($1) },
+        key("max_connections") { $0.maxConnections = try ValueParser.integer($1, 1...100_000) },
+        key("connection_timeout") { $0.connectionTimeout = try ValueParser.duration($1) },
+        key("state_directory") { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("the state directory needs an absolute path") }
+            config.stateDirectory = value
+        },
+        key("log_level") { $0.logLevel = try ValueParser.oneOf($1, ["debug": .debug, "info": .info, "warning": .warning, "error": .error]) },
+    ]
+
+    public static var keyNames: [String] { keys.map(\.name) }
+
+    static func headerName(_ text: String) throws -> String {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+            throw ValueError("'\(text)' is not a valid header field name")
+        }
+        return text
+    }
+
+    /// The configuration a file describes (defaults for what it leaves out).
+    public init(file: ConfigurationFile) throws {
+        self.init()
+        let byName = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.name, $0) })
+        var seen: [String: Int] = [:]
+        for entry in file.entries {
+            guard let key = byName[entry.key] else {
+                throw ConfigurationError(path: file.path, line: entry.line, message: "unknown key '\(entry.key)'")
+            }
+            if let first = seen[entry.key], !key.repeatable {
+                throw ConfigurationError(path: file.path, line: entry.line, message: "'\(entry.key)' is already set on line \(first)")
+            }
+            seen[entry.key] = seen[entry.key] ?? entry.line
+            do {
+                try key.apply(&self, entry.value)
+            } catch let error as ValueError {
+                throw ConfigurationError(path: file.path, line: entry.line, message: "\(entry.key): \(error.message)")
+            }
+        }
+        if let reject = rejectThreshold, let spam = spamThreshold, reject < spam {
+            throw ConfigurationError(path: file.path, line: seen["reject_threshold"], message: "reject_threshold \(reject) is below spam_threshold \(spam)")
+        }
+    }
+
+    public static func load(_ path: String) throws -> DaemonConfiguration {
+        try DaemonConfiguration(file: ConfigurationFile.read(path))
+    }
+}

@@ -1,1 +1,0 @@
-// SpamtuneDaemon: see README's module map.

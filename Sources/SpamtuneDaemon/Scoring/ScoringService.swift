@@ -1,0 +1,319 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneSupport
+
+/// The one model in the daemon and the queue in front of it.
+///
+/// Every way in calls `score(_:channel:identifier:)` from its own connection thread. The
+/// message is parsed and tokenized there (in parallel across connections); the token
+/// ids then wait in a bounded queue for the single scoring thread, which runs them
+/// in batches so the matrix kernels work on many rows at once. Identical texts hit a
+/// bounded cache. A full queue makes callers wait (back-pressure); a message that
+/// waits past its deadline gets the configured failure verdict. `reload` loads a new
+/// checkpoint beside the old one and swaps it in between batches: no request is
+/// dropped, and a checkpoint that fails to load leaves the old model serving.
+public final class ScoringService: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var queueLimit = 256
+        public var batchMaxMessages = 16
+        public var batchMaxTokens = 4096
+        public var deadline = 30.0
+        public var failureAction = DaemonConfiguration.FailureAction.accept
+        public var cacheEntries = 10_000
+        public var maxMessageBytes = 1 << 20
+        /// Overrides the checkpoint's threshold when set.
+        public var spamThreshold: Double?
+
+        public init() {}
+
+        public init(_ configuration: DaemonConfiguration) {
+            queueLimit = configuration.queueLimit
+            batchMaxMessages = configuration.batchMaxMessages
+            batchMaxTokens = configuration.batchMaxTokens
+            deadline = configuration.messageDeadline
+            failureAction = configuration.failureAction
+            cacheEntries = configuration.cacheEntries
+            maxMessageBytes = configuration.maxMessageBytes
+            spamThreshold = configuration.spamThreshold
+        }
+    }
+
+    /// The loaded model and what identifies it.
+    public final class LoadedModel: @unchecked Sendable {
+        public let classifier: SpamClassifier
+        public let version: String
+        public let loadedAt: Date
+        public init(classifier: SpamClassifier, version: String) {
+            self.classifier = classifier
+            self.version = version
+            loadedAt = Date()
+        }
+    }
+
+    public let settings: Settings
+    public let statistics = ServiceStatistics()
+    private let log: Logger
+    private let loader: () throws -> LoadedModel
+    private let lock = NSCondition()
+    private var model: LoadedModel
+    private var queue: [Request] = []
+    private var stopping = false
+    private var scorer: Thread?
+    private let cache: VerdictCache
+    private let reloadLock = NSLock()
+
+    /// `loader` loads the current checkpoint; it is called now and on every reload.
+    public init(settings: Settings, log: Logger, loader: @escaping () throws -> LoadedModel) throws {
+        self.settings = settings
+        self.log = log
+        self.loader = loader
+        model = try loader()
+        cache = VerdictCache(capacity: settings.cacheEntries)
+        let thread = Thread { [unowned self] in self.scoringLoop() }
+        thread.name = "spamtune-scorer"
+        thread.stackSize = 4 << 20
+        scorer = thread
+        thread.start()
+    }
+
+    public var currentModel: LoadedModel {
+        lock.lock()
+        defer { lock.unlock() }
+        return model
+    }
+
+    public var queueDepth: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return queue.count
+    }
+
+    /// Scores one raw message (RFC 5322 bytes). Blocks until the verdict or the deadline.
+    public func score(_ message: [UInt8], channel: Channel, identifier: String) -> Verdict {
+        let started = DispatchTime.now()
+        let deadline = started + settings.deadline
+        let model = currentModel
+        let bytes = message.count > settings.maxMessageBytes ? Array(message.prefix(settings.maxMessageBytes)) : message
+        let ids = model.classifier.tokens(forMail: bytes)
+        let verdict = scoreTokens(ids, model: model, deadline: deadline, started: started)
+        statistics.record(verdict, channel: channel)
+        log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: message.count)
+        return verdict
+    }
+
+    /// Scores plain text (spamtune's own tools and tests).
+    public func score(text: String, channel: Channel, identifier: String) -> Verdict {
+        let started = DispatchTime.now()
+        let model = currentModel
+        let verdict = scoreTokens(
+            model.classifier.tokens(for: text), model: model, deadline: started + settings.deadline, started: started)
+        statistics.record(verdict, channel: channel)
+        log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: text.utf8.count)
+        return verdict
+    }
+
+    private func threshold(_ model: LoadedModel) -> Double { settings.spamThreshold ?? model.classifier.threshold }
+
+    private func scoreTokens(_ ids: [Int], model: LoadedModel, deadline: DispatchTime, started: DispatchTime) -> Verdict {
+        let key = VerdictCache.Key(version: model.version, ids: ids)
+        if let probability = cache.lookup(key) {
+            return makeVerdict(.cached, probability: probability, tokens: ids.count, model: model, started: started)
+        }
+        let request = Request(ids: ids, model: model)
+        lock.lock()
+        while queue.count >= settings.queueLimit && !stopping {
+            if !lock.wait(until: Date(timeIntervalSinceNow: seconds(until: deadline))) { break }
+        }
+        guard queue.count < settings.queueLimit, !stopping else {
+            lock.unlock()
+            return failure(stopping ? "shutting down" : "queue full past the deadline", tokens: ids.count, model: model, started: started)
+        }
+        queue.append(request)
+        lock.signal()
+        lock.unlock()
+        statistics.noteQueueDepth(queueDepth)
+
+        if request.done.wait(timeout: deadline) == .timedOut {
+            request.abandon()
+            return failure("not scored within \(settings.deadline)s", tokens: ids.count, model: model, started: started)
+        }
+        guard let probability = request.probability else {
+            return failure(request.error ?? "scoring failed", tokens: ids.count, model: model, started: started)
+        }
+        cache.store(key, probability)
+        return makeVerdict(.scored, probability: probability, tokens: ids.count, model: model, started: started)
+    }
+
+    private func makeVerdict(_ outcome: Verdict.Outcome, probability: Double, tokens: Int, model: LoadedModel, started: DispatchTime) -> Verdict {
+        let threshold = threshold(model)
+        return Verdict(
+            outcome: outcome, isSpam: probability >= threshold, spamProbability: probability, threshold: threshold,
+            tokens: tokens, modelVersion: model.version, milliseconds: milliseconds(since: started))
+    }
+
+    private func failure(_ reason: String, tokens: Int, model: LoadedModel, started: DispatchTime) -> Verdict {
+        let outcome: Verdict.Outcome =
+            settings.failureAction == .accept ? .failedOpen(reason: reason) : .temporaryFailure(reason: reason)
+        return Verdict(
+            outcome: outcome, isSpam: false, spamProbability: 0, threshold: threshold(model), tokens: tokens,
+            modelVersion: model.version, milliseconds: milliseconds(since: started))
+    }
+
+    // MARK: The scoring thread
+
+    private func scoringLoop() {
+        while true {
+            lock.lock()
+            while queue.isEmpty && !stopping { lock.wait() }
+            if queue.isEmpty && stopping {
+                lock.unlock()
+                return
+            }
+            // One batch: same model, within the message and token limits.
+            let first = queue[0].model
+            var batch: [Request] = []
+            var tokens = 0
+            var index = 0
+            while index < queue.count && batch.count < settings.batchMaxMessages {
+                let candidate = queue[index]
+                if candidate.model !== first || (!batch.isEmpty && tokens + candidate.ids.count > settings.batchMaxTokens) {
+                    index += 1
+                    continue
+                }
+                batch.append(candidate)
+                tokens += candidate.ids.count
+                queue.remove(at: index)
+            }
+            lock.broadcast()  // room in the queue
+            lock.unlock()
+
+            let live = batch.filter { !$0.isAbandoned }
+            guard !live.isEmpty else { continue }
+            let started = DispatchTime.now()
+            let verdicts = first.classifier.classify(tokenized: live.map(\.ids))
+            statistics.recordBatch(size: live.count, tokens: tokens, milliseconds: milliseconds(since: started))
+            for (request, verdict) in zip(live, verdicts) {
+                request.finish(probability: verdict.spamProbability)
+            }
+        }
+    }
+
+    // MARK: Reload and shutdown
+
+    /// Loads the checkpoint again (a new `current` version, say) and swaps it in. On
+    /// failure the old model keeps serving and the error is returned.
+    @discardableResult
+    public func reload() -> Result<LoadedModel, Error> {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        do {
+            let fresh = try loader()
+            lock.lock()
+            let old = model
+            model = fresh
+            lock.unlock()
+            log.info("reloaded model \(fresh.version) (was \(old.version)) from \(fresh.classifier.origin)")
+            statistics.noteReload()
+            return .success(fresh)
+        } catch {
+            log.error("reload refused, still serving \(currentModel.version): \(error)")
+            return .failure(error)
+        }
+    }
+
+    /// Scores what is queued, then stops the scoring thread. Later requests fail as configured.
+    public func drainAndStop() {
+        lock.lock()
+        stopping = true
+        lock.broadcast()
+        lock.unlock()
+        while let thread = scorer, !thread.isFinished { usleep(1000) }
+    }
+
+    private func seconds(until deadline: DispatchTime) -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return deadline.uptimeNanoseconds > now ? Double(deadline.uptimeNanoseconds - now) / 1e9 : 0
+    }
+}
+
+func milliseconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}
+
+/// One message waiting for the scoring thread.
+private final class Request: @unchecked Sendable {
+    let ids: [Int]
+    let model: ScoringService.LoadedModel
+    let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var abandoned = false
+    private(set) var probability: Double?
+    private(set) var error: String?
+
+    init(ids: [Int], model: ScoringService.LoadedModel) {
+        self.ids = ids
+        self.model = model
+    }
+
+    var isAbandoned: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return abandoned
+    }
+
+    func abandon() {
+        lock.lock()
+        abandoned = true
+        lock.unlock()
+    }
+
+    func finish(probability: Double) {
+        self.probability = probability
+        done.signal()
+    }
+}
+
+/// Verdicts by model version and token ids, bounded: the oldest entry goes first.
+final class VerdictCache: @unchecked Sendable {
+    struct Key: Hashable {
+        let version: String
+        let ids: [Int]
+    }
+
+    private let capacity: Int
+    private var values: [Key: Double] = [:]
+    private var order: [Key] = []
+    private var head = 0
+    private let lock = NSLock()
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func lookup(_ key: Key) -> Double? {
+        guard capacity > 0 else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        return values[key]
+    }
+
+    func store(_ key: Key, _ probability: Double) {
+        guard capacity > 0 else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        if values.updateValue(probability, forKey: key) != nil { return }
+        if order.count < capacity {
+            order.append(key)
+        } else {
+            values.removeValue(forKey: order[head])
+            order[head] = key
+            head = (head + 1) % capacity
+        }
+    }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return values.count
+    }
+}

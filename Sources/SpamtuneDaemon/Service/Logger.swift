@@ -1,0 +1,53 @@
+import Foundation
+
+/// spamtuned's log: one line per message (way in, identifier, verdict, score,
+/// milliseconds) and one per event, on standard error, which systemd's journal keeps.
+/// Lines are written whole, so lines from many connection threads never interleave.
+public final class Logger: @unchecked Sendable {
+    public let level: LogLevel
+    public let scoreScale: Double
+    private let write: (String) -> Void
+    private let lock = NSLock()
+
+    public init(level: LogLevel = .info, scoreScale: Double = 10, write: ((String) -> Void)? = nil) {
+        self.level = level
+        self.scoreScale = scoreScale
+        self.write = write ?? { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    public func debug(_ text: @autoclosure () -> String) { emit(.debug, text()) }
+    public func info(_ text: @autoclosure () -> String) { emit(.info, text()) }
+    public func warning(_ text: @autoclosure () -> String) { emit(.warning, text()) }
+    public func error(_ text: @autoclosure () -> String) { emit(.error, text()) }
+
+    /// `milter id=4XyZ1 verdict=spam score=9.71/5.00 tokens=183 bytes=5120 ms=84.2 model=2026-11-23T04-00-00Z`
+    public func message(channel: Channel, identifier: String, verdict: Verdict, bytes: Int) {
+        guard level <= .info else { return }
+        var line = "\(channel.rawValue) id=\(sanitize(identifier)) verdict=\(verdict.label)"
+        line += String(format: " score=%.2f/%.2f", verdict.score(scale: scoreScale), verdict.requiredScore(scale: scoreScale))
+        line += " tokens=\(verdict.tokens) bytes=\(bytes)" + String(format: " ms=%.1f", verdict.milliseconds)
+        switch verdict.outcome {
+        case .cached: line += " cached=yes"
+        case let .failedOpen(reason), let .temporaryFailure(reason): line += " reason=\"\(sanitize(reason))\""
+        case .scored: break
+        }
+        line += " model=\(verdict.modelVersion)"
+        emit(.info, line)
+    }
+
+    private func emit(_ messageLevel: LogLevel, _ text: String) {
+        guard messageLevel >= level else { return }
+        let prefix = messageLevel == .info ? "" : "\(messageLevel.rawValue): "
+        lock.lock()
+        write(prefix + text)
+        lock.unlock()
+    }
+
+    /// Identifiers come from the network: keep log lines one line, printable, bounded.
+    private func sanitize(_ text: String) -> String {
+        let cleaned = text.unicodeScalars.prefix(200).map { $0.value < 32 || $0.value == 127 || $0 == " " || $0 == "\"" ? "_" : Character($0) }
+        return cleaned.isEmpty ? "-" : String(cleaned)
+    }
+}

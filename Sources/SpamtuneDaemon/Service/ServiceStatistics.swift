@@ -1,0 +1,72 @@
+import Foundation
+
+/// Counts and latencies for `spamtune status`: verdicts per way in, latency
+/// percentiles over the last messages, batch sizes, queue depth, reloads, uptime.
+public final class ServiceStatistics: @unchecked Sendable {
+    public let startedAt = Date()
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+    private var latencies = [Double](repeating: 0, count: 10_000)
+    private var latencyCount = 0
+    private var batches = 0
+    private var batchedMessages = 0
+    private var batchedTokens = 0
+    private var maximumQueueDepth = 0
+    private var reloads = 0
+
+    func record(_ verdict: Verdict, channel: Channel) {
+        lock.lock()
+        defer { lock.unlock() }
+        counts["\(channel.rawValue).\(verdict.label)", default: 0] += 1
+        counts["total.\(verdict.label)", default: 0] += 1
+        if case .cached = verdict.outcome { counts["total.cached", default: 0] += 1 }
+        latencies[latencyCount % latencies.count] = verdict.milliseconds
+        latencyCount += 1
+    }
+
+    func recordBatch(size: Int, tokens: Int, milliseconds: Double) {
+        lock.lock()
+        batches += 1
+        batchedMessages += size
+        batchedTokens += tokens
+        lock.unlock()
+    }
+
+    func noteQueueDepth(_ depth: Int) {
+        lock.lock()
+        maximumQueueDepth = max(maximumQueueDepth, depth)
+        lock.unlock()
+    }
+
+    func noteReload() {
+        lock.lock()
+        reloads += 1
+        lock.unlock()
+    }
+
+    public struct Snapshot: Codable, Sendable, Equatable {
+        public var uptimeSeconds: Double
+        public var counts: [String: Int]
+        public var latencyP50: Double?
+        public var latencyP90: Double?
+        public var latencyP99: Double?
+        public var batches: Int
+        public var meanBatchSize: Double
+        public var maximumQueueDepth: Int
+        public var reloads: Int
+    }
+
+    public func snapshot() -> Snapshot {
+        lock.lock()
+        defer { lock.unlock() }
+        let recent = Array(latencies.prefix(min(latencyCount, latencies.count))).sorted()
+        func percentile(_ p: Double) -> Double? {
+            recent.isEmpty ? nil : recent[min(recent.count - 1, Int(Double(recent.count - 1) * p + 0.5))]
+        }
+        return Snapshot(
+            uptimeSeconds: Date().timeIntervalSince(startedAt), counts: counts, latencyP50: percentile(0.5),
+            latencyP90: percentile(0.9), latencyP99: percentile(0.99), batches: batches,
+            meanBatchSize: batches == 0 ? 0 : Double(batchedMessages) / Double(batches),
+            maximumQueueDepth: maximumQueueDepth, reloads: reloads)
+    }
+}

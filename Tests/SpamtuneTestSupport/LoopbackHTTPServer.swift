@@ -1,0 +1,335 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A small HTTP/1.1 server on 127.0.0.1 for download tests: it serves files from a
+/// directory or from memory, honours `Range` (206, 416) and `If-Range`, records every
+/// request, and misbehaves on demand per path (404, 500 a few times, a body cut short,
+/// a delay, a wrong body, a range ignored, a redirect). One connection per request
+/// (`Connection: close`), each on its own thread.
+public final class LoopbackHTTPServer: @unchecked Sendable {
+    public enum Fault: Sendable, Equatable {
+        /// Answer 404 (every time).
+        case notFound
+        /// Answer with `status` the next `times` requests, then serve normally.
+        case status(Int, times: Int)
+        /// Send the headers for the whole body, then only `afterBytes` bytes of it, and
+        /// close the connection; for the next `times` requests.
+        case truncate(afterBytes: Int, times: Int)
+        /// Wait this long before answering (every time).
+        case delay(seconds: Double)
+        /// Serve these bytes instead of the file (every time).
+        case wrongBody([UInt8])
+        /// Answer range requests with 200 and the whole body (every time).
+        case ignoreRange
+        /// Answer 302 with `Location: <path>` on this server (every time).
+        case redirect(to: String)
+
+        /// 500 the next `times` requests.
+        public static func serverError(times: Int) -> Fault { .status(500, times: times) }
+    }
+
+    public struct Request: Sendable {
+        public let method: String
+        public let path: String
+        /// Header names in lower case.
+        public let headers: [String: String]
+        public var range: String? { headers["range"] }
+    }
+
+    public let port: UInt16
+    public var baseURL: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    private let root: URL?
+    private let lock = NSLock()
+    private var files: [String: [UInt8]]
+    private var faults: [String: [Fault]] = [:]
+    private var recorded: [Request] = []
+    private var listener: Int32
+    private let acceptLoopDone = DispatchSemaphore(value: 0)
+    private let handlers = DispatchGroup()
+    private var stopped = false
+
+    /// - Parameters:
+    ///   - root: files are served from here when not in `files` (paths under it only).
+    ///   - files: in-memory bodies by path, e.g. `["/data/x.zip": bytes]`.
+    public init(root: URL? = nil, files: [String: [UInt8]] = [:]) throws {
+        self.root = root
+        self.files = files
+        let (socket, port) = try Self.openListener()
+        listener = socket
+        self.port = port
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "LoopbackHTTPServer.accept"
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    public func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
+
+    public func setFile(_ path: String, _ bytes: [UInt8]) { lock.withLock { files[path] = bytes } }
+
+    public func inject(_ fault: Fault, at path: String) { lock.withLock { faults[path, default: []].append(fault) } }
+
+    public func clearFaults() { lock.withLock { faults.removeAll() } }
+
+    public var requests: [Request] { lock.withLock { recorded } }
+
+    public func requests(for path: String) -> [Request] { requests.filter { $0.path == path } }
+
+    /// Stops accepting, waits for requests in flight (at most a few seconds).
+    public func stop() {
+        let wasRunning: Bool = lock.withLock {
+            defer { stopped = true }
+            return !stopped
+        }
+        guard wasRunning else { return }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        _ = acceptLoopDone.wait(timeout: .now() + 5)
+        _ = handlers.wait(timeout: .now() + 5)
+    }
+
+    /// A port on 127.0.0.1 that nothing listens on (bound, read, released), for
+    /// "unreachable host" tests.
+    public static func closedPort() throws -> UInt16 {
+        let (socket, port) = try openListener()
+        close(socket)
+        return port
+    }
+
+    // MARK: Serving
+
+    private func acceptLoop() {
+        defer { acceptLoopDone.signal() }
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR { continue }
+                return  // the listener was closed by stop()
+            }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            handlers.enter()
+            let thread = Thread { [self] in
+                defer { handlers.leave() }
+                handle(connection)
+            }
+            thread.start()
+        }
+    }
+
+    private func handle(_ connection: Int32) {
+        defer {
+            shutdown(connection, Int32(SHUT_RDWR))
+            close(connection)
+        }
+        guard let request = readRequest(connection) else { return }
+        let (decision, body, etag) = lock.withLock { () -> (Decision, [UInt8]?, String?) in
+            recorded.append(request)
+            return plan(for: request)
+        }
+        if decision.delay > 0 { Thread.sleep(forTimeInterval: decision.delay) }
+        respond(to: request, on: connection, decision: decision, body: body, etag: etag)
+    }
+
+    private struct Decision {
+        var status: Int?
+        var truncateAfter: Int?
+        var delay: Double = 0
+        var wrongBody: [UInt8]?
+        var ignoreRange = false
+        var redirect: String?
+    }
+
+    /// Consumes counted faults for this request. Called with the lock held.
+    private func plan(for request: Request) -> (Decision, [UInt8]?, String?) {
+        var decision = Decision()
+        var remaining = [Fault]()
+        for fault in faults[request.path] ?? [] {
+            switch fault {
+            case .notFound:
+                decision.status = decision.status ?? 404
+                remaining.append(fault)
+            case .status(let code, let times):
+                if decision.status == nil && times > 0 {
+                    decision.status = code
+                    if times > 1 { remaining.append(.status(code, times: times - 1)) }
+                } else if times > 0 {
+                    remaining.append(fault)
+                }
+            case .truncate(let count, let times):
+                if decision.truncateAfter == nil && times > 0 {
+                    decision.truncateAfter = count
+                    if times > 1 { remaining.append(.truncate(afterBytes: count, times: times - 1)) }
+                } else if times > 0 {
+                    remaining.append(fault)
+                }
+            case .delay(let seconds):
+                decision.delay += seconds
+                remaining.append(fault)
+            case .wrongBody(let bytes):
+                decision.wrongBody = bytes
+                remaining.append(fault)
+            case .ignoreRange:
+                decision.ignoreRange = true
+                remaining.append(fault)
+            case .redirect(let target):
+                decision.redirect = target
+                remaining.append(fault)
+            }
+        }
+        faults[request.path] = remaining
+        let body = decision.wrongBody ?? files[request.path] ?? readFromRoot(request.path)
+        return (decision, body, body.map(Self.entityTag))
+    }
+
+    private func readFromRoot(_ path: String) -> [UInt8]? {
+        guard let root, !path.split(separator: "/").contains("..") else { return nil }
+        return (try? Data(contentsOf: root.appendingPathComponent(String(path.dropFirst())))).map { [UInt8]($0) }
+    }
+
+    private func respond(to request: Request, on connection: Int32, decision: Decision, body: [UInt8]?, etag: String?) {
+        if let target = decision.redirect {
+            send(connection, head(302, ["Location": "http://127.0.0.1:\(port)\(target)", "Content-Length": "0"]))
+            return
+        }
+        if let status = decision.status {
+            let message = Array("status \(status) for \(request.path)\n".utf8)
+            send(connection, head(status, ["Content-Length": "\(message.count)", "Content-Type": "text/plain"]) + message)
+            return
+        }
+        guard let body, let etag else {
+            let message = Array("no such file: \(request.path)\n".utf8)
+            send(connection, head(404, ["Content-Length": "\(message.count)", "Content-Type": "text/plain"]) + message)
+            return
+        }
+        var status = 200
+        var slice = body[...]
+        var headers = ["Accept-Ranges": "bytes", "ETag": etag, "Content-Type": "application/octet-stream"]
+        let rangeApplies = request.headers["if-range"].map { $0 == etag } ?? true
+        if let range = request.range, rangeApplies, !decision.ignoreRange, let (start, end) = Self.parseRange(range, size: body.count) {
+            if start >= body.count {
+                send(connection, head(416, ["Content-Range": "bytes */\(body.count)", "Content-Length": "0"]))
+                return
+            }
+            status = 206
+            slice = body[start...min(end, body.count - 1)]
+            headers["Content-Range"] = "bytes \(start)-\(start + slice.count - 1)/\(body.count)"
+        }
+        headers["Content-Length"] = "\(slice.count)"
+        send(connection, head(status, headers))
+        if request.method == "HEAD" { return }
+        if let cut = decision.truncateAfter {
+            send(connection, Array(slice.prefix(cut)))
+            return
+        }
+        send(connection, Array(slice))
+    }
+
+    private func head(_ status: Int, _ headers: [String: String]) -> [UInt8] {
+        let reasons = [200: "OK", 206: "Partial Content", 302: "Found", 404: "Not Found", 416: "Range Not Satisfiable", 500: "Internal Server Error", 503: "Service Unavailable"]
+        var text = "HTTP/1.1 \(status) \(reasons[status] ?? "Status")\r\nConnection: close\r\n"
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
+        return Array((text + "\r\n").utf8)
+    }
+
+    private func send(_ connection: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Self.systemSend(connection, $0.baseAddress!, $0.count) }
+            if sent <= 0 {
+                if sent < 0 && errno == EINTR { continue }
+                return
+            }
+            offset += sent
+        }
+    }
+
+    private func readRequest(_ connection: Int32) -> Request? {
+        var data = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let terminator: [UInt8] = [13, 10, 13, 10]
+        while data.count < 65536 {
+            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return nil }
+            data += chunk[0..<count]
+            if data.count >= 4 && data.indices.dropLast(3).contains(where: { Array(data[$0..<$0 + 4]) == terminator }) { break }
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.components(separatedBy: "\r\n")
+        let requestLine = lines.removeFirst().split(separator: " ")
+        guard requestLine.count >= 2 else { return nil }
+        var headers = [String: String]()
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var path = String(requestLine[1])
+        if let query = path.firstIndex(of: "?") { path = String(path[..<query]) }
+        return Request(method: String(requestLine[0]), path: path.removingPercentEncoding ?? path, headers: headers)
+    }
+
+    /// `bytes=N-` or `bytes=N-M`; other forms are ignored (served whole), as RFC 9110 allows.
+    private static func parseRange(_ value: String, size: Int) -> (Int, Int)? {
+        guard value.hasPrefix("bytes="), !value.contains(",") else { return nil }
+        let parts = value.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Int(parts[0]) else { return nil }
+        if parts[1].isEmpty { return (start, Int.max) }
+        guard let end = Int(parts[1]), end >= start else { return nil }
+        return (start, end)
+    }
+
+    /// A strong validator from the content (FNV-1a), so a changed body gets a new tag.
+    private static func entityTag(_ body: [UInt8]) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in body { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return "\"\(String(hash, radix: 16))-\(body.count)\""
+    }
+
+    private static func systemSend(_ socket: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        return Glibc.send(socket, buffer, count, Int32(MSG_NOSIGNAL))
+        #else
+        return Darwin.send(socket, buffer, count, 0)
+        #endif
+    }
+
+    private static func openListener() throws -> (Int32, UInt16) {
+        #if canImport(Glibc)
+        let socketType = Int32(SOCK_STREAM.rawValue)
+        #else
+        let socketType = SOCK_STREAM
+        #endif
+        let socket = Foundation.socket(AF_INET, socketType, 0)
+        guard socket >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
+        var reuse: Int32 = 1
+        setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Foundation.listen(socket, 64) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(socket)
+            throw ServerError("bind/listen on 127.0.0.1: \(reason)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        return (socket, UInt16(bigEndian: address.sin_port))
+    }
+
+    public struct ServerError: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -46,6 +46,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     private let root: URL?
     private let lock = NSLock()
     private var files: [String: [UInt8]]
+    /// Entity tags by path, computed once per body (hashing a large body per request is slow).
+    private var entityTags: [String: String] = [:]
     private var faults: [String: [Fault]] = [:]
     private var recorded: [Request] = []
     private var listener: Int32
@@ -71,7 +73,12 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
 
     public func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
-    public func setFile(_ path: String, _ bytes: [UInt8]) { lock.withLock { files[path] = bytes } }
+    public func setFile(_ path: String, _ bytes: [UInt8]) {
+        lock.withLock {
+            files[path] = bytes
+            entityTags[path] = nil
+        }
+    }
 
     public func inject(_ fault: Fault, at path: String) { lock.withLock { faults[path, default: []].append(fault) } }
 
@@ -146,46 +153,43 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         var redirect: String?
     }
 
-    /// Consumes counted faults for this request. Called with the lock held.
+    /// Consumes the counted faults that act on this request. A fault that replaces the
+    /// response (404, a status, a redirect) leaves body faults for a later request.
+    /// Called with the lock held.
     private func plan(for request: Request) -> (Decision, [UInt8]?, String?) {
         var decision = Decision()
-        var remaining = [Fault]()
-        for fault in faults[request.path] ?? [] {
-            switch fault {
-            case .notFound:
-                decision.status = decision.status ?? 404
-                remaining.append(fault)
-            case .status(let code, let times):
-                if decision.status == nil && times > 0 {
-                    decision.status = code
-                    if times > 1 { remaining.append(.status(code, times: times - 1)) }
-                } else if times > 0 {
-                    remaining.append(fault)
-                }
-            case .truncate(let count, let times):
-                if decision.truncateAfter == nil && times > 0 {
-                    decision.truncateAfter = count
-                    if times > 1 { remaining.append(.truncate(afterBytes: count, times: times - 1)) }
-                } else if times > 0 {
-                    remaining.append(fault)
-                }
-            case .delay(let seconds):
-                decision.delay += seconds
-                remaining.append(fault)
-            case .wrongBody(let bytes):
-                decision.wrongBody = bytes
-                remaining.append(fault)
-            case .ignoreRange:
-                decision.ignoreRange = true
-                remaining.append(fault)
-            case .redirect(let target):
-                decision.redirect = target
-                remaining.append(fault)
+        var pending = faults[request.path] ?? []
+        for index in pending.indices where decision.status == nil && decision.redirect == nil {
+            switch pending[index] {
+            case .notFound: decision.status = 404
+            case .redirect(let target): decision.redirect = target
+            case .status(let code, let times) where times > 0:
+                decision.status = code
+                pending[index] = .status(code, times: times - 1)
+            default: break
             }
         }
-        faults[request.path] = remaining
-        let body = decision.wrongBody ?? files[request.path] ?? readFromRoot(request.path)
-        return (decision, body, body.map(Self.entityTag))
+        for index in pending.indices {
+            switch pending[index] {
+            case .delay(let seconds): decision.delay += seconds
+            case .wrongBody(let bytes): decision.wrongBody = bytes
+            case .ignoreRange: decision.ignoreRange = true
+            case .truncate(let count, let times) where times > 0 && decision.status == nil && decision.redirect == nil && decision.truncateAfter == nil:
+                decision.truncateAfter = count
+                pending[index] = .truncate(afterBytes: count, times: times - 1)
+            default: break
+            }
+        }
+        faults[request.path] = pending.filter {
+            switch $0 {
+            case .status(_, let times), .truncate(_, let times): times > 0
+            default: true
+            }
+        }
+        if let wrongBody = decision.wrongBody { return (decision, wrongBody, Self.entityTag(wrongBody)) }
+        guard let body = files[request.path] ?? readFromRoot(request.path) else { return (decision, nil, nil) }
+        if entityTags[request.path] == nil || files[request.path] == nil { entityTags[request.path] = Self.entityTag(body) }
+        return (decision, body, entityTags[request.path])
     }
 
     private func readFromRoot(_ path: String) -> [UInt8]? {
@@ -287,7 +291,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     /// A strong validator from the content (FNV-1a), so a changed body gets a new tag.
     private static func entityTag(_ body: [UInt8]) -> String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in body { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        body.withUnsafeBufferPointer { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        }
         return "\"\(String(hash, radix: 16))-\(body.count)\""
     }
 

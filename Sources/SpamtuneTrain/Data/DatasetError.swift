@@ -15,6 +15,8 @@ public struct DatasetError: Error, Equatable, CustomStringConvertible {
         case unreadable(String)
         case unwritable(String)
         case noExamples(of: Label)
+        /// Neither the download nor a shipped copy could supply the data.
+        case unavailable(String)
     }
 
     public let file: String
@@ -58,6 +60,8 @@ public struct DatasetError: Error, Equatable, CustomStringConvertible {
             return "cannot write \(place): \(detail)"
         case .noExamples(let label):
             return "\(place) has no \(label) examples, so it cannot be balanced"
+        case .unavailable(let detail):
+            return "cannot get \(place): \(detail)"
         }
     }
 }

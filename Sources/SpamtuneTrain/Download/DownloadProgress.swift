@@ -29,7 +29,8 @@ final class ProgressReporter: @unchecked Sendable {
     private let name: String
     private let style: ProgressStyle
     private let log: TrainingLog
-    private let started = ContinuousClock.now
+    /// From the first byte of the response, so the rate leaves out connecting.
+    private var started = ContinuousClock.now
     private var lastReport = ContinuousClock.now
     /// Bytes already on disk when this transfer began (a resumed download).
     private var initialBytes: Int64 = 0
@@ -44,6 +45,8 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     func begin(existingBytes: Int64, total: Int64?) {
+        started = ContinuousClock.now
+        lastReport = started
         initialBytes = existingBytes
         current = existingBytes
         self.total = total

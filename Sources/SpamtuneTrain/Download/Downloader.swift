@@ -127,6 +127,15 @@ public final class Downloader: Sendable {
         throw failure(.everySourceFailed(errors), url: nil)
     }
 
+    /// Deletes a cached file and its records, e.g. an archive found unusable after
+    /// download, so the next run fetches it again.
+    public func evict(_ name: String, of plan: DownloadPlan) {
+        let destination = directory(for: plan).appendingPathComponent(name)
+        for path in [destination.path, destination.path + ".partial", recordPath(destination), hiddenPath(destination, suffix: ".partial.json")] {
+            FileSystem.remove(path)
+        }
+    }
+
     // MARK: One source, with retries
 
     private func download(_ file: RemoteFile, from url: URL, to destination: URL) async throws(DownloadError) -> CachedFile {
@@ -296,7 +305,7 @@ public final class Downloader: Sendable {
     private func writeRecord(_ record: CompletionRecord, for destination: URL) {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // The record only saves hashing next time; failing to write it loses nothing.
         if let data = try? encoder.encode(record) { try? FileSystem.writeAtomically([UInt8](data), to: recordPath(destination)) }
     }

@@ -113,6 +113,30 @@ private struct DeflateBitWriter {
         }
     }
 
+    @Test func randomAndMutatedStreamsGiveTypedErrorsNeverATrap() throws {
+        var random = SeededGenerator(seed: 1951)
+        // Random bytes: mostly invalid headers and tables.
+        for length in 0..<3000 {
+            let input = (0..<(length % 300)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            _ = try? Inflate.decompress(input, maximumOutputSize: 1 << 20)
+        }
+        // Bit flips in a real dynamic-Huffman stream reach the decoding loops.
+        let archive = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        let stream = Array(archive[47..<47 + 4000])  // the start of SMSSpamCollection's deflate data
+        var outcomes = [String: Int]()
+        for _ in 0..<300 {
+            var mutated = stream
+            for _ in 0..<3 { mutated[Int.random(in: 0..<mutated.count, using: &random)] ^= UInt8(1 << Int.random(in: 0..<8, using: &random)) }
+            do {
+                _ = try Inflate.decompress(mutated, maximumOutputSize: 1 << 20)
+                outcomes["decoded", default: 0] += 1
+            } catch {
+                outcomes[String(describing: error).components(separatedBy: " ").prefix(3).joined(separator: " "), default: 0] += 1
+            }
+        }
+        #expect(outcomes.keys.count > 2)
+    }
+
     @Test func crc32KnownValues() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum([]) == 0)

@@ -27,6 +27,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         case ignoreRange
         /// Answer 302 with `Location: <path>` on this server (every time).
         case redirect(to: String)
+        /// Send the body `chunk` bytes at a time, pausing `interval` seconds between
+        /// chunks (every time): a slow link, to interrupt a transfer midway.
+        case slowBody(chunk: Int, interval: Double)
 
         /// 500 the next `times` requests.
         public static func serverError(times: Int) -> Fault { .status(500, times: times) }
@@ -151,6 +154,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         var wrongBody: [UInt8]?
         var ignoreRange = false
         var redirect: String?
+        var slowBody: (chunk: Int, interval: Double)?
     }
 
     /// Consumes the counted faults that act on this request. A fault that replaces the
@@ -174,6 +178,7 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             case .delay(let seconds): decision.delay += seconds
             case .wrongBody(let bytes): decision.wrongBody = bytes
             case .ignoreRange: decision.ignoreRange = true
+            case .slowBody(let chunk, let interval): decision.slowBody = (max(1, chunk), interval)
             case .truncate(let count, let times) where times > 0 && decision.status == nil && decision.redirect == nil && decision.truncateAfter == nil:
                 decision.truncateAfter = count
                 pending[index] = .truncate(afterBytes: count, times: times - 1)
@@ -228,11 +233,19 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         headers["Content-Length"] = "\(slice.count)"
         send(connection, head(status, headers))
         if request.method == "HEAD" { return }
-        if let cut = decision.truncateAfter {
-            send(connection, Array(slice.prefix(cut)))
+        var payload = Array(slice)
+        if let cut = decision.truncateAfter { payload = Array(payload.prefix(cut)) }
+        guard let (chunk, interval) = decision.slowBody else {
+            send(connection, payload)
             return
         }
-        send(connection, Array(slice))
+        var offset = 0
+        while offset < payload.count {
+            let end = min(payload.count, offset + chunk)
+            guard send(connection, Array(payload[offset..<end])) else { return }
+            offset = end
+            if offset < payload.count { Thread.sleep(forTimeInterval: interval) }
+        }
     }
 
     private func head(_ status: Int, _ headers: [String: String]) -> [UInt8] {
@@ -242,16 +255,19 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         return Array((text + "\r\n").utf8)
     }
 
-    private func send(_ connection: Int32, _ bytes: [UInt8]) {
+    /// False when the client has gone.
+    @discardableResult
+    private func send(_ connection: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Self.systemSend(connection, $0.baseAddress!, $0.count) }
             if sent <= 0 {
                 if sent < 0 && errno == EINTR { continue }
-                return
+                return false
             }
             offset += sent
         }
+        return true
     }
 
     private func readRequest(_ connection: Int32) -> Request? {

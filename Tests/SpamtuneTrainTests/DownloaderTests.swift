@@ -112,6 +112,37 @@ import Testing
         #expect(capture.contains("sent the whole file instead of the rest; starting over"))
     }
 
+    @Test func aPartialFileThatIsAlreadyWholeIsInstalled() async throws {
+        // A run killed between the last byte and the rename; the size was not known.
+        let server = try LoopbackHTTPServer(files: [Self.zipPath: zipBytes])
+        defer { server.stop() }
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        try Data(zipBytes).write(to: cache.path("sms+spam+collection.zip.partial"))
+        let record = #"{"url":"\#(server.url(Self.zipPath).absoluteString)"}"#
+        try Data(record.utf8).write(to: cache.path(".sms+spam+collection.zip.partial.json"))
+        let downloader = Downloader(cacheRoot: cache.url, options: options(), log: .silent)
+        let fetched = try await downloader.fetch(remote(server), into: cache.url)
+        #expect(fetched.sha256 == SHA256.hexDigest(zipBytes))
+        #expect(server.requests.map(\.range) == ["bytes=\(zipBytes.count)-"])
+    }
+
+    @Test func aPartialFileLongerThanTheServersIsStartedOver() async throws {
+        let server = try LoopbackHTTPServer(files: [Self.zipPath: zipBytes])
+        defer { server.stop() }
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        try Data(zipBytes + [1, 2, 3]).write(to: cache.path("sms+spam+collection.zip.partial"))
+        let record = #"{"url":"\#(server.url(Self.zipPath).absoluteString)"}"#
+        try Data(record.utf8).write(to: cache.path(".sms+spam+collection.zip.partial.json"))
+        let capture = LogCapture()
+        let downloader = Downloader(cacheRoot: cache.url, options: options(), log: capture.log)
+        let fetched = try await downloader.fetch(remote(server), into: cache.url)
+        #expect(fetched.sha256 == SHA256.hexDigest(zipBytes))
+        #expect(server.requests.map(\.range) == ["bytes=\(zipBytes.count + 3)-", nil])
+        #expect(capture.contains("the server has \(zipBytes.count) bytes but \(zipBytes.count + 3) were already downloaded; starting over"))
+    }
+
     @Test func aServerThatIgnoresRangesIsHandledByStartingOver() async throws {
         let server = try LoopbackHTTPServer(files: [Self.zipPath: zipBytes])
         defer { server.stop() }
@@ -414,5 +445,58 @@ struct ScratchMount {
         guard (try? process.run()) != nil else { return false }
         process.waitUntilExit()
         return process.terminationStatus == 0
+    }
+}
+
+/// Interrupting a transfer midway, as a kill or Ctrl-C does, and picking it up again.
+@Suite struct InterruptedDownloadTests {
+    @Test func aCancelledTransferKeepsItsBytesAndTheNextRunResumes() async throws {
+        let body = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let server = try LoopbackHTTPServer(files: ["/model.safetensors": body])
+        defer { server.stop() }
+        server.inject(.slowBody(chunk: 65536, interval: 0.05), at: "/model.safetensors")
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        let capture = LogCapture()
+        let downloader = Downloader(
+            cacheRoot: cache.url, options: DownloadOptions(attempts: 1, timeout: 5, progress: .logLines(interval: 0.1)), log: capture.log)
+        let file = RemoteFile(name: "model.safetensors", urls: [server.url("/model.safetensors")], expectedSHA256: SHA256.hexDigest(body))
+        let partial = cache.path("model.safetensors.partial").path
+
+        let transfer = Task { try await downloader.fetch(file, into: cache.url) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while (FileManager.default.fileSize(partial) ?? 0) < 200_000 && ContinuousClock.now < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        transfer.cancel()
+        do {
+            _ = try await transfer.value
+            Issue.record("the cancelled transfer completed")
+        } catch let error as DownloadError {
+            #expect(error.reason == .cancelled)
+        }
+        let kept = try #require(FileManager.default.fileSize(partial))
+        #expect(kept >= 200_000 && kept < body.count)
+        #expect(capture.lines.contains { $0.hasPrefix("model.safetensors: ") && $0.contains("% (") && $0.contains("left") })
+
+        server.clearFaults()
+        let fetched = try await downloader.fetch(file, into: cache.url)
+        #expect(fetched.sha256 == SHA256.hexDigest(body))
+        #expect(server.requests.last?.range == "bytes=\(kept)-")
+    }
+
+    @Test func aPerFileURLDropsTheCataloguedSizeAndHashButAMirrorKeepsThem() {
+        let plan = ModelCatalog.plan(for: .gpt2, from: .huggingFace)
+        let tiny = URL(string: "http://127.0.0.1:1/tiny/model.safetensors")!
+        let overridden = plan.applying(URLOverrides(mirror: URL(string: "http://127.0.0.1:1")!, files: ["model.safetensors": tiny]))
+        #expect(overridden.file(named: "model.safetensors") == RemoteFile(name: "model.safetensors", urls: [tiny]))
+        #expect(overridden.file(named: "vocab.json")?.expectedSHA256 == plan.file(named: "vocab.json")?.expectedSHA256)
+        #expect(plan.withoutKnownContent().files.allSatisfy { $0.expectedSize == nil && $0.expectedSHA256 == nil })
+    }
+}
+
+extension FileManager {
+    fileprivate func fileSize(_ path: String) -> Int? {
+        (try? attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
     }
 }

@@ -34,14 +34,25 @@ public struct DownloadPlan: Sendable, Equatable {
 
     public func file(named name: String) -> RemoteFile? { files.first { $0.name == name } }
 
-    /// The plan with `overrides` applied: a per-file URL replaces that file's sources; a
-    /// mirror replaces every other file's sources with the primary URL's path on the mirror.
+    /// The plan without known sizes and hashes, for serving other files under the same
+    /// names (a tiny test model behind `--mirror`).
+    public func withoutKnownContent() -> DownloadPlan {
+        var plan = self
+        plan.files = files.map { RemoteFile(name: $0.name, urls: $0.urls) }
+        return plan
+    }
+
+    /// The plan with `overrides` applied. A mirror replaces each file's sources with the
+    /// primary URL's path on the mirror and keeps the known size and hash: a mirror serves
+    /// the same files. A per-file URL replaces that file's sources and drops its known
+    /// size and hash, since it names a file of the admin's choosing (a re-export, a test
+    /// model); the hash of what arrives is recorded as for any unknown file.
     public func applying(_ overrides: URLOverrides) -> DownloadPlan {
         var plan = self
         for index in plan.files.indices {
             let name = plan.files[index].name
             if let url = overrides.files[name] {
-                plan.files[index].urls = [url]
+                plan.files[index] = RemoteFile(name: name, urls: [url])
             } else if let mirror = overrides.mirror, let primary = plan.files[index].urls.first {
                 plan.files[index].urls = [URLOverrides.url(primary, on: mirror)]
             }

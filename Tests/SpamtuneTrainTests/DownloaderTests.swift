@@ -369,6 +369,22 @@ import Testing
         #expect(server.requests.count == 1)
     }
 
+    @Test func theTestServerServesADirectoryAndStaysInIt() async throws {
+        let server = try LoopbackHTTPServer(root: ProjectPaths.shared)
+        defer { server.stop() }
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        let downloader = Downloader(cacheRoot: cache.url, options: options(), log: .silent)
+        let plan = ModelCatalog.plan(for: .gpt2, from: .openAICheckpoint)
+        let vocabulary = try #require(plan.file(named: "vocab.bpe"))
+        let mirrored = RemoteFile(
+            name: "vocab.bpe", urls: [server.url("/gpt2/vocab.bpe")], expectedSize: vocabulary.expectedSize, expectedSHA256: vocabulary.expectedSHA256)
+        #expect(try await downloader.fetch(mirrored, into: cache.url).size == 456_318)
+        // HTTP clients remove dot segments themselves, so the request is sent raw.
+        #expect(try rawStatusLine(port: server.port, target: "/../shared/gpt2/vocab.bpe") == "HTTP/1.1 404 Not Found")
+        #expect(try rawStatusLine(port: server.port, target: "/gpt2/vocab.bpe") == "HTTP/1.1 200 OK")
+    }
+
     @Test func catalogURLsAreTheBooksAndHuggingFacesAndMirrorsReplaceTheHost() throws {
         let huggingFace = ModelCatalog.plan(for: .gpt2, from: .huggingFace)
         #expect(huggingFace.directory == "models/openai-community--gpt2")
@@ -404,6 +420,25 @@ import Testing
             #expect(SHA256.hexDigest(bytes) == file.expectedSHA256, "\(name)")
         }
     }
+}
+
+/// Sends `GET target` as written and returns the response's status line.
+private func rawStatusLine(port: UInt16, target: String) throws -> String {
+    let connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(connection) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(connected == 0)
+    let request = Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, 0) }
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+    return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).components(separatedBy: "\r\n")[0]
 }
 
 /// A small tmpfs mounted over a test directory, for full-disk and read-only tests.

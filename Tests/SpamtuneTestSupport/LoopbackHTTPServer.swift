@@ -19,6 +19,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         /// Send the headers for the whole body, then only `afterBytes` bytes of it, and
         /// close the connection; for the next `times` requests.
         case truncate(afterBytes: Int, times: Int)
+        /// Send the headers for the whole body, then `afterBytes` bytes of it, then nothing
+        /// more until the client gives up or the server stops; for the next `times` requests.
+        case stall(afterBytes: Int, times: Int)
         /// Wait this long before answering (every time).
         case delay(seconds: Double)
         /// Serve these bytes instead of the file (every time).
@@ -57,6 +60,8 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     private let acceptLoopDone = DispatchSemaphore(value: 0)
     private let handlers = DispatchGroup()
     private var stopped = false
+    /// Connections being served, cut by `stop()` so that it never waits on a slow client.
+    private var openConnections = Set<Int32>()
 
     /// - Parameters:
     ///   - root: files are served from here when not in `files` (paths under it only).
@@ -91,17 +96,31 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
 
     public func requests(for path: String) -> [Request] { requests.filter { $0.path == path } }
 
-    /// Stops accepting, waits for requests in flight (at most a few seconds).
+    /// Stops accepting and cuts the connections still open; returns once their threads
+    /// have let go (at once: delays and slow bodies notice the stop).
     public func stop() {
-        let wasRunning: Bool = lock.withLock {
+        let (wasRunning, connections): (Bool, Set<Int32>) = lock.withLock {
             defer { stopped = true }
-            return !stopped
+            return (!stopped, openConnections)
         }
         guard wasRunning else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
-        _ = acceptLoopDone.wait(timeout: .now() + 5)
-        _ = handlers.wait(timeout: .now() + 5)
+        for connection in connections { shutdown(connection, Int32(SHUT_RDWR)) }
+        _ = acceptLoopDone.wait(timeout: .now() + 2)
+        _ = handlers.wait(timeout: .now() + 2)
+    }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    /// Sleeps in short steps; false when the server was stopped meanwhile.
+    private func pause(_ seconds: Double) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if isStopped { return false }
+            Thread.sleep(forTimeInterval: min(0.01, max(0, end.timeIntervalSinceNow)))
+        }
+        return !isStopped
     }
 
     /// A port on 127.0.0.1 that nothing listens on (bound, read, released), for
@@ -134,7 +153,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     }
 
     private func handle(_ connection: Int32) {
+        lock.withLock { _ = openConnections.insert(connection) }
         defer {
+            lock.withLock { _ = openConnections.remove(connection) }
             shutdown(connection, Int32(SHUT_RDWR))
             close(connection)
         }
@@ -143,13 +164,14 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             recorded.append(request)
             return plan(for: request)
         }
-        if decision.delay > 0 { Thread.sleep(forTimeInterval: decision.delay) }
+        if decision.delay > 0 && !pause(decision.delay) { return }
         respond(to: request, on: connection, decision: decision, body: body, etag: etag)
     }
 
     private struct Decision {
         var status: Int?
         var truncateAfter: Int?
+        var stallAfter: Int?
         var delay: Double = 0
         var wrongBody: [UInt8]?
         var ignoreRange = false
@@ -185,9 +207,17 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             default: break
             }
         }
+        for index in pending.indices {
+            if case .stall(let count, let times) = pending[index], times > 0, decision.status == nil, decision.redirect == nil,
+                decision.truncateAfter == nil, decision.stallAfter == nil
+            {
+                decision.stallAfter = count
+                pending[index] = .stall(afterBytes: count, times: times - 1)
+            }
+        }
         faults[request.path] = pending.filter {
             switch $0 {
-            case .status(_, let times), .truncate(_, let times): times > 0
+            case .status(_, let times), .truncate(_, let times), .stall(_, let times): times > 0
             default: true
             }
         }
@@ -234,18 +264,19 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
         send(connection, head(status, headers))
         if request.method == "HEAD" { return }
         var payload = Array(slice)
-        if let cut = decision.truncateAfter { payload = Array(payload.prefix(cut)) }
-        guard let (chunk, interval) = decision.slowBody else {
-            send(connection, payload)
-            return
+        if let cut = decision.truncateAfter ?? decision.stallAfter { payload = Array(payload.prefix(cut)) }
+        if let (chunk, interval) = decision.slowBody {
+            var offset = 0
+            while offset < payload.count {
+                let end = min(payload.count, offset + chunk)
+                guard send(connection, Array(payload[offset..<end])) else { return }
+                offset = end
+                if offset < payload.count && !pause(interval) { return }
+            }
+        } else {
+            guard send(connection, payload) else { return }
         }
-        var offset = 0
-        while offset < payload.count {
-            let end = min(payload.count, offset + chunk)
-            guard send(connection, Array(payload[offset..<end])) else { return }
-            offset = end
-            if offset < payload.count { Thread.sleep(forTimeInterval: interval) }
-        }
+        if decision.stallAfter != nil { _ = pause(.infinity) }
     }
 
     private func head(_ status: Int, _ headers: [String: String]) -> [UInt8] {

@@ -120,10 +120,10 @@ public enum SMSDataset {
         do {
             let cached = try await downloader.fetch(plan)[0]
             do {
-                let archive = try ZipArchive(contentsOf: cached.url)
+                let archive = try ZipArchive(contentsOf: cached.location)
                 let bytes = try archive.contents(ofEntryNamed: SMSSpamCollection.archiveEntry, maximumSize: maximumCollectionSize)
-                let examples = try SMSSpamCollection.load(bytes, source: "\(cached.url.path) (\(SMSSpamCollection.archiveEntry))")
-                log("SMS Spam Collection: \(examples.count) messages, sha256 verified, from \(cached.url.path)")
+                let examples = try SMSSpamCollection.load(bytes, source: "\(cached.location.path) (\(SMSSpamCollection.archiveEntry))")
+                log("SMS Spam Collection: \(examples.count) messages, sha256 verified, from \(cached.location.path)")
                 switch cached.origin {
                 case .cache: return (examples, .cache)
                 case .downloaded(let url): return (examples, .downloaded(from: url))
@@ -131,7 +131,7 @@ public enum SMSDataset {
             } catch {
                 // A bad archive stays bad in the cache: drop it so the next run fetches it anew.
                 downloader.evict(archiveName, of: plan)
-                log.warning("the downloaded \(cached.url.path) is unusable and was deleted: \(error)")
+                log.warning("the downloaded \(cached.location.path) is unusable and was deleted: \(error)")
                 failure = error
             }
         } catch {

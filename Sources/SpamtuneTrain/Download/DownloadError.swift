@@ -52,14 +52,6 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// A mismatch in what arrived: another source may have the right file.
-    var isWrongContent: Bool {
-        switch reason {
-        case .sizeMismatch, .hashMismatch: true
-        default: false
-        }
-    }
-
     public var description: String {
         let source = url.map { $0.absoluteString } ?? "?"
         let tries = attempts > 1 ? " (\(attempts) attempts)" : ""

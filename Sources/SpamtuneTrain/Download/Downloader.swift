@@ -40,7 +40,8 @@ public struct CachedFile: Sendable, Equatable {
     }
 
     public let name: String
-    public let url: URL
+    /// Where the file is on disk.
+    public let location: URL
     public let size: Int64
     public let sha256: String
     public let origin: Origin
@@ -253,7 +254,7 @@ public final class Downloader: Sendable {
         }
         FileSystem.remove(hiddenPath(destination, suffix: ".partial.json"))
         writeRecord(CompletionRecord(url: url.absoluteString, size: size, sha256: sha256, completed: Date()), for: destination)
-        return CachedFile(name: file.name, url: destination, size: size, sha256: sha256, origin: .downloaded(from: url))
+        return CachedFile(name: file.name, location: destination, size: size, sha256: sha256, origin: .downloaded(from: url))
     }
 
     // MARK: The cache
@@ -280,13 +281,13 @@ public final class Downloader: Sendable {
         let record = readRecord(for: destination)
         if let record, record.size != size { return .damaged("\(size) bytes, but \(record.size) were downloaded") }
         if let record, file.expectedSHA256 == nil || record.sha256 == file.expectedSHA256 {
-            return .complete(CachedFile(name: file.name, url: destination, size: size, sha256: record.sha256, origin: .cache))
+            return .complete(CachedFile(name: file.name, location: destination, size: size, sha256: record.sha256, origin: .cache))
         }
         // No record (placed by hand, or written by an older run): hash it once.
         guard let sha256 = try? FileSystem.sha256(of: destination.path) else { return .damaged("unreadable") }
         if let expected = file.expectedSHA256, sha256 != expected { return .damaged("sha256 \(sha256), expected \(expected)") }
         writeRecord(CompletionRecord(url: record?.url ?? "", size: size, sha256: sha256, completed: Date()), for: destination)
-        return .complete(CachedFile(name: file.name, url: destination, size: size, sha256: sha256, origin: .cache))
+        return .complete(CachedFile(name: file.name, location: destination, size: size, sha256: sha256, origin: .cache))
     }
 
     private func recordPath(_ destination: URL) -> String { hiddenPath(destination, suffix: ".complete") }

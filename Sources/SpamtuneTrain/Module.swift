@@ -1,1 +1,0 @@
-// SpamtuneTrain: see README's module map.

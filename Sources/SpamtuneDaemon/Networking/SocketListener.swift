@@ -1,0 +1,382 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening socket (Unix or TCP) that serves each connection on a thread of its own.
+///
+/// Every protocol here is request-response with small state, and a thread per
+/// connection keeps each protocol a plain, readable state machine over blocking reads.
+/// The number of connections is capped; past the cap a new connection is closed at
+/// once. Each connection has receive and send timeouts, so an idle or stuck peer
+/// frees its thread.
+public final class SocketListener: @unchecked Sendable {
+    public let address: ListenAddress
+    private let descriptor: Int32
+    private let maxConnections: Int
+    private let timeout: Double
+    private let log: Logger
+    private let active = Atomic<Int>(0)
+    private let closing = Atomic<Bool>(false)
+    private var acceptThread: Thread?
+    private let connectionsLock = NSLock()
+    private var openConnections: [ObjectIdentifier: SocketConnection] = [:]
+
+    /// Binds and listens. A stale Unix socket file from an earlier run is replaced;
+    /// `mode` and `group` set the socket file's permissions.
+    public init(
+        address: ListenAddress, mode: UInt16? = nil, group: String? = nil, maxConnections: Int, timeout: Double,
+        log: Logger
+    ) throws {
+        self.address = address
+        self.maxConnections = maxConnections
+        self.timeout = timeout
+        self.log = log
+        descriptor = try Self.bind(address, mode: mode, group: group)
+    }
+
+    /// Starts accepting; `handler` runs on the connection's own thread and the
+    /// connection is closed when it returns.
+    public func start(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
+        let thread = Thread { [self] in acceptLoop(handler) }
+        thread.name = "spamtune-accept-\(address)"
+        acceptThread = thread
+        thread.start()
+    }
+
+    public var activeConnections: Int { active.load(ordering: .relaxed) }
+
+    /// Stops accepting. With `closeConnections`, open connections are shut down too;
+    /// otherwise they finish their current exchange (graceful drain).
+    public func stop(closeConnections: Bool = false) {
+        guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shutdown(descriptor, Int32(SHUT_RDWR))
+        close(descriptor)
+        if case let .unix(path) = address { unlink(path) }
+        if closeConnections {
+            connectionsLock.lock()
+            for connection in openConnections.values { connection.shutdown() }
+            connectionsLock.unlock()
+        }
+    }
+
+    /// Waits up to `seconds` for the open connections to end.
+    public func waitForConnections(seconds: Double) {
+        let end = Date(timeIntervalSinceNow: seconds)
+        while activeConnections > 0 && Date() < end { usleep(10_000) }
+    }
+
+    private func acceptLoop(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
+        while !closing.load(ordering: .acquiring) {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(descriptor, $0, &length) }
+            }
+            if client >= 0 { _ = fcntl(client, F_SETFD, FD_CLOEXEC) }
+            if client < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                if closing.load(ordering: .acquiring) { return }
+                if errno == EMFILE || errno == ENFILE {
+                    log.warning("\(address): out of file descriptors; pausing accepts")
+                    usleep(100_000)
+                    continue
+                }
+                log.error("\(address): accept failed: \(String(cString: strerror(errno)))")
+                usleep(100_000)
+                continue
+            }
+            let connection = SocketConnection(descriptor: client, peer: Self.peerAddress(storage), timeout: timeout)
+            if active.wrappingAdd(1, ordering: .relaxed).newValue > maxConnections {
+                active.wrappingSubtract(1, ordering: .relaxed)
+                log.warning("\(address): \(maxConnections) connections already open; refusing one from \(connection.peerDescription)")
+                connection.close()
+                continue
+            }
+            connectionsLock.lock()
+            openConnections[ObjectIdentifier(connection)] = connection
+            connectionsLock.unlock()
+            let thread = Thread { [self] in
+                handler(connection)
+                connection.close()
+                connectionsLock.lock()
+                openConnections[ObjectIdentifier(connection)] = nil
+                connectionsLock.unlock()
+                active.wrappingSubtract(1, ordering: .relaxed)
+            }
+            thread.stackSize = 512 << 10
+            thread.start()
+        }
+    }
+
+    private static func bind(_ address: ListenAddress, mode: UInt16?, group: String?) throws -> Int32 {
+        switch address {
+        case let .unix(path):
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw SocketError(address, "socket", errno) }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+                close(fd)
+                throw SocketError(address, "the path is longer than a Unix socket path may be", 0)
+            }
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                for (i, byte) in bytes.enumerated() { raw[i] = byte }
+                raw[bytes.count] = 0
+            }
+            // Replace a socket left by an earlier run, but never another kind of file.
+            var info = stat()
+            if lstat(path, &info) == 0 {
+                guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+                    close(fd)
+                    throw SocketError(address, "exists and is not a socket; refusing to replace it", 0)
+                }
+                unlink(path)
+            }
+            let result = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard result == 0 else {
+                let code = errno
+                close(fd)
+                throw SocketError(address, "bind", code)
+            }
+            if let mode { chmod(path, mode_t(mode)) }
+            if let group {
+                guard let entry = getgrnam(group) else {
+                    close(fd)
+                    throw SocketError(address, "group '\(group)' does not exist (set the socket group in the configuration, or none)", 0)
+                }
+                chown(path, uid_t.max, entry.pointee.gr_gid)
+            }
+            guard listen(fd, 128) == 0 else {
+                let code = errno
+                close(fd)
+                throw SocketError(address, "listen", code)
+            }
+            return fd
+        case let .tcp(host, port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+            var list: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, String(port), &hints, &list)
+            guard status == 0, let first = list else {
+                throw SocketError(address, "cannot resolve \(host): \(String(cString: gai_strerror(status)))", 0)
+            }
+            defer { freeaddrinfo(list) }
+            let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw SocketError(address, "socket", errno) }
+            var yes: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+            guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+                let code = errno
+                close(fd)
+                throw SocketError(address, "bind", code)
+            }
+            guard listen(fd, 128) == 0 else {
+                let code = errno
+                close(fd)
+                throw SocketError(address, "listen", code)
+            }
+            return fd
+        }
+    }
+
+    /// The bound TCP port (useful when listening on port 0 in tests).
+    public var boundPort: UInt16? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard ok == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+        default: return nil
+        }
+    }
+
+    static func peerAddress(_ storage: sockaddr_storage) -> [UInt8]? {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin_addr) { Array($0) } }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+            }
+        default:
+            return nil  // a Unix socket: permissions decide who may connect
+        }
+    }
+}
+
+/// One accepted connection: blocking reads and writes with timeouts, and a read
+/// buffer for line- and length-framed protocols.
+public final class SocketConnection: @unchecked Sendable {
+    public let peer: [UInt8]?
+    private let descriptor: Int32
+    private var buffer: [UInt8] = []
+    private var bufferStart = 0
+    private let closed = Atomic<Bool>(false)
+
+    init(descriptor: Int32, peer: [UInt8]?, timeout: Double) {
+        self.descriptor = descriptor
+        self.peer = peer
+        var value = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE_COMPAT, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    public var peerDescription: String { peer.map { IPAddress.format($0) } ?? "local socket" }
+
+    /// Bytes from the peer: at most `limit`, at least one; empty at end of stream.
+    public func readSome(limit: Int = 65536) throws -> ArraySlice<UInt8> {
+        if bufferStart < buffer.count {
+            let end = min(buffer.count, bufferStart + limit)
+            defer {
+                bufferStart = end
+                if bufferStart == buffer.count {
+                    buffer.removeAll(keepingCapacity: true)
+                    bufferStart = 0
+                }
+            }
+            return buffer[bufferStart..<end]
+        }
+        var chunk = [UInt8](repeating: 0, count: min(limit, 65536))
+        let count = try chunk.withUnsafeMutableBytes { raw -> Int in
+            while true {
+                let n = recv(descriptor, raw.baseAddress, raw.count, 0)
+                if n >= 0 { return n }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
+                throw ConnectionError.failed(String(cString: strerror(errno)))
+            }
+        }
+        return chunk[0..<count]
+    }
+
+    /// Exactly `count` bytes, or an error (end of stream, timeout).
+    public func readExactly(_ count: Int) throws -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(count)
+        while result.count < count {
+            let piece = try readSome(limit: count - result.count)
+            guard !piece.isEmpty else { throw ConnectionError.endOfStream }
+            result += piece
+        }
+        return result
+    }
+
+    /// One line ending in LF (the LF and a CR before it removed), at most `limit` bytes;
+    /// nil at a clean end of stream.
+    public func readLine(limit: Int) throws -> [UInt8]? {
+        while true {
+            if let newline = buffer[bufferStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(buffer[bufferStart..<newline])
+                bufferStart = newline + 1
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return line
+            }
+            guard buffer.count - bufferStart <= limit else { throw ConnectionError.lineTooLong(limit) }
+            var chunk = [UInt8](repeating: 0, count: 16384)
+            let count = try chunk.withUnsafeMutableBytes { raw -> Int in
+                while true {
+                    let n = recv(descriptor, raw.baseAddress, raw.count, 0)
+                    if n >= 0 { return n }
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
+                    throw ConnectionError.failed(String(cString: strerror(errno)))
+                }
+            }
+            if count == 0 {
+                if bufferStart == buffer.count { return nil }
+                throw ConnectionError.endOfStream
+            }
+            if bufferStart > 0 && bufferStart == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                bufferStart = 0
+            }
+            buffer += chunk[0..<count]
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
+                    throw ConnectionError.failed(String(cString: strerror(errno)))
+                }
+                offset += n
+            }
+        }
+    }
+
+    public func write(_ text: String) throws { try write(Array(text.utf8)) }
+
+    /// Ends both directions (wakes a thread blocked in read).
+    public func shutdown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    /// The credentials of the process at the other end of a Unix socket.
+    public var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, which Glibc's module map hides.
+        var credentials = (pid: Int32(0), uid: UInt32(0), gid: UInt32(0))
+        var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return (credentials.pid, credentials.uid, credentials.gid)
+    }
+
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Glibc.close(descriptor)
+    }
+
+    deinit { close() }
+}
+
+/// Linux has no SO_NOSIGPIPE; writes use MSG_NOSIGNAL instead. This harmless option
+/// number keeps the code path the same.
+private let SO_NOSIGPIPE_COMPAT: Int32 = SO_KEEPALIVE
+
+public enum ConnectionError: Error, CustomStringConvertible, Equatable {
+    case endOfStream
+    case timedOut
+    case lineTooLong(Int)
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .endOfStream: "the peer closed the connection mid-message"
+        case .timedOut: "the peer was idle for too long"
+        case let .lineTooLong(limit): "a line longer than \(limit) bytes"
+        case let .failed(reason): reason
+        }
+    }
+}
+
+public struct SocketError: Error, CustomStringConvertible {
+    public let address: ListenAddress
+    public let message: String
+
+    init(_ address: ListenAddress, _ what: String, _ code: Int32) {
+        self.address = address
+        message = code == 0 ? what : "\(what): \(String(cString: strerror(code)))"
+    }
+
+    public var description: String { "cannot listen on \(address): \(message)" }
+}

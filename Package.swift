@@ -81,7 +81,7 @@ let package = Package(
             dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain"]),
 
         // Tests.
-        .target(name: "SpamtuneTestSupport", path: "Tests/SpamtuneTestSupport"),
+        .target(name: "SpamtuneTestSupport", dependencies: ["SpamtuneClassifier"], path: "Tests/SpamtuneTestSupport"),
         .testTarget(name: "SpamtuneSupportTests", dependencies: ["SpamtuneSupport", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneKernelsTests", dependencies: ["SpamtuneKernels", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneTokenizerTests", dependencies: ["SpamtuneTokenizer", "SpamtuneTestSupport"]),

@@ -1,1 +1,54 @@
-print("not yet")
+import Foundation
+import SpamtuneDaemon
+import SpamtuneSupport
+
+// spamtuned: the spamtune daemon. Runs in the foreground (systemd's Type=notify);
+// logs to standard error.
+
+let usage = """
+    usage: spamtuned [--config FILE] [--check-config]
+
+      --config FILE     the configuration (default /etc/spamtune/spamtune.conf)
+      --check-config    read and check the configuration and the checkpoint, then exit
+    """
+
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("spamtuned: \(message)\n".utf8))
+    exit(status)
+}
+
+let parsed: ParsedArguments
+do {
+    parsed = try ArgumentSpecification(options: ["config"], flags: ["check-config"]).parse(CommandLine.arguments.dropFirst())
+} catch {
+    fail("\(error)\n\(usage)", status: 2)
+}
+if parsed.has("help") {
+    print(usage)
+    exit(0)
+}
+let configPath = parsed.value("config") ?? "/etc/spamtune/spamtune.conf"
+let configuration: DaemonConfiguration
+do {
+    configuration = try DaemonConfiguration.load(configPath)
+} catch {
+    fail("\(error)", status: 78)  // EX_CONFIG: systemd does not restart into a bad config
+}
+let log = Logger(level: configuration.logLevel, scoreScale: configuration.scoreScale)
+let daemon: Daemon
+do {
+    daemon = try Daemon(configuration: configuration, log: log)
+} catch {
+    fail("cannot load the model: \(error)")
+}
+if parsed.has("check-config") {
+    print("configuration \(configPath) is valid; model \(daemon.service.currentModel.version) loads")
+    exit(0)
+}
+do {
+    try daemon.start(WaysIn.all)
+} catch {
+    fail("\(error)")
+}
+daemon.waitUntilStopped()
+exit(0)

@@ -1,0 +1,132 @@
+import Foundation
+import SpamtuneClassifier
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running way into the daemon (milter, spamd socket, Maildir watcher, control socket).
+public protocol WayIn: AnyObject, Sendable {
+    var name: String { get }
+    /// Stops taking new work. Graceful: exchanges under way finish first.
+    func stop(graceful: Bool)
+}
+
+/// What every way in is given when it starts.
+public struct DaemonContext: Sendable {
+    public let configuration: DaemonConfiguration
+    public let service: ScoringService
+    public let log: Logger
+    /// Asks the daemon to reload its checkpoint (the control socket's `reload`).
+    public let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
+}
+
+/// spamtuned: loads the checkpoint once, starts every configured way in, reloads on
+/// SIGHUP (or the control socket), drains and exits on SIGTERM.
+public final class Daemon: @unchecked Sendable {
+    public let configuration: DaemonConfiguration
+    public let log: Logger
+    public let service: ScoringService
+    private let notifier = SystemdNotifier()
+    private var waysIn: [WayIn] = []
+    private let stopped = DispatchSemaphore(value: 0)
+    private var signalSources: [DispatchSourceSignal] = []
+    private var watchdog: DispatchSourceTimer?
+    private let queue = DispatchQueue(label: "spamtuned.signals")
+
+    public init(configuration: DaemonConfiguration, log: Logger) throws {
+        self.configuration = configuration
+        self.log = log
+        let checkpoint = configuration.checkpoint
+        let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
+        let maxTokens = configuration.maxTokens
+        service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {
+            // Resolve `current` anew each time, so a reload picks up a newly promoted version.
+            let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
+            let classifier = try SpamClassifier.load(checkpoint: directory, threads: threads, maxTokens: maxTokens)
+            return ScoringService.LoadedModel(
+                classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
+        }
+    }
+
+    public var context: DaemonContext {
+        DaemonContext(configuration: configuration, service: service, log: log) { [weak self] in
+            guard let self else { return .failure(ClassifierError.checkpoint("", "the daemon is stopping")) }
+            return self.reload()
+        }
+    }
+
+    /// Starts the ways in; a failure stops those already started and is thrown.
+    public func start(_ factories: [(DaemonContext) throws -> WayIn?]) throws {
+        for factory in factories {
+            do {
+                if let wayIn = try factory(context) {
+                    waysIn.append(wayIn)
+                    log.info("listening: \(wayIn.name)")
+                }
+            } catch {
+                for started in waysIn { started.stop(graceful: false) }
+                throw error
+            }
+        }
+        installSignalHandlers()
+        startWatchdog()
+        let model = service.currentModel
+        log.info("spamtuned ready: model \(model.version) from \(model.classifier.origin), \(model.classifier.model.kernels.threads) threads (\(model.classifier.model.kernels.instructionSet.rawValue))")
+        notifier.notify("READY=1\nSTATUS=serving model \(model.version)")
+    }
+
+    /// Blocks until SIGTERM/SIGINT (or `stop()`), then drains and returns.
+    public func waitUntilStopped() {
+        stopped.wait()
+    }
+
+    public func stop() {
+        queue.async { self.shutDown() }
+    }
+
+    public func reload() -> Result<ScoringService.LoadedModel, Error> {
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(DispatchTime.now().uptimeNanoseconds / 1000)\nSTATUS=reloading")
+        let result = service.reload()
+        notifier.notify("READY=1\nSTATUS=serving model \(service.currentModel.version)")
+        return result
+    }
+
+    private func shutDown() {
+        notifier.notify("STOPPING=1\nSTATUS=draining")
+        log.info("stopping: finishing the messages under way")
+        for wayIn in waysIn { wayIn.stop(graceful: true) }
+        service.drainAndStop()
+        watchdog?.cancel()
+        log.info("stopped")
+        stopped.signal()
+    }
+
+    private func installSignalHandlers() {
+        for number in [SIGHUP, SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                if number == SIGHUP {
+                    self.log.info("SIGHUP: reloading the checkpoint")
+                    _ = self.reload()
+                } else {
+                    self.shutDown()
+                }
+            }
+            source.resume()
+            signalSources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    private func startWatchdog() {
+        guard let interval = SystemdNotifier.watchdogInterval() else { return }
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + interval / 2, repeating: interval / 2)
+        timer.setEventHandler { [weak self] in self?.notifier.notify("WATCHDOG=1") }
+        timer.resume()
+        watchdog = timer
+    }
+}

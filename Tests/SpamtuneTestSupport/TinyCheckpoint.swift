@@ -1,0 +1,32 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneModel
+import SpamtuneWeights
+
+/// A checkpoint over the tiny oracle model, written by the same CheckpointStore the
+/// trainer uses: its head file becomes the trained tensors.
+public enum TinyCheckpoint {
+    @discardableResult
+    public static func write(
+        to root: URL, threshold: Double = 0.5, version: String? = nil, makeCurrent: Bool = true, keep: Int = 5
+    ) throws -> URL {
+        let store = CheckpointStore(root: root, keep: keep)
+        let base = ProjectPaths.fixture("model/tiny/model.safetensors")
+        let head = try SafetensorsFile(path: ProjectPaths.fixture("model/tiny/head.safetensors").path)
+        let config = try GPT2Config.read(from: ProjectPaths.fixture("model/tiny/config.json").path)
+        let size = try FileManager.default.attributesOfItem(atPath: base.path)[.size] as! NSNumber
+        let manifest = CheckpointManifest(
+            createdAt: "2026-11-23T00:00:00Z", version: version ?? store.newVersionName(),
+            base: .init(name: "tiny", source: "local", path: base.path, bytes: size.intValue), config: config,
+            tokenizer: .init(), input: InputSettings(textLayout: "v2", maxTokens: 256), threshold: threshold,
+            trainable: TrainableScope(blocks: 0))
+        return try store.write(
+            manifest,
+            contents: .init(
+                tensors: try head.names.map { try head.tensor(named: $0) },
+                copiedFiles: [ProjectPaths.sharedFile("gpt2/encoder.json"), ProjectPaths.sharedFile("gpt2/vocab.bpe")],
+                writtenFiles: [("report.md", Data("# test\n".utf8))]),
+            makeCurrent: makeCurrent)
+    }
+}
+

@@ -20,31 +20,47 @@ import Foundation
 /// Packagers: install `Sources/SpamtuneTrain/Resources/sms-spam-collection/` as
 /// `<prefix>/share/spamtune/sms-spam-collection/`.
 public enum ShippedCollection {
-    public static let bundleName = "spamtune_SpamtuneTrain.resources"
+    public static let bundleName = ShippedResources.bundleName
     public static let directoryName = "sms-spam-collection"
 
     /// The directories searched, in order.
     public static func searchPath(executable: URL? = Bundle.main.executableURL) -> [URL] {
-        var places = [URL]()
-        if let executable {
-            let directory = executable.resolvingSymlinksInPath().deletingLastPathComponent()
-            places.append(directory.appendingPathComponent(bundleName).appendingPathComponent(directoryName))
-            places.append(directory.deletingLastPathComponent().appendingPathComponent("share/spamtune/\(directoryName)").standardizedFileURL)
-        }
-        places.append(URL(fileURLWithPath: "/usr/local/share/spamtune/\(directoryName)"))
-        places.append(URL(fileURLWithPath: "/usr/share/spamtune/\(directoryName)"))
-        places.append(sourceTreeCopy)
-        return places
+        ShippedResources.searchPath(for: directoryName, executable: executable)
     }
 
     /// `SMSSpamCollection` in the first place of `searchPath` that has one.
     public static func locate(searchPath: [URL] = searchPath()) -> URL? {
         searchPath.lazy.map { $0.appendingPathComponent(SMSSpamCollection.fileName) }.first { FileSystem.size($0.path) != nil }
     }
+}
 
-    private static var sourceTreeCopy: URL {
-        // This file is Sources/SpamtuneTrain/Data/ShippedCollection.swift.
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Resources").appendingPathComponent(directoryName)
+/// The resource folders spamtune ships (the SMS collection, the GPT-2 tokenizer), found
+/// in the places `ShippedCollection` documents.
+public enum ShippedResources {
+    public static let bundleName = "spamtune_SpamtuneTrain.resources"
+
+    public static func searchPath(for directoryName: String, executable: URL? = Bundle.main.executableURL) -> [URL] {
+        var places = [URL]()
+        if let executable {
+            let directory = executable.resolvingSymlinksInPath().deletingLastPathComponent()
+            places.append(directory.appendingPathComponent(bundleName).appendingPathComponent(directoryName))
+            // (SwiftPM's bundle; then an install under a prefix)
+            places.append(directory.deletingLastPathComponent().appendingPathComponent("share/spamtune/\(directoryName)").standardizedFileURL)
+        }
+        places.append(URL(fileURLWithPath: "/usr/local/share/spamtune/\(directoryName)"))
+        places.append(URL(fileURLWithPath: "/usr/share/spamtune/\(directoryName)"))
+        // The source tree this module was built from (Sources/SpamtuneTrain/Data/ShippedCollection.swift).
+        places.append(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Resources").appendingPathComponent(directoryName))
+        return places
     }
+
+    /// The first directory of the search path that holds `file`.
+    public static func locate(_ directoryName: String, holding file: String) -> URL? {
+        searchPath(for: directoryName).first { FileSystem.size($0.appendingPathComponent(file).path) != nil }
+    }
+
+    /// GPT-2's tokenizer files, shipped for training a scratch model with no network.
+    public static var tokenizerDirectory: URL? { locate("gpt2-tokenizer", holding: "encoder.json") }
 }

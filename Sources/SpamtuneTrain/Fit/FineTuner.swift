@@ -207,7 +207,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
 
     public init() {}
 
-    mutating func add(label: Int, logits: [Float]) {
+    public mutating func add(label: Int, logits: [Float]) {
         let predicted = logits.count > 1 && logits[1] > logits[0] ? 1 : 0
         switch (label, predicted) {
         case (1, 1): truePositives += 1

@@ -1,0 +1,311 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneKernels
+import SpamtuneModel
+import SpamtuneSupport
+import SpamtuneTokenizer
+import SpamtuneWeights
+
+/// One labelled example in its original form: an SMS text or a raw mail. Kept raw so
+/// that any model (this run's, or the current one it is compared against) reads it
+/// through its own text layout.
+public struct TrainingExample: Sendable {
+    public enum Content: Sendable {
+        case text(String)
+        case mail([UInt8])
+    }
+
+    public var content: Content
+    public var label: Label
+
+    public init(content: Content, label: Label) {
+        self.content = content
+        self.label = label
+    }
+}
+
+/// What a run produced.
+public struct TrainingRunResult: Sendable {
+    public var version: String
+    public var directory: URL
+    public var promoted: Bool
+    public var promotionReason: String
+    public var report: TrainingReport
+}
+
+/// `spamtune-train`: data, base model, fine-tuning, evaluation, report, checkpoint.
+/// Each step logs what it does; the data and download steps are skipped when their
+/// output is already complete.
+public final class TrainingPipeline {
+    public let options: TrainingOptions
+    public let log: TrainingLog
+    private let downloadOptions: DownloadOptions
+
+    public init(options: TrainingOptions, log: TrainingLog = .standardError, downloadOptions: DownloadOptions? = nil) {
+        self.options = options
+        self.log = log
+        var download = downloadOptions ?? DownloadOptions()
+        download.offline = options.offline || download.offline
+        self.downloadOptions = download
+    }
+
+    public func run() async throws -> TrainingRunResult {
+        var stages = StageTimer()
+        let downloader = Downloader(cacheRoot: options.cacheDirectory, options: downloadOptions, log: log)
+
+        // 1. Data
+        let prepared = try await SMSDataset.prepare(
+            SMSDataset.Configuration(
+                outputDirectory: options.workDirectory.appendingPathComponent("data"), seed: options.hyperparameters.seed,
+                overrides: URLOverrides(mirror: options.mirror, files: options.fileURLs)),
+            downloader: downloader)
+        var split = ExampleSplit(prepared.split)
+        let mail = try LabelledMail.collect(
+            ham: options.hamMail, spam: options.spamMail, feedback: options.feedbackDirectory, log: log)
+        split.add(mail)
+        stages.finish("data")
+
+        // 2. Base model
+        let base = try await BaseModel.resolve(options, downloader: downloader, log: log)
+        stages.finish("base model")
+
+        // 3. Fine-tune
+        let kernels = Kernels(threads: options.threads)
+        var h = options.hyperparameters
+        let config: GPT2Config
+        let source: any TensorSource
+        let scope: TrainableScope
+        let tokenizerFiles: TokenizerFiles
+        switch base {
+        case let .pretrained(pretrained):
+            config = pretrained.weights.config
+            source = HeadOverBase(base: pretrained.weights, head: NewHead(embeddingSize: config.embeddingSize, seed: UInt64(h.seed)))
+            scope = TrainableScope(blocks: min(h.trainableBlocks, config.layerCount))
+            tokenizerFiles = pretrained.tokenizer
+        case let .scratch(scratchConfig):
+            config = scratchConfig
+            source = RandomInitialization(config: config, classes: 2, seed: UInt64(h.seed))
+            scope = .everything(layers: config.layerCount)
+            h.epochs = options.scratch.epochs
+            h.learningRate = options.scratch.learningRate
+            h.batchSize = options.scratch.batchSize
+            h.maxTokens = min(h.maxTokens, config.contextLength)
+            guard let shipped = ShippedResources.tokenizerDirectory else {
+                throw TrainingError.data("the GPT-2 tokenizer files shipped with spamtune are missing (see ShippedCollection)")
+            }
+            tokenizerFiles = try TokenizerFiles(directory: shipped)
+        }
+        h.maxTokens = min(h.maxTokens, config.contextLength)
+        let tokenizer = try GPT2Tokenizer(files: tokenizerFiles)
+        var input = InputSettings(textLayout: h.textLayout, maxTokens: h.maxTokens)
+        let encode = { (example: TrainingExample) -> [Int] in
+            let text: String
+            switch example.content {
+            case let .text(sms): text = input.text(forPlainText: sms)
+            case let .mail(bytes): text = input.text(forMail: bytes)
+            }
+            return tokenizer.encode(text, maxTokens: input.maxTokens)
+        }
+        var trainIDs = split.train.map(encode)
+        var validationIDs = split.validation.map(encode)
+        var testIDs = split.test.map(encode)
+        if h.padding == .longestTrainingExample {
+            // The book's SpamDataset: pad to the longest training example, cut the others to it.
+            let longest = max(1, trainIDs.map(\.count).max() ?? 1)
+            input.padding = .fixed(length: longest, tokenID: GPT2Tokenizer.endOfTextID)
+            log("padding every example to \(longest) tokens, the longest training example (the book's recipe)")
+        }
+        trainIDs = trainIDs.map(input.prepare)
+        validationIDs = validationIDs.map(input.prepare)
+        testIDs = testIDs.map(input.prepare)
+        stages.finish("tokenize")
+
+        let classifier = try TrainableClassifier(config: config, classes: 2, scope: scope, base: source, kernels: kernels)
+        var settings = FineTuneSettings()
+        settings.epochs = h.epochs
+        settings.batchSize = h.batchSize
+        settings.optimizer = AdamWSettings(learningRate: h.learningRate, weightDecay: h.weightDecay)
+        settings.seed = UInt64(h.seed)
+        settings.evaluationInterval = h.evaluationInterval
+        settings.evaluationBatches = h.evaluationBatches
+        func examples(_ ids: [[Int]], _ labels: [TrainingExample]) -> [EncodedExample] {
+            zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }
+        }
+        log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainIDs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
+        let tuner = FineTuner(
+            classifier: classifier, train: examples(trainIDs, split.train), validation: examples(validationIDs, split.validation),
+            settings: settings)
+        log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainIDs.count + validationIDs.count,
+                   Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
+        stages.finish("frozen features")
+        var lastLine = Date.distantPast
+        let history = try tuner.run { progress in
+            guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
+            lastLine = Date()
+            self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
+                            progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                            progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
+        }
+        for epoch in history.epochs {
+            log(String(format: "epoch %d: training accuracy %.2f%%, validation accuracy %.2f%% (on %d batches)", epoch.epoch,
+                       epoch.trainAccuracy * 100, epoch.validationAccuracy * 100, h.evaluationBatches))
+        }
+        stages.finish("training")
+
+        // 4. Evaluate
+        let evaluations = (
+            train: tuner.evaluate(examples(trainIDs, split.train)),
+            validation: tuner.evaluate(examples(validationIDs, split.validation)),
+            test: tuner.evaluate(examples(testIDs, split.test)))
+        log(String(format: "accuracy: train %.2f%%, validation %.2f%%, test %.2f%%; test false-positive rate %.2f%% (ham called spam)",
+                   evaluations.train.accuracy * 100, evaluations.validation.accuracy * 100, evaluations.test.accuracy * 100,
+                   evaluations.test.falsePositiveRate * 100))
+        stages.finish("evaluation")
+
+        // 5. Checkpoint, and promotion if it is not worse than the current model.
+        let store = CheckpointStore(root: options.modelsDirectory, keep: options.keepVersions)
+        let version = store.newVersionName()
+        let baseRecord: CheckpointManifest.BaseModel
+        switch base {
+        case let .pretrained(pretrained):
+            baseRecord = .init(
+                name: pretrained.name, source: pretrained.source, path: pretrained.weightsFile.path, bytes: pretrained.bytes,
+                sha256: pretrained.sha256)
+        case .scratch:
+            baseRecord = .init(name: "scratch", source: "scratch")
+        }
+        let (promote, reason) = options.neverPromote
+            ? (false, "kept aside as asked (--no-promote)")
+            : Promotion.decide(new: evaluations.test, split: split, store: store, log: log)
+        var report = TrainingReport(
+            version: version, base: baseRecord, config: config, recipe: options.recipe.rawValue, hyperparameters: h,
+            scope: scope, data: DataRecord(prepared: prepared, split: split), history: history,
+            train: evaluations.train, validation: evaluations.validation, test: evaluations.test,
+            stages: stages.records, peakResidentMB: ProcessMemory.peakResidentMB(), promoted: promote, promotionReason: reason)
+        var manifest = CheckpointManifest(
+            createdAt: ISO8601DateFormatter().string(from: Date()), version: version, base: baseRecord, config: config,
+            tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),
+            input: input, threshold: h.threshold, trainable: scope)
+        manifest.training = report.manifestRecord
+        let tensors = classifier.parameters.entries.map { entry in
+            TensorView(name: entry.name, shape: entry.shape, values: classifier.parameters.values(entry.name))
+        }
+        let directory = try store.write(
+            manifest,
+            contents: .init(
+                tensors: tensors, copiedFiles: [tokenizerFiles.vocabulary, tokenizerFiles.merges],
+                writtenFiles: try report.files()),
+            makeCurrent: promote)
+        stages.finish("checkpoint")
+        report.stages = stages.records
+        log("checkpoint \(version) written to \(directory.path); \(promote ? "now current" : "kept aside"): \(reason)")
+        try RunHistory(directory: options.workDirectory).append(report)
+        return TrainingRunResult(version: version, directory: directory, promoted: promote, promotionReason: reason, report: report)
+    }
+}
+
+/// Training, validation and test examples in raw form.
+struct ExampleSplit {
+    var train: [TrainingExample] = []
+    var validation: [TrainingExample] = []
+    var test: [TrainingExample] = []
+
+    init(_ sms: DatasetSplit) {
+        func convert(_ items: [LabelledText]) -> [TrainingExample] { items.map { TrainingExample(content: .text($0.text), label: $0.label) } }
+        train = convert(sms.train)
+        validation = convert(sms.validation)
+        test = convert(sms.test)
+    }
+
+    /// Adds labelled mail 70/10/20 by content hash, so an example stays in its split
+    /// from one run to the next and the held-out set is never trained on.
+    mutating func add(_ mail: [LabelledMail.Item]) {
+        for item in mail {
+            let bucket = Int(item.hash[0]) * 100 / 256
+            let example = TrainingExample(content: .mail(item.bytes), label: item.label)
+            if bucket < 70 { train.append(example) } else if bucket < 80 { validation.append(example) } else { test.append(example) }
+        }
+    }
+}
+
+/// A new 2-class head initialised as torch.nn.Linear is: uniform in ±1/sqrt(in).
+final class NewHead: TensorSource {
+    private let weight: UnsafeMutablePointer<Float>
+    private let bias: UnsafeMutablePointer<Float>
+    private let embeddingSize: Int
+
+    init(embeddingSize: Int, seed: UInt64) {
+        self.embeddingSize = embeddingSize
+        var random = SplitMix64(seed: seed ^ 0x5EED_4EAD)
+        let bound = 1 / Float(embeddingSize).squareRoot()
+        func uniform() -> Float { (Float(random.next() >> 40) / Float(1 << 24) * 2 - 1) * bound }
+        weight = .allocate(capacity: 2 * embeddingSize)
+        bias = .allocate(capacity: 2)
+        for i in 0..<(2 * embeddingSize) { weight[i] = uniform() }
+        bias[0] = uniform()
+        bias[1] = uniform()
+    }
+
+    deinit {
+        weight.deallocate()
+        bias.deallocate()
+    }
+
+    func floats(named name: String, shape: [Int]) throws -> UnsafePointer<Float> {
+        switch (name, shape) {
+        case (GPT2TensorNames.headWeight, [2, embeddingSize]): return UnsafePointer(weight)
+        case (GPT2TensorNames.headBias, [2]): return UnsafePointer(bias)
+        default: throw ModelError.shapeMismatch(tensor: name, expected: shape, found: [])
+        }
+    }
+}
+
+/// The base model's tensors, with a head of its own.
+struct HeadOverBase: TensorSource {
+    let base: GPT2Weights
+    let head: NewHead
+
+    func floats(named name: String, shape: [Int]) throws -> UnsafePointer<Float> {
+        if name == GPT2TensorNames.headWeight || name == GPT2TensorNames.headBias {
+            return try head.floats(named: name, shape: shape)
+        }
+        return try base.floats(named: name, shape: shape)
+    }
+}
+
+/// Wall time per pipeline stage.
+struct StageTimer {
+    private(set) var records: [StageRecord] = []
+    private var started = Date()
+
+    mutating func finish(_ name: String) {
+        let now = Date()
+        records.append(StageRecord(name: name, seconds: now.timeIntervalSince(started), peakResidentMB: ProcessMemory.peakResidentMB()))
+        started = now
+    }
+}
+
+public struct StageRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var seconds: Double
+    public var peakResidentMB: Double
+}
+
+enum ProcessMemory {
+    /// VmHWM from /proc/self/status.
+    static func peakResidentMB() -> Double {
+        let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return (line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
+        }
+        return 0
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+    if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+    return "\(s)s"
+}

@@ -1,0 +1,211 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneModel
+import SpamtuneSupport
+import SpamtuneWeights
+
+/// Where the data came from and how it was split.
+public struct DataRecord: Codable, Equatable, Sendable {
+    public var origin: String
+    public var collectionSHA256: String
+    public var trainFileSHA256: String
+    public var trainExamples: Int
+    public var validationExamples: Int
+    public var testExamples: Int
+    public var mailExamples: Int
+
+    init(prepared: SMSDataset.Prepared, split: ExampleSplit) {
+        switch prepared.origin {
+        case let .downloaded(url): origin = "downloaded from \(url.absoluteString)"
+        case .cache: origin = "the download cache"
+        case let .shipped(url): origin = "the copy shipped with spamtune (\(url.path))"
+        case .earlierRun: origin = "an earlier run's CSVs"
+        }
+        collectionSHA256 = SMSSpamCollection.sha256
+        trainFileSHA256 = (try? Data(contentsOf: prepared.trainFile)).map { SHA256.hexDigest($0) } ?? ""
+        trainExamples = split.train.count
+        validationExamples = split.validation.count
+        testExamples = split.test.count
+        mailExamples = (split.train + split.validation + split.test).count {
+            if case .mail = $0.content { return true }
+            return false
+        }
+    }
+}
+
+/// Everything a run measured: written as report.json, report.md and two SVG plots into
+/// the checkpoint, and summarised into spamtune.json.
+public struct TrainingReport: Codable, Sendable {
+    public var version: String
+    public var base: CheckpointManifest.BaseModel
+    public var config: GPT2Config
+    public var recipe: String
+    public var hyperparameters: Hyperparameters
+    public var scope: TrainableScope
+    public var data: DataRecord
+    public var history: TrainingHistory
+    public var train: Evaluation
+    public var validation: Evaluation
+    public var test: Evaluation
+    public var stages: [StageRecord]
+    public var peakResidentMB: Double
+    public var promoted: Bool
+    public var promotionReason: String
+
+    public struct Metrics: Codable, Sendable {
+        public var accuracy: Double
+        public var precision: Double
+        public var recall: Double
+        public var f1: Double
+        public var falsePositiveRate: Double
+        public var confusion: [String: Int]
+
+        init(_ e: Evaluation) {
+            accuracy = e.accuracy
+            precision = e.precision
+            recall = e.recall
+            f1 = e.f1
+            falsePositiveRate = e.falsePositiveRate
+            confusion = ["spam_called_spam": e.truePositives, "ham_called_spam": e.falsePositives,
+                         "ham_called_ham": e.trueNegatives, "spam_called_ham": e.falseNegatives]
+        }
+    }
+
+    public var testMetrics: Metrics { Metrics(test) }
+
+    /// The summary kept in spamtune.json.
+    var manifestRecord: TrainingRecord {
+        func number(_ value: Double) -> JSONValue { .number((value * 1e6).rounded() / 1e6) }
+        return TrainingRecord(values: [
+            "recipe": .string(recipe),
+            "hyperparameters": .object([
+                "epochs": .number(Double(hyperparameters.epochs)), "batch_size": .number(Double(hyperparameters.batchSize)),
+                "learning_rate": .number(Double(hyperparameters.learningRate)), "weight_decay": .number(Double(hyperparameters.weightDecay)),
+                "trainable_blocks": .number(Double(scope.blocks)), "embeddings_trained": .bool(scope.embeddings),
+                "seed": .number(Double(hyperparameters.seed)), "max_tokens": .number(Double(hyperparameters.maxTokens)),
+                "padding": .string(hyperparameters.padding.rawValue), "text_layout": .string(hyperparameters.textLayout),
+            ]),
+            "data": .object([
+                "origin": .string(data.origin), "collection_sha256": .string(data.collectionSHA256),
+                "train_csv_sha256": .string(data.trainFileSHA256), "train": .number(Double(data.trainExamples)),
+                "validation": .number(Double(data.validationExamples)), "test": .number(Double(data.testExamples)),
+                "mail": .number(Double(data.mailExamples)),
+            ]),
+            "metrics": .object([
+                "train_accuracy": number(train.accuracy), "validation_accuracy": number(validation.accuracy),
+                "test_accuracy": number(test.accuracy), "test_precision": number(test.precision),
+                "test_recall": number(test.recall), "test_f1": number(test.f1),
+                "test_false_positive_rate": number(test.falsePositiveRate),
+            ]),
+            "training_seconds": number(history.trainingSeconds),
+        ])
+    }
+
+    func files() throws -> [(name: String, data: Data)] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var json = try encoder.encode(self)
+        json.append(10)
+        return [
+            ("report.json", json), ("report.md", Data(markdown().utf8)),
+            ("loss.svg", Data(lossChart().utf8)), ("accuracy.svg", Data(accuracyChart().utf8)),
+        ]
+    }
+
+    private var examplesPerEpoch: Double {
+        guard let first = history.epochs.first else { return 1 }
+        return Double(first.examplesSeen)
+    }
+
+    func lossChart() -> String {
+        let perEpoch = max(1, examplesPerEpoch)
+        return SVGLineChart(
+            title: "Loss", xLabel: "Epochs", yLabel: "Loss",
+            series: [
+                .init(name: "Training loss", points: history.losses.map { (Double($0.examplesSeen) / perEpoch, $0.trainLoss) }, color: "#1f77b4"),
+                .init(name: "Validation loss", points: history.losses.map { (Double($0.examplesSeen) / perEpoch, $0.validationLoss) }, color: "#ff7f0e", dashed: true),
+            ],
+            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() })
+        ).render()
+    }
+
+    func accuracyChart() -> String {
+        let perEpoch = max(1, examplesPerEpoch)
+        return SVGLineChart(
+            title: "Accuracy", xLabel: "Epochs", yLabel: "Accuracy",
+            series: [
+                .init(name: "Training accuracy", points: history.epochs.map { (Double($0.epoch), $0.trainAccuracy) }, color: "#1f77b4"),
+                .init(name: "Validation accuracy", points: history.epochs.map { (Double($0.epoch), $0.validationAccuracy) }, color: "#ff7f0e", dashed: true),
+            ],
+            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() })
+        ).render()
+    }
+
+    func markdown() -> String {
+        func pct(_ value: Double) -> String { String(format: "%.2f%%", value * 100) }
+        var lines = [
+            "# spamtune model \(version)", "",
+            "Base: \(base.name) (\(base.source)); \(config); recipe `\(recipe)`; trained: \(scope.embeddings ? "every layer" : "head, final LayerNorm, last \(scope.blocks) block(s)").",
+            "Data: \(data.trainExamples) training, \(data.validationExamples) validation, \(data.testExamples) test examples (\(data.mailExamples) of them mail), from \(data.origin).",
+            "",
+            "| split | accuracy |", "|---|---|",
+            "| train | \(pct(train.accuracy)) |", "| validation | \(pct(validation.accuracy)) |", "| test | \(pct(test.accuracy)) |",
+            "",
+            "Test: precision \(pct(test.precision)), recall \(pct(test.recall)), F1 \(pct(test.f1)), false-positive rate \(pct(test.falsePositiveRate)) (ham called spam).",
+            "",
+            "| | called ham | called spam |", "|---|---|---|",
+            "| ham | \(test.trueNegatives) | \(test.falsePositives) |", "| spam | \(test.falseNegatives) | \(test.truePositives) |",
+            "",
+            "Hyper-parameters: \(hyperparameters.epochs) epochs, batch \(hyperparameters.batchSize), AdamW lr \(hyperparameters.learningRate), weight decay \(hyperparameters.weightDecay), seed \(hyperparameters.seed), max \(hyperparameters.maxTokens) tokens, padding \(hyperparameters.padding.rawValue), text layout \(hyperparameters.textLayout).",
+            "",
+            "| stage | seconds | peak memory (MB) |", "|---|---|---|",
+        ]
+        lines += stages.map { String(format: "| %@ | %.1f | %.0f |", $0.name, $0.seconds, $0.peakResidentMB) }
+        lines += ["", "\(promoted ? "Promoted to current" : "Kept aside"): \(promotionReason).", "", "![loss](loss.svg) ![accuracy](accuracy.svg)", ""]
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// The last runs and their metrics (`spamtune-train status`), one JSON line per run.
+public struct RunHistory {
+    public let file: URL
+
+    public init(directory: URL) {
+        file = directory.appendingPathComponent("runs.jsonl")
+    }
+
+    public struct Entry: Codable, Sendable {
+        public var version: String
+        public var finishedAt: String
+        public var base: String
+        public var recipe: String
+        public var testAccuracy: Double
+        public var testFalsePositiveRate: Double
+        public var trainingSeconds: Double
+        public var promoted: Bool
+        public var reason: String
+    }
+
+    func append(_ report: TrainingReport) throws {
+        let entry = Entry(
+            version: report.version, finishedAt: ISO8601DateFormatter().string(from: Date()), base: report.base.name,
+            recipe: report.recipe, testAccuracy: report.test.accuracy, testFalsePositiveRate: report.test.falsePositiveRate,
+            trainingSeconds: report.history.trainingSeconds, promoted: report.promoted, reason: report.promotionReason)
+        var line = try JSONEncoder().encode(entry)
+        line.append(10)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if let handle = FileHandle(forWritingAtPath: file.path) {
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } else {
+            try line.write(to: file)
+        }
+    }
+
+    public func entries() -> [Entry] {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Entry.self, from: Data($0.utf8)) }
+    }
+}

@@ -146,7 +146,7 @@ struct ContentExtractor {
         if result.wasCut { limitHits.insert(.textCharacters) }
         guard !result.text.isEmpty else { return }
         paragraphs.append(result.text)
-        remainingCharacters -= separator + result.text.unicodeScalars.count
+        remainingCharacters -= separator + result.characterCount
         if result.wasCut { remainingCharacters = 0 }
     }
 

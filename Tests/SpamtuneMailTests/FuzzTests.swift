@@ -62,7 +62,7 @@ import Testing
         }
         print("FuzzTests: \(count) messages, \(totalBytes) bytes, slowest \(String(format: "%.3f", slowest)) s (\(slowestInput.count) bytes)")
         if let path = ProcessInfo.processInfo.environment["SPAMTUNE_FUZZ_DUMP"] {
-            FileManager.default.createFile(atPath: path, contents: Data(slowestInput))
+            try Data(slowestInput).write(to: URL(fileURLWithPath: path))
         }
         #expect(count > 0)
     }

@@ -112,28 +112,10 @@ extension UnsafeBufferPointer where Element == UInt8 {
     }
 }
 
-extension Array where Element == UInt8 {
-    init(lowercasedASCII string: String) {
-        self = string.utf8.map(ASCII.lowercased)
-    }
-}
-
 /// Bytes whose charset nobody declared: UTF-8 when they are valid UTF-8 (RFC 6532
 /// allows it in headers, and it is what most senders mean), otherwise Windows-1252,
 /// which is what a mislabelled 8-bit byte almost always is.
 func decodeUnlabelled<C: Collection<UInt8>>(_ bytes: C) -> String {
     if let text = String(validating: bytes, as: UTF8.self) { return text }
     return SingleByteCharset.windows1252.decode(bytes)
-}
-
-/// At most `limit` Unicode scalars of `text`; whether it was cut.
-func prefix(of text: String, scalars limit: Int) -> (String, cut: Bool) {
-    var count = 0
-    var index = text.unicodeScalars.startIndex
-    while index != text.unicodeScalars.endIndex {
-        if count == limit { return (String(text.unicodeScalars[..<index]), true) }
-        count += 1
-        text.unicodeScalars.formIndex(after: &index)
-    }
-    return (text, false)
 }

@@ -60,10 +60,10 @@ enum HTMLEntities {
         "thorn", "yuml",
     ]
 
-    /// Decodes the reference at `start` ("&"): its UTF-8 bytes and the index after
-    /// it. Text that is not a reference is the "&" itself.
-    static func decode(_ input: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> ([UInt8], Int) {
-        let ampersand: ([UInt8], Int) = ([UInt8(ascii: "&")], start + 1)
+    /// Decodes the reference at `start` ("&"): the character and the index after it;
+    /// nil and `start + 1` when the "&" starts no reference and stands for itself.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> (Unicode.Scalar?, Int) {
+        let ampersand: (Unicode.Scalar?, Int) = (nil, start + 1)
         var index = start + 1
         guard index < end else { return ampersand }
         if input[index] == UInt8(ascii: "#") {
@@ -84,7 +84,7 @@ enum HTMLEntities {
             }
             guard digits > 0 else { return ampersand }
             if index < end && input[index] == ASCII.semicolon { index += 1 }
-            return (utf8(numericReference: value), index)
+            return (scalar(numericReference: value), index)
         }
         var nameEnd = index
         while nameEnd < end, nameEnd - index < 32, ASCII.isLetter(input[nameEnd]) || ASCII.isDigit(input[nameEnd]) { nameEnd += 1 }
@@ -93,14 +93,14 @@ enum HTMLEntities {
         let hasSemicolon = nameEnd < end && input[nameEnd] == ASCII.semicolon
         if let value = named[name] ?? (hasSemicolon ? named[name.lowercased()] : nil),
            hasSemicolon || legacyWithoutSemicolon.contains(name) {
-            return (Array(String(Unicode.Scalar(value)!).utf8), hasSemicolon ? nameEnd + 1 : nameEnd)
+            return (Unicode.Scalar(value)!, hasSemicolon ? nameEnd + 1 : nameEnd)
         }
         // As browsers read text, a legacy name is decoded even when letters follow
         // ("&copyright" is "©right"): the longest such prefix.
         for length in stride(from: min(6, name.utf8.count - 1), through: 2, by: -1) {
             let prefix = String(name.prefix(length))
             if legacyWithoutSemicolon.contains(prefix), let value = named[prefix] {
-                return (Array(String(Unicode.Scalar(value)!).utf8), index + length)
+                return (Unicode.Scalar(value)!, index + length)
             }
         }
         return ampersand
@@ -113,8 +113,8 @@ enum HTMLEntities {
         var index = range.lowerBound
         while index < range.upperBound {
             if input[index] == UInt8(ascii: "&") {
-                let (decoded, next) = decode(input, at: index, end: range.upperBound)
-                output.append(contentsOf: decoded)
+                let (scalar, next) = decode(input, at: index, end: range.upperBound)
+                output.append(contentsOf: UTF8.encode(scalar ?? "&")!)
                 index = next
             } else {
                 output.append(input[index])
@@ -126,15 +126,9 @@ enum HTMLEntities {
 
     /// HTML's reading of a numeric reference: 0, surrogates and values past U+10FFFF
     /// are U+FFFD; 128…159 are Windows-1252 (`&#150;` is an en dash).
-    private static func utf8(numericReference value: UInt32) -> [UInt8] {
-        let scalar: Unicode.Scalar
-        if value >= 0x80 && value <= 0x9F {
-            scalar = Windows1252.scalar(for: UInt8(value))
-        } else if value != 0, let valid = Unicode.Scalar(value) {
-            scalar = valid
-        } else {
-            scalar = "\u{FFFD}"
-        }
-        return Array(String(scalar).utf8)
+    private static func scalar(numericReference value: UInt32) -> Unicode.Scalar {
+        if value >= 0x80 && value <= 0x9F { return Windows1252.scalar(for: UInt8(value)) }
+        if value != 0, let valid = Unicode.Scalar(value) { return valid }
+        return "\u{FFFD}"
     }
 }

@@ -38,6 +38,11 @@ public enum HTMLText {
     }
 }
 
+/// What the converter does with an element.
+private enum TagKind {
+    case other, skipped, link, image, listItem, preformatted, lineBreak, paragraph, cell
+}
+
 private struct HTMLConverter {
     let input: UnsafeBufferPointer<UInt8>
     var output: [UInt8] = []
@@ -50,14 +55,49 @@ private struct HTMLConverter {
         output.reserveCapacity(input.count / 2)
     }
 
-    private static let skippedElements: [[UInt8]] = ["script", "style", "title", "template"].map { Array($0.utf8) }
-    private static let lineBreakElements: Set<[UInt8]> = Set(
-        ["br", "div", "tr", "li", "dt", "dd", "option", "caption", "center", "address", "section", "article",
-         "header", "footer", "nav", "aside", "main", "figure", "figcaption", "details", "summary"].map { Array($0.utf8) })
-    private static let paragraphElements: Set<[UInt8]> = Set(
-        ["p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl", "blockquote", "pre", "hr", "form",
-         "fieldset"].map { Array($0.utf8) })
-    private static let cellElements: Set<[UInt8]> = Set(["td", "th"].map { Array($0.utf8) })
+    /// Tag names packed into an integer (lowercase, up to 16 bytes), so that telling
+    /// elements apart allocates nothing.
+    private struct TagName: Hashable {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var length = 0
+
+        init() {}
+
+        init(_ name: String) {
+            for byte in name.utf8 { append(byte) }
+        }
+
+        mutating func append(_ byte: UInt8) {
+            if length < 8 { low |= UInt64(byte) << (8 * UInt64(length)) }
+            else if length < 16 { high |= UInt64(byte) << (8 * UInt64(length - 8)) }
+            length += 1
+        }
+    }
+
+    private static let kinds: [TagName: TagKind] = {
+        var kinds: [TagName: TagKind] = [:]
+        for name in ["script", "style", "title", "template"] { kinds[TagName(name)] = .skipped }
+        for name in ["br", "div", "tr", "dt", "dd", "option", "caption", "center", "address", "section", "article",
+                     "header", "footer", "nav", "aside", "main", "figure", "figcaption", "details", "summary"] {
+            kinds[TagName(name)] = .lineBreak
+        }
+        for name in ["p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl", "blockquote", "hr", "form", "fieldset"] {
+            kinds[TagName(name)] = .paragraph
+        }
+        kinds[TagName("td")] = .cell
+        kinds[TagName("th")] = .cell
+        kinds[TagName("a")] = .link
+        kinds[TagName("img")] = .image
+        kinds[TagName("li")] = .listItem
+        kinds[TagName("pre")] = .preformatted
+        return kinds
+    }()
+
+    private static let commentOpen = Array("<!--".utf8)
+    private static let commentClose = Array("-->".utf8)
+    private static let href = Array("href".utf8)
+    private static let alt = Array("alt".utf8)
 
     mutating func run() {
         var index = 0
@@ -67,15 +107,23 @@ private struct HTMLConverter {
             if byte == ASCII.lessThan {
                 index = markup(at: index)
             } else if byte == UInt8(ascii: "&") {
-                let (decoded, next) = HTMLEntities.decode(input, at: index, end: end)
-                appendText(decoded)
+                let (scalar, next) = HTMLEntities.decode(input, at: index, end: end)
+                if let scalar { appendScalar(scalar) } else { appendVisible(UInt8(ascii: "&")) }
                 index = next
             } else if ASCII.isWhitespace(byte) {
                 if preDepth > 0 { output.append(byte == ASCII.carriageReturn ? ASCII.lineFeed : byte) } else { appendSpace() }
                 index += 1
             } else {
+                // A run of plain text goes over in one copy.
                 appendVisible(byte)
-                index += 1
+                var runEnd = index + 1
+                while runEnd < end {
+                    let next = input[runEnd]
+                    if next == ASCII.lessThan || next == UInt8(ascii: "&") || ASCII.isWhitespace(next) { break }
+                    runEnd += 1
+                }
+                if runEnd > index + 1 { output.append(contentsOf: input[(index + 1)..<runEnd]) }
+                index = runEnd
             }
         }
         closeLink()
@@ -89,6 +137,18 @@ private struct HTMLConverter {
             if ASCII.isLetter(byte) || ASCII.isDigit(byte) || byte >= 0x80 { output.append(ASCII.space) }
         }
         output.append(byte)
+    }
+
+    private mutating func appendScalar(_ scalar: Unicode.Scalar) {
+        if scalar.value < 0x80 {
+            let byte = UInt8(scalar.value)
+            if ASCII.isWhitespace(byte) && preDepth == 0 { appendSpace() } else { appendVisible(byte) }
+            return
+        }
+        var first = true
+        for byte in UTF8.encode(scalar)! {
+            if first { appendVisible(byte); first = false } else { output.append(byte) }
+        }
     }
 
     private mutating func appendSpace() {
@@ -105,7 +165,7 @@ private struct HTMLConverter {
         for _ in present..<lines { output.append(ASCII.lineFeed) }
     }
 
-    /// Appends decoded text, collapsing its whitespace outside `pre`.
+    /// Appends decoded text (an `alt`), collapsing its whitespace outside `pre`.
     private mutating func appendText(_ bytes: [UInt8]) {
         for byte in bytes {
             if ASCII.isWhitespace(byte) && preDepth == 0 { appendSpace() } else { appendVisible(byte) }
@@ -115,14 +175,14 @@ private struct HTMLConverter {
     /// Handles the markup starting at `start` ("<"), returning the index after it.
     private mutating func markup(at start: Int) -> Int {
         let end = input.count
-        guard start + 1 < end else { output.append(ASCII.lessThan); return end }
+        guard start + 1 < end else { appendVisible(ASCII.lessThan); return end }
         let next = input[start + 1]
         if next == UInt8(ascii: "!") {
-            if input.hasPrefix(Array("<!--".utf8), at: start, end: end) {
+            if input.hasPrefix(HTMLConverter.commentOpen, at: start, end: end) {
                 // "<!-->" and "<!--->" are empty comments, as browsers read them.
                 if start + 4 < end, input[start + 4] == ASCII.greaterThan { return start + 5 }
                 if start + 5 < end, input[start + 4] == ASCII.hyphen, input[start + 5] == ASCII.greaterThan { return start + 6 }
-                guard let close = input.firstIndex(of: Array("-->".utf8), from: start + 4, to: end) else { return end }
+                guard let close = input.firstIndex(of: HTMLConverter.commentClose, from: start + 4, to: end) else { return end }
                 return close + 3
             }
             return (input.firstIndex(of: ASCII.greaterThan, from: start, to: end) ?? end - 1) + 1
@@ -133,25 +193,26 @@ private struct HTMLConverter {
         if next == UInt8(ascii: "/"), start + 2 < end, ASCII.isLetter(input[start + 2]) {
             let (name, nameEnd) = tagName(from: start + 2)
             let tagEnd = (input.firstIndex(of: ASCII.greaterThan, from: nameEnd, to: end) ?? end - 1) + 1
-            endTag(name)
+            endTag(HTMLConverter.kinds[name] ?? .other)
             return tagEnd
         }
         guard ASCII.isLetter(next) else {
-            output.append(ASCII.lessThan)
+            appendVisible(ASCII.lessThan)
             return start + 1
         }
         let (name, nameEnd) = tagName(from: start + 1)
-        let (attributes, tagEnd) = parseAttributes(from: nameEnd, wanted: name)
-        return startTag(name, attributes: attributes, tagEnd: tagEnd)
+        let kind = HTMLConverter.kinds[name] ?? .other
+        let (attributes, tagEnd) = parseAttributes(from: nameEnd, of: kind)
+        return startTag(kind, name: name, start: start + 1, attributes: attributes, tagEnd: tagEnd)
     }
 
-    private func tagName(from start: Int) -> ([UInt8], Int) {
+    private func tagName(from start: Int) -> (TagName, Int) {
         var index = start
-        var name: [UInt8] = []
+        var name = TagName()
         while index < input.count {
             let byte = input[index]
             guard ASCII.isLetter(byte) || ASCII.isDigit(byte) || byte == ASCII.hyphen || byte == ASCII.colon else { break }
-            if name.count < 32 { name.append(ASCII.lowercased(byte)) }
+            name.append(ASCII.lowercased(byte))
             index += 1
         }
         return (name, index)
@@ -164,9 +225,8 @@ private struct HTMLConverter {
 
     /// Reads attributes up to the tag's ">", keeping `href` of `a` and `alt` of `img`.
     /// A quoted value may hold ">"; one whose quote never closes runs to the end.
-    private func parseAttributes(from start: Int, wanted tag: [UInt8]) -> (Attributes, Int) {
+    private func parseAttributes(from start: Int, of kind: TagKind) -> (Attributes, Int) {
         var attributes = Attributes()
-        let isLink = tag == Array("a".utf8), isImage = tag == Array("img".utf8)
         var index = start
         let end = input.count
         while index < end {
@@ -194,57 +254,67 @@ private struct HTMLConverter {
                 while index < end, !ASCII.isWhitespace(input[index]), input[index] != ASCII.greaterThan { index += 1 }
                 valueEnd = index
             }
-            if isLink && input.hasPrefixIgnoringCase(Array("href".utf8), at: nameStart, end: nameEnd) && nameEnd - nameStart == 4 {
+            if kind == .link && nameEnd - nameStart == 4 && input.hasPrefixIgnoringCase(HTMLConverter.href, at: nameStart, end: nameEnd) {
                 attributes.href = HTMLEntities.decodeAll(input, range: valueStart..<valueEnd)
-            } else if isImage && input.hasPrefixIgnoringCase(Array("alt".utf8), at: nameStart, end: nameEnd) && nameEnd - nameStart == 3 {
+            } else if kind == .image && nameEnd - nameStart == 3
+                        && input.hasPrefixIgnoringCase(HTMLConverter.alt, at: nameStart, end: nameEnd) {
                 attributes.alt = HTMLEntities.decodeAll(input, range: valueStart..<valueEnd)
             }
         }
         return (attributes, end)
     }
 
-    private mutating func startTag(_ name: [UInt8], attributes: Attributes, tagEnd: Int) -> Int {
-        if HTMLConverter.skippedElements.contains(name) {
+    private mutating func startTag(_ kind: TagKind, name: TagName, start: Int, attributes: Attributes, tagEnd: Int) -> Int {
+        switch kind {
+        case .skipped:
             // Raw text up to the matching end tag; without one, the rest is dropped.
-            let closing = [UInt8(ascii: "<"), UInt8(ascii: "/")] + name
+            var closing: [UInt8] = [ASCII.lessThan, UInt8(ascii: "/")]
+            closing += input[start..<start + name.length].map(ASCII.lowercased)
             guard let close = input.firstIndex(ofIgnoringCase: closing, from: tagEnd, to: input.count) else { return input.count }
             return (input.firstIndex(of: ASCII.greaterThan, from: close, to: input.count) ?? input.count - 1) + 1
-        }
-        switch name {
-        case Array("a".utf8):
+        case .link:
             closeLink()
             openLink = (attributes.href.flatMap(HTMLConverter.host(ofURL:)), output.count)
-        case Array("img".utf8):
+        case .image:
             if let alt = attributes.alt, !alt.isEmpty {
                 appendSpace()
                 appendText(alt)
                 appendSpace()
             }
-        case Array("li".utf8):
+        case .listItem:
             appendBreak(lines: 1)
-            output.append(contentsOf: Array("- ".utf8))
-        case Array("pre".utf8):
+            output.append(UInt8(ascii: "-"))
+            output.append(ASCII.space)
+        case .preformatted:
             appendBreak(lines: 2)
             preDepth += 1
-        default:
-            if HTMLConverter.paragraphElements.contains(name) { appendBreak(lines: 2) }
-            else if HTMLConverter.lineBreakElements.contains(name) { appendBreak(lines: 1) }
-            else if HTMLConverter.cellElements.contains(name) { appendSpace() }
+        case .paragraph:
+            appendBreak(lines: 2)
+        case .lineBreak:
+            appendBreak(lines: 1)
+        case .cell:
+            appendSpace()
+        case .other:
+            break
         }
         return tagEnd
     }
 
-    private mutating func endTag(_ name: [UInt8]) {
-        switch name {
-        case Array("a".utf8):
+    private mutating func endTag(_ kind: TagKind) {
+        switch kind {
+        case .link:
             closeLink()
-        case Array("pre".utf8):
+        case .preformatted:
             preDepth = max(0, preDepth - 1)
             appendBreak(lines: 2)
-        default:
-            if HTMLConverter.paragraphElements.contains(name) { appendBreak(lines: 2) }
-            else if HTMLConverter.lineBreakElements.contains(name) { appendBreak(lines: 1) }
-            else if HTMLConverter.cellElements.contains(name) { appendSpace() }
+        case .paragraph:
+            appendBreak(lines: 2)
+        case .lineBreak, .listItem:
+            appendBreak(lines: 1)
+        case .cell:
+            appendSpace()
+        case .skipped, .image, .other:
+            break
         }
     }
 
@@ -252,8 +322,11 @@ private struct HTMLConverter {
         guard let link = openLink else { return }
         openLink = nil
         guard let host = link.host else { return }
-        let linkText = output[min(link.outputStart, output.count)...].map(ASCII.lowercased)
-        guard linkText.firstRange(of: host) == nil else { return }
+        let textStart = min(link.outputStart, output.count)
+        let alreadyThere = output.withUnsafeBufferPointer {
+            $0.firstIndex(ofIgnoringCase: host, from: textStart, to: $0.count) != nil
+        }
+        guard !alreadyThere else { return }
         // "text (host)", keeping a space that followed the link text after the host.
         let hadTrailingSpace = output.last == ASCII.space
         if hadTrailingSpace { output.removeLast() }
@@ -264,25 +337,28 @@ private struct HTMLConverter {
         if hadTrailingSpace { output.append(ASCII.space) } else { followsLinkHost = true }
     }
 
+    private static let schemes: [[UInt8]] = ["http://", "https://", "ftp://"].map { Array($0.utf8) }
+    private static let www = Array("www.".utf8)
+
     /// The lowercased host of an http(s)/ftp URL, a `//host` reference or a `www.`
     /// address; nil for anything else.
     static func host(ofURL url: [UInt8]) -> [UInt8]? {
         // Browsers ignore tabs and line breaks inside URLs, and blanks around them.
-        let cleaned = url.filter { $0 != ASCII.tab && $0 != ASCII.lineFeed && $0 != ASCII.carriageReturn }
-        var bytes = ArraySlice(cleaned.map(ASCII.lowercased))
+        var bytes = url.compactMap { $0 == ASCII.tab || $0 == ASCII.lineFeed || $0 == ASCII.carriageReturn ? nil : ASCII.lowercased($0) }[...]
         while let first = bytes.first, first <= ASCII.space { bytes.removeFirst() }
         var rest: ArraySlice<UInt8>
-        if let schemeEnd = bytes.firstRange(of: Array("://".utf8)),
-           ["http", "https", "ftp"].map({ Array($0.utf8) }).contains(Array(bytes[..<schemeEnd.lowerBound])) {
-            rest = bytes[schemeEnd.upperBound...]
-        } else if bytes.starts(with: Array("//".utf8)) {
+        if let scheme = schemes.first(where: { bytes.starts(with: $0) }) {
+            rest = bytes.dropFirst(scheme.count)
+        } else if bytes.starts(with: [UInt8(ascii: "/"), UInt8(ascii: "/")]) {
             rest = bytes.dropFirst(2)
-        } else if bytes.starts(with: Array("www.".utf8)) {
+        } else if bytes.starts(with: www) {
             rest = bytes
         } else {
             return nil
         }
-        let authorityEnd = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == ASCII.question || $0 == UInt8(ascii: "#") || $0 == ASCII.backslash || $0 <= ASCII.space }) ?? rest.endIndex
+        let authorityEnd = rest.firstIndex(where: {
+            $0 == UInt8(ascii: "/") || $0 == ASCII.question || $0 == UInt8(ascii: "#") || $0 == ASCII.backslash || $0 <= ASCII.space
+        }) ?? rest.endIndex
         var host = rest[..<authorityEnd]
         if let at = host.lastIndex(of: ASCII.at) { host = host[host.index(after: at)...] }
         if host.first == UInt8(ascii: "[") {
@@ -291,6 +367,7 @@ private struct HTMLConverter {
             host = host[..<colon]
         }
         var decoded: [UInt8] = []
+        decoded.reserveCapacity(host.count)
         var index = host.startIndex
         while index < host.endIndex {
             if host[index] == UInt8(ascii: "%"), index + 2 < host.endIndex,

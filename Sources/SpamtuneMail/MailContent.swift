@@ -49,16 +49,8 @@ public struct MailContent: Sendable, Hashable {
     }
 }
 
-/// Walks a MIME tree and collects its readable text:
-/// - text/plain and text/html parts (HTML through `HTMLText`) that are not marked
-///   as attachments, in order, one paragraph each; a part without Content-Type
-///   whose text starts like an HTML document is read as HTML;
-/// - in multipart/alternative, the first text/plain alternative, or when it has no
-///   text, the others from the richest (last) down;
-/// - an embedded message (message/rfc822) contributes its Subject as a paragraph,
-///   then its own text;
-/// - any other part (attachments, images, text marked as attachment) contributes
-///   only its file name, to `attachmentNames`.
+/// Walks a MIME tree and collects its readable text, as `MailMessage.content()`
+/// describes, within the limits.
 struct ContentExtractor {
     let buffer: Bytes
     let limits: MailParsingLimits
@@ -146,7 +138,7 @@ struct ContentExtractor {
         if result.wasCut { limitHits.insert(.textCharacters) }
         guard !result.text.isEmpty else { return }
         paragraphs.append(result.text)
-        remainingCharacters -= separator + result.text.unicodeScalars.count
+        remainingCharacters -= separator + result.characterCount
         if result.wasCut { remainingCharacters = 0 }
     }
 

@@ -43,10 +43,7 @@ public struct MailMessage: Sendable {
             if firstLineEnd < buffer.count, firstLineEnd > start, buffer[firstLineEnd - 1] == ASCII.carriageReturn {
                 lineEnding = .crlf
             }
-            var block = HeaderParser.parse(buffer, range: start..<buffer.count, limits: limits)
-            // A header that starts at the top: `headerEnd` is relative to nothing else.
-            block.headerEnd = max(start, block.headerEnd)
-            return block
+            return HeaderParser.parse(buffer, range: start..<buffer.count, limits: limits)
         }
         self.header = header
         self.mboxFromLine = fromLine
@@ -98,10 +95,18 @@ public struct MailMessage: Sendable {
 
     /// What a reader sees: subject, sender, readable body text and attachment names.
     ///
-    /// The body text is made of the text/plain and text/html parts (see
-    /// `ContentExtractor` for which ones), each decoded from its transfer encoding
-    /// and charset, HTML converted by `HTMLText`, then normalised by `TextNormalizer`;
-    /// parts are separated by a blank line.
+    /// The body text is made of, in message order, one paragraph per:
+    /// - text/plain or text/html part not marked `Content-Disposition: attachment`
+    ///   (a part without Content-Type whose text starts like an HTML document is read
+    ///   as HTML);
+    /// - in multipart/alternative, only the first text/plain alternative, or, when it
+    ///   has no text, the first of the others from the last (richest) down that has;
+    /// - an embedded message (message/rfc822): its Subject, then its own text.
+    /// Each is decoded from its transfer encoding and charset (an HTML part without a
+    /// charset parameter uses its `<meta charset>`), HTML converted by `HTMLText`,
+    /// then normalised by `TextNormalizer`; paragraphs are separated by a blank line.
+    /// Every other part (attachments, images, other types) contributes only its file
+    /// name, to `attachmentNames`, and is never decoded.
     public func content() -> MailContent {
         bytes.withUnsafeBufferPointer { buffer in
             var parser = MIMEParser(buffer: buffer, limits: limits)

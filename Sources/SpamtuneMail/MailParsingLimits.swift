@@ -12,8 +12,17 @@ public struct MailParsingLimits: Sendable, Hashable, Codable {
     /// one field's value that are kept.
     public var maxHeaderBytes: Int
     /// How deep multiparts and embedded messages are descended into. The message
-    /// itself is depth 0; a part below the limit is skipped.
-    public var maxMIMEDepth: Int
+    /// itself is depth 0; a part below the limit is skipped. At most
+    /// `mimeDepthCeiling`, because the tree is walked recursively and a daemon's
+    /// worker threads have small stacks.
+    public var maxMIMEDepth: Int {
+        get { storedMIMEDepth }
+        set { storedMIMEDepth = min(max(0, newValue), MailParsingLimits.mimeDepthCeiling) }
+    }
+    private var storedMIMEDepth: Int
+
+    /// The largest `maxMIMEDepth` there can be; real mail nests a handful of levels.
+    public static let mimeDepthCeiling = 100
     /// MIME parts (containers and leaves) taken from one message, in order.
     public var maxParts: Int
     /// Bytes of text-part content decoded (base64, quoted-printable, or copied when
@@ -40,7 +49,7 @@ public struct MailParsingLimits: Sendable, Hashable, Codable {
     ) {
         self.maxHeaderFields = max(0, maxHeaderFields)
         self.maxHeaderBytes = max(0, maxHeaderBytes)
-        self.maxMIMEDepth = max(0, maxMIMEDepth)
+        self.storedMIMEDepth = min(max(0, maxMIMEDepth), MailParsingLimits.mimeDepthCeiling)
         self.maxParts = max(1, maxParts)
         self.maxDecodedBytes = max(0, maxDecodedBytes)
         self.maxTextCharacters = max(0, maxTextCharacters)
@@ -49,6 +58,42 @@ public struct MailParsingLimits: Sendable, Hashable, Codable {
     }
 
     public static let `default` = MailParsingLimits()
+
+    private enum CodingKeys: String, CodingKey {
+        case maxHeaderFields, maxHeaderBytes, maxMIMEDepth, maxParts, maxDecodedBytes, maxTextCharacters
+        case maxHeaderTextCharacters, maxAttachmentNames
+    }
+
+    /// Reads limits from configuration: a missing key keeps its default, and values
+    /// are clamped as by `init`.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = MailParsingLimits()
+        func value(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            try container.decodeIfPresent(Int.self, forKey: key) ?? fallback
+        }
+        self.init(
+            maxHeaderFields: try value(.maxHeaderFields, defaults.maxHeaderFields),
+            maxHeaderBytes: try value(.maxHeaderBytes, defaults.maxHeaderBytes),
+            maxMIMEDepth: try value(.maxMIMEDepth, defaults.maxMIMEDepth),
+            maxParts: try value(.maxParts, defaults.maxParts),
+            maxDecodedBytes: try value(.maxDecodedBytes, defaults.maxDecodedBytes),
+            maxTextCharacters: try value(.maxTextCharacters, defaults.maxTextCharacters),
+            maxHeaderTextCharacters: try value(.maxHeaderTextCharacters, defaults.maxHeaderTextCharacters),
+            maxAttachmentNames: try value(.maxAttachmentNames, defaults.maxAttachmentNames))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(maxHeaderFields, forKey: .maxHeaderFields)
+        try container.encode(maxHeaderBytes, forKey: .maxHeaderBytes)
+        try container.encode(maxMIMEDepth, forKey: .maxMIMEDepth)
+        try container.encode(maxParts, forKey: .maxParts)
+        try container.encode(maxDecodedBytes, forKey: .maxDecodedBytes)
+        try container.encode(maxTextCharacters, forKey: .maxTextCharacters)
+        try container.encode(maxHeaderTextCharacters, forKey: .maxHeaderTextCharacters)
+        try container.encode(maxAttachmentNames, forKey: .maxAttachmentNames)
+    }
 }
 
 /// A limit of `MailParsingLimits` that a message reached: what was beyond it was

@@ -9,6 +9,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let subcommands: [String: ([String]) throws -> Void] = [
     "classify": runClassifyBenchmark,
     "tokenizer": { try runTokenizerBenchmark(arguments: $0) },
+    "mail": { try runMailBenchmark(arguments: $0) },
 ]
 
 guard let name = arguments.first, let run = subcommands[name] else {

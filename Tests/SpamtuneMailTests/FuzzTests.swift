@@ -7,7 +7,7 @@ import Testing
 /// within a time bound), output within the limits, the body kept byte for byte by a
 /// header rewrite. SPAMTUNE_FUZZ_SECONDS sets the time (default 10),
 /// SPAMTUNE_FUZZ_SEED the seed (default: from the clock, printed so a failure can be
-/// replayed).
+/// replayed); SPAMTUNE_FUZZ_DUMP a file to write the slowest message to.
 @Suite(.serialized) struct FuzzTests {
     static let seconds = Double(ProcessInfo.processInfo.environment["SPAMTUNE_FUZZ_SECONDS"] ?? "") ?? 10
     static let seed = UInt64(ProcessInfo.processInfo.environment["SPAMTUNE_FUZZ_SEED"] ?? "")
@@ -42,6 +42,7 @@ import Testing
         #expect(!FuzzTests.seeds.isEmpty)
         let deadline = Date().addingTimeInterval(FuzzTests.seconds)
         var count = 0, slowest = 0.0, totalBytes = 0
+        var slowestInput: [UInt8] = []
         while Date() < deadline {
             let input = FuzzTests.makeInput(&random)
             // Sometimes tight limits, so that every limit is reached now and then.
@@ -54,12 +55,15 @@ import Testing
             let start = Date()
             try FuzzTests.check(input, limits: limits)
             let elapsed = Date().timeIntervalSince(start)
-            slowest = max(slowest, elapsed)
+            if elapsed > slowest { slowest = elapsed; slowestInput = input }
             #expect(elapsed < FuzzTests.secondsPerMessageAllowed, "seed \(FuzzTests.seed), message \(count) took \(elapsed) s")
             count += 1
             totalBytes += input.count
         }
-        print("FuzzTests: \(count) messages, \(totalBytes) bytes, slowest \(String(format: "%.3f", slowest)) s")
+        print("FuzzTests: \(count) messages, \(totalBytes) bytes, slowest \(String(format: "%.3f", slowest)) s (\(slowestInput.count) bytes)")
+        if let path = ProcessInfo.processInfo.environment["SPAMTUNE_FUZZ_DUMP"] {
+            try Data(slowestInput).write(to: URL(fileURLWithPath: path))
+        }
         #expect(count > 0)
     }
 

@@ -65,6 +65,15 @@ import Testing
         #expect(shallow.limitHits.isEmpty)
     }
 
+    @Test func limitsFromConfiguration() throws {
+        let limits = try JSONDecoder().decode(MailParsingLimits.self, from: Data(#"{"maxParts": 7, "maxMIMEDepth": 100000}"#.utf8))
+        #expect(limits.maxParts == 7)
+        #expect(limits.maxMIMEDepth == MailParsingLimits.mimeDepthCeiling)
+        #expect(limits.maxTextCharacters == MailParsingLimits.default.maxTextCharacters)
+        let roundTrip = try JSONDecoder().decode(MailParsingLimits.self, from: try JSONEncoder().encode(limits))
+        #expect(roundTrip == limits)
+    }
+
     @Test func textLimitsCutTheBodyAndSaySo() {
         let text = "Subject: " + String(repeating: "s", count: 50) + "\n\n" + String(repeating: "word ", count: 1000)
         let limits = MailParsingLimits(maxTextCharacters: 100, maxHeaderTextCharacters: 10)
@@ -134,27 +143,45 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let empty = directory.appendingPathComponent("empty.mbox").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        try Data().write(to: URL(fileURLWithPath: empty))
         var emptyReader = try MboxReader(path: empty)
         #expect(try emptyReader.nextMessage() == nil)
 
         let adjacent = directory.appendingPathComponent("adjacent.mbox").path
-        FileManager.default.createFile(atPath: adjacent, contents: Data("From a\nFrom b\nSubject: x\n\nbody".utf8))
+        try Data("From a\nFrom b\nSubject: x\n\nbody".utf8).write(to: URL(fileURLWithPath: adjacent))
         var adjacentReader = try MboxReader(path: adjacent)
         let messages = try adjacentReader.readAll()
         #expect(messages.map(\.bytes.count) == [0, 16])
 
         let notMbox = directory.appendingPathComponent("x.eml").path
-        FileManager.default.createFile(atPath: notMbox, contents: Data("Subject: x\n\nbody".utf8))
+        try Data("Subject: x\n\nbody".utf8).write(to: URL(fileURLWithPath: notMbox))
         #expect(throws: MailboxError.self) { try MboxReader(path: notMbox) }
         var single = try Mailbox.open(path: notMbox)
         #expect(try single.readAll().map { MailMessage(bytes: $0.bytes).subject } == ["x"])
 
         let big = directory.appendingPathComponent("big.mbox").path
-        FileManager.default.createFile(atPath: big, contents: Data(("From a\nSubject: big\n\n" + String(repeating: "x", count: 1000)).utf8))
+        try Data(("From a\nSubject: big\n\n" + String(repeating: "x", count: 1000)).utf8).write(to: URL(fileURLWithPath: big))
         var bounded = try MboxReader(path: big, maxMessageBytes: 100)
         let cut = try #require(try bounded.nextMessage())
         #expect(cut.bytes.count == 100 && cut.isTruncated)
+    }
+
+    @Test func anUnreadableMessageIsAnErrorNamingIt() throws {
+        let maildir = FileManager.default.temporaryDirectory.appendingPathComponent("spamtune-maildir-\(UUID())")
+        try FileManager.default.createDirectory(at: maildir.appendingPathComponent("cur"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: maildir) }
+        let dangling = maildir.appendingPathComponent("cur/1.M1P1.host:2,S").path
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "/nonexistent/spamtune")
+        var reader = try MaildirReader(path: maildir.path)
+        do {
+            _ = try reader.nextMessage()
+            Issue.record("reading a dangling link succeeded")
+        } catch let error as MailboxError {
+            guard case .cannotRead(let path, _) = error else { Issue.record("\(error)"); return }
+            #expect(path == dangling)
+            #expect(error.description.hasPrefix("cannot read \(dangling): "))
+        }
+        #expect(throws: MailboxError.self) { try MaildirReader(path: maildir.appendingPathComponent("cur").path) }
     }
 
     @Test func emlDirectoryInNameOrder() throws {

@@ -290,6 +290,10 @@ Verify your account
 
 Click the link to verify your account.""")
 
+# The same structure with CR LF line ends throughout.
+name, message, expected = fixtures[-1]
+fixture("nested-rfc822-crlf", message, expected, crlf=True)
+
 fixture("multipart-missing-boundary", """\
 From: x@broken.example
 Subject: No boundary parameter

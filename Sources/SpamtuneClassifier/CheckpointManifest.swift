@@ -130,6 +130,34 @@ public struct InputSettings: Codable, Equatable, Sendable {
     public enum Padding: Codable, Equatable, Sendable {
         case none
         case fixed(length: Int, tokenID: Int)
+
+        private enum CodingKeys: String, CodingKey { case mode, length, tokenID = "token_id" }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            switch try container.decode(String.self, forKey: .mode) {
+            case "none": self = .none
+            case "fixed":
+                let length = try container.decode(Int.self, forKey: .length)
+                guard length > 0 else {
+                    throw DecodingError.dataCorruptedError(forKey: .length, in: container, debugDescription: "padding length must be positive")
+                }
+                self = .fixed(length: length, tokenID: try container.decode(Int.self, forKey: .tokenID))
+            case let other:
+                throw DecodingError.dataCorruptedError(forKey: .mode, in: container, debugDescription: "unknown padding mode '\(other)'")
+            }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .none: try container.encode("none", forKey: .mode)
+            case let .fixed(length, tokenID):
+                try container.encode("fixed", forKey: .mode)
+                try container.encode(length, forKey: .length)
+                try container.encode(tokenID, forKey: .tokenID)
+            }
+        }
     }
 
     public init(textLayout: String, maxTokens: Int, padding: Padding = .none) {

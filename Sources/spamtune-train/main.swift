@@ -1,1 +1,89 @@
-print("not yet")
+import Foundation
+import SpamtuneClassifier
+import SpamtuneSupport
+import SpamtuneTrain
+
+// spamtune-train: download, fine-tune, evaluate, checkpoint; on a schedule with --every.
+
+let usage = """
+    usage: spamtune-train [run] [options]      train now (and again every --every)
+           spamtune-train status [options]     the last runs and their metrics
+           spamtune-train rollback [options]   point `current` at the previous version
+
+    Where things go (defaults under --state-dir, /var/lib/spamtune):
+      --state-dir DIR        data and run records in DIR/train, checkpoints in DIR/models
+      --models-dir DIR       the checkpoint store spamtuned loads (DIR/current)
+      --cache-dir DIR        downloads (default /var/cache/spamtune, or ~/.cache/spamtune)
+    Base model:
+      --base NAME|PATH       gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, a local model, or scratch
+      --source S             automatic (default: Hugging Face, then OpenAI's checkpoint), huggingface, openai
+      --mirror URL           fetch every file from URL instead of its default host (same paths)
+      --file-url NAME=URL    fetch one file (model.safetensors, sms+spam+collection.zip, ...) from URL
+      --offline              use only the cache; a missing file is named, not downloaded
+    Recipe (--recipe book reproduces the book's chapter 6 exactly):
+      --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
+      --max-tokens N --padding none|longest --seed N --threads N --threshold P
+      --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
+    Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
+      --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
+      --every DURATION       run again every DURATION (24h, 30m) until stopped
+      --no-promote           keep the new checkpoint aside whatever its metrics
+      --keep N               versions kept (default 5)
+    """
+
+let optionNames: Set<String> = [
+    "state-dir", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
+    "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "ham", "spam", "feedback", "every", "keep",
+]
+
+func fail(_ message: String, status: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("spamtune-train: \(message)\n".utf8))
+    exit(status)
+}
+
+var arguments = Array(CommandLine.arguments.dropFirst())
+let command = arguments.first.flatMap { ["run", "status", "rollback"].contains($0) ? $0 : nil } ?? "run"
+if arguments.first == command { arguments.removeFirst() }
+
+do {
+    let parsed = try ArgumentSpecification(options: optionNames, flags: ["offline", "no-promote"]).parse(arguments)
+    if parsed.has("help") {
+        print(usage)
+        exit(0)
+    }
+    let options = try TrainingCommandLine.options(from: parsed)
+    switch command {
+    case "status":
+        let entries = RunHistory(directory: options.workDirectory).entries()
+        let store = CheckpointStore(root: options.modelsDirectory)
+        print("current: \(store.currentVersion ?? "none") in \(options.modelsDirectory.path)")
+        if entries.isEmpty { print("no training runs recorded in \(options.workDirectory.path)") }
+        for entry in entries.suffix(10) {
+            print(String(format: "%@  %@  base %@, recipe %@: test accuracy %.2f%%, false positives %.2f%%, %.0f s training; %@",
+                         entry.version, entry.promoted ? "promoted" : "kept aside", entry.base, entry.recipe,
+                         entry.testAccuracy * 100, entry.testFalsePositiveRate * 100, entry.trainingSeconds, entry.reason))
+        }
+    case "rollback":
+        let version = try CheckpointStore(root: options.modelsDirectory).rollback()
+        print("current is now \(version); run `spamtune reload` (or send spamtuned SIGHUP) to serve it")
+    default:
+        let interval = try parsed.value("every").map { try TrainingCommandLine.duration($0) }
+        repeat {
+            let started = Date()
+            let result = try await TrainingPipeline(options: options).run()
+            print(String(format: "%@ %@: test accuracy %.2f%%, false-positive rate %.2f%%", result.version,
+                         result.promoted ? "promoted" : "kept aside", result.report.test.accuracy * 100,
+                         result.report.test.falsePositiveRate * 100))
+            if let interval {
+                let wait = max(0, interval - Date().timeIntervalSince(started))
+                FileHandle.standardError.write(Data("spamtune-train: next run in \(Int(wait)) s\n".utf8))
+                try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            }
+        } while interval != nil
+    }
+} catch let error as ArgumentError {
+    fail("\(error)\n\n\(usage)", status: 2)
+} catch {
+    fail("\(error)")
+}

@@ -52,6 +52,7 @@ public final class FeatureCache {
     /// The features of the given examples, concatenated in the batch's row layout.
     public func gather(_ indices: [Int], into buffer: inout [Float]) {
         buffer.removeAll(keepingCapacity: true)
+        guard !storage.isEmpty else { return }
         for index in indices {
             let count = oneRowPerExample ? floatsPerToken : examples[index].ids.count * floatsPerToken
             buffer.append(contentsOf: storage[offsets[index]..<(offsets[index] + count)])

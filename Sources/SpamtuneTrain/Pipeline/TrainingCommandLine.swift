@@ -1,0 +1,81 @@
+import Foundation
+import SpamtuneSupport
+
+/// `spamtune-train`'s options turned into TrainingOptions.
+public enum TrainingCommandLine {
+    public static func options(from parsed: ParsedArguments) throws -> TrainingOptions {
+        let state = URL(fileURLWithPath: parsed.value("state-dir") ?? "/var/lib/spamtune")
+        let recipe = try parsed.value("recipe").map { name -> Recipe in
+            guard let recipe = Recipe(rawValue: name) else { throw ArgumentError.conflicting("--recipe must be book or spamtune, not '\(name)'") }
+            return recipe
+        } ?? .spamtune
+        var options = TrainingOptions(
+            workDirectory: state.appendingPathComponent("train"),
+            modelsDirectory: URL(fileURLWithPath: parsed.value("models-dir") ?? state.appendingPathComponent("models").path),
+            cacheDirectory: parsed.value("cache-dir").map { URL(fileURLWithPath: $0) } ?? Downloader.defaultCacheRoot(),
+            recipe: recipe)
+        if let base = parsed.value("base") { options.base = base }
+        if let source = parsed.value("source") {
+            guard let choice = TrainingOptions.ModelSourceChoice(rawValue: source) else {
+                throw ArgumentError.conflicting("--source must be automatic, huggingface or openai, not '\(source)'")
+            }
+            options.source = choice
+        }
+        if let mirror = parsed.value("mirror") {
+            guard let url = URL(string: mirror), url.scheme != nil else { throw ArgumentError.conflicting("--mirror needs a URL, not '\(mirror)'") }
+            options.mirror = url
+        }
+        for item in parsed.all("file-url") {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let url = URL(string: parts[1]), url.scheme != nil else {
+                throw ArgumentError.conflicting("--file-url needs NAME=URL, not '\(item)'")
+            }
+            options.fileURLs[parts[0]] = url
+        }
+        options.offline = parsed.has("offline")
+        options.neverPromote = parsed.has("no-promote")
+        var h = options.hyperparameters
+        h.epochs = try parsed.integer("epochs", default: h.epochs, range: 0...10_000)!
+        h.batchSize = try parsed.integer("batch-size", default: h.batchSize, range: 1...65_536)!
+        h.learningRate = Float(try parsed.double("lr", default: Double(h.learningRate))!)
+        h.weightDecay = Float(try parsed.double("weight-decay", default: Double(h.weightDecay))!)
+        h.trainableBlocks = try parsed.integer("trainable-blocks", default: h.trainableBlocks, range: 0...1000)!
+        h.maxTokens = try parsed.integer("max-tokens", default: h.maxTokens, range: 1...1_000_000)!
+        h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
+        h.threshold = try parsed.double("threshold", default: h.threshold)!
+        guard h.threshold > 0 && h.threshold < 1 else { throw ArgumentError.conflicting("--threshold must be between 0 and 1") }
+        if let padding = parsed.value("padding") {
+            guard let value = Hyperparameters.Padding(rawValue: padding) else {
+                throw ArgumentError.conflicting("--padding must be none or longest, not '\(padding)'")
+            }
+            h.padding = value
+        }
+        options.hyperparameters = h
+        var scratch = options.scratch
+        scratch.layers = try parsed.integer("scratch-layers", default: scratch.layers, range: 1...96)!
+        scratch.embeddingSize = try parsed.integer("scratch-dim", default: scratch.embeddingSize, range: 8...8192)!
+        scratch.heads = try parsed.integer("scratch-heads", default: scratch.heads, range: 1...128)!
+        scratch.epochs = try parsed.integer("scratch-epochs", default: scratch.epochs, range: 0...10_000)!
+        scratch.learningRate = Float(try parsed.double("scratch-lr", default: Double(scratch.learningRate))!)
+        guard scratch.embeddingSize % scratch.heads == 0 else {
+            throw ArgumentError.conflicting("--scratch-dim must be divisible by --scratch-heads")
+        }
+        options.scratch = scratch
+        options.threads = try parsed.integer("threads", default: options.threads, range: 1...1024)!
+        options.keepVersions = try parsed.integer("keep", default: options.keepVersions, range: 1...1000)!
+        options.hamMail = parsed.all("ham")
+        options.spamMail = parsed.all("spam")
+        let feedback = parsed.value("feedback") ?? state.appendingPathComponent("feedback").path
+        options.feedbackDirectory = FileManager.default.fileExists(atPath: feedback) ? feedback : nil
+        return options
+    }
+
+    public static func duration(_ text: String) throws -> Double {
+        let units: [(String, Double)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast()), value > 0 { return value * scale }
+        }
+        if let value = Double(text), value > 0 { return value }
+        throw ArgumentError.conflicting("--every needs a duration like 24h or 30m, not '\(text)'")
+    }
+}

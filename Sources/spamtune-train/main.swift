@@ -20,6 +20,7 @@ let usage = """
       --mirror URL           fetch every file from URL instead of its default host (same paths)
       --file-url NAME=URL    fetch one file (model.safetensors, sms+spam+collection.zip, ...) from URL
       --offline              use only the cache; a missing file is named, not downloaded
+      --retries N            retries per download (default 3), the first after --retry-delay S (default 2), doubling
     Recipe (--recipe book reproduces the book's chapter 6 exactly):
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N --threshold P
@@ -34,7 +35,7 @@ let usage = """
 let optionNames: Set<String> = [
     "state-dir", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "ham", "spam", "feedback", "every", "keep",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
 func fail(_ message: String, status: Int32 = 1) -> Never {

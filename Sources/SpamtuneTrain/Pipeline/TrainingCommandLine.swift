@@ -33,6 +33,8 @@ public enum TrainingCommandLine {
             options.fileURLs[parts[0]] = url
         }
         options.offline = parsed.has("offline")
+        options.downloadAttempts = try parsed.integer("retries", default: options.downloadAttempts - 1, range: 0...100)! + 1
+        options.downloadRetryDelay = try parsed.double("retry-delay", default: options.downloadRetryDelay)!
         options.neverPromote = parsed.has("no-promote")
         var h = options.hyperparameters
         h.epochs = try parsed.integer("epochs", default: h.epochs, range: 0...10_000)!

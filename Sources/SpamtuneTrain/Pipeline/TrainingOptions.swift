@@ -17,6 +17,9 @@ public struct TrainingOptions: Sendable {
     public var mirror: URL?
     public var fileURLs: [String: URL] = [:]
     public var offline = false
+    /// Attempts per download, and the first retry's delay (doubling after each).
+    public var downloadAttempts = 4
+    public var downloadRetryDelay = 2.0
     public var recipe = Recipe.spamtune
     public var hyperparameters: Hyperparameters
     public var scratch = ScratchShape.default

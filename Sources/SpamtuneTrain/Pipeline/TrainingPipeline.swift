@@ -44,7 +44,7 @@ public final class TrainingPipeline {
     public init(options: TrainingOptions, log: TrainingLog = .standardError, downloadOptions: DownloadOptions? = nil) {
         self.options = options
         self.log = log
-        var download = downloadOptions ?? DownloadOptions()
+        var download = downloadOptions ?? DownloadOptions(attempts: options.downloadAttempts, baseDelay: options.downloadRetryDelay)
         download.offline = options.offline || download.offline
         self.downloadOptions = download
     }

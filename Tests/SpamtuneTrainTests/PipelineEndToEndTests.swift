@@ -1,0 +1,136 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneTestSupport
+import SpamtuneTrain
+import Testing
+
+/// `spamtune-train` as an admin runs it, against a loopback HTTP server standing in for
+/// UCI and Hugging Face (serving the shared zip, the tokenizer files under Hugging Face's
+/// names and the tiny random GPT-2), and with no server at all.
+@Suite(.serialized) struct PipelineEndToEndTests {
+    let trainer = ProjectPaths.builtProduct("spamtune-train")
+    let spamtune = ProjectPaths.builtProduct("spamtune")
+
+    func temporaryDirectory() throws -> URL {
+        let url = URL(fileURLWithPath: "/tmp/spamtune-pipeline-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    func server() throws -> LoopbackHTTPServer {
+        let server = try LoopbackHTTPServer()
+        func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
+        server.setFile("/uci/sms+spam+collection.zip", try bytes(ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        server.setFile("/hf/model.safetensors", try bytes(ProjectPaths.fixture("model/tiny/model.safetensors")))
+        server.setFile("/hf/config.json", try bytes(ProjectPaths.fixture("model/tiny/config.json")))
+        server.setFile("/hf/vocab.json", try bytes(ProjectPaths.sharedFile("gpt2/encoder.json")))
+        server.setFile("/hf/merges.txt", try bytes(ProjectPaths.sharedFile("gpt2/vocab.bpe")))
+        return server
+    }
+
+    func fileURLs(_ server: LoopbackHTTPServer) -> [String] {
+        ["sms+spam+collection.zip": "/uci/sms+spam+collection.zip", "model.safetensors": "/hf/model.safetensors",
+         "config.json": "/hf/config.json", "vocab.json": "/hf/vocab.json", "merges.txt": "/hf/merges.txt"]
+            .sorted { $0.key < $1.key }
+            .flatMap { ["--file-url", "\($0.key)=\(server.url($0.value).absoluteString)"] }
+    }
+
+    struct Report: Decodable {
+        struct Data: Decodable {
+            let trainExamples: Int
+            let validationExamples: Int
+            let testExamples: Int
+            let origin: String
+        }
+        struct Split: Decodable {
+            let truePositives: Int
+            let falsePositives: Int
+            let trueNegatives: Int
+            let falseNegatives: Int
+        }
+        struct Base: Decodable {
+            let name: String
+            let source: String
+        }
+        let data: Data
+        let test: Split
+        let base: Base
+        let promoted: Bool
+    }
+
+    @Test func downloadsTrainsAndWritesACheckpointThatClassifyReproduces() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try server()
+        defer { server.stop() }
+        let result = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path, "--base", "gpt2",
+             "--source", "huggingface", "--epochs", "1", "--threads", "2", "--retries", "0"] + fileURLs(server))
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("promoted"))
+        #expect(result.standardError.contains("base model: gpt2 from Hugging Face"))
+
+        let current = directory.appendingPathComponent("models/current")
+        for file in ["spamtune.json", "model.safetensors", "vocab.json", "merges.txt", "report.json", "report.md", "loss.svg", "accuracy.svg"] {
+            #expect(FileManager.default.fileExists(atPath: current.appendingPathComponent(file).path), "\(file)")
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: current.appendingPathComponent("report.json")))
+        #expect(report.data.trainExamples == 1045)
+        #expect(report.data.validationExamples == 149)
+        #expect(report.data.testExamples == 300)
+        #expect(report.data.origin.hasPrefix("downloaded from http://127.0.0.1"))
+        #expect(report.base.source == "huggingface")
+        #expect(report.promoted)
+        let reportedCorrect = report.test.truePositives + report.test.trueNegatives
+        #expect(report.test.truePositives + report.test.falsePositives + report.test.trueNegatives + report.test.falseNegatives == 300)
+
+        // spamtune classify --checkpoint on the test split gives the same accuracy.
+        let test = try LabelledCSV.read(contentsOf: directory.appendingPathComponent("train/data/test.csv"))
+        let inputs = directory.appendingPathComponent("inputs")
+        try FileManager.default.createDirectory(at: inputs, withIntermediateDirectories: true)
+        var paths: [String] = []
+        for (index, example) in test.enumerated() {
+            let file = inputs.appendingPathComponent(String(format: "%03d-%@.txt", index, example.label.name))
+            try Data(example.text.utf8).write(to: file)
+            paths.append(file.path)
+        }
+        let classified = try runProcess(spamtune, ["classify", "--checkpoint", current.path, "--format", "text"] + paths)
+        #expect(classified.status == 0, "\(classified.standardError)")
+        struct Line: Decodable { let source: String; let label: String }
+        let lines = try classified.standardOutput.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+        #expect(lines.count == 300)
+        let correct = lines.count { $0.source.hasSuffix("-\($0.label).txt") }
+        #expect(correct == reportedCorrect)
+
+        // A second run skips the finished data step and keeps the better model current.
+        let again = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path, "--base", "gpt2",
+             "--source", "huggingface", "--epochs", "0", "--threads", "2", "--offline"] + fileURLs(server))
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(again.standardError.contains("is complete"))
+        let status = try runProcess(trainer, ["status", "--state-dir", directory.path])
+        #expect(status.standardOutput.split(separator: "\n").count >= 3)
+    }
+
+    @Test func withNoServerAtAllItTrainsScratchFromTheShippedData() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let closed = try LoopbackHTTPServer.closedPort()
+        let result = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path,
+             "--mirror", "http://127.0.0.1:\(closed)", "--retries", "0", "--scratch-layers", "1", "--scratch-dim", "32",
+             "--scratch-heads", "2", "--scratch-epochs", "1", "--threads", "2"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("using the copy shipped with spamtune"))
+        #expect(result.standardError.contains("NO PRETRAINED GPT-2 COULD BE HAD"))
+        let manifest = try CheckpointManifest.read(from: directory.appendingPathComponent("models/current"))
+        #expect(manifest.base.isScratch)
+        #expect(manifest.trainable.embeddings)
+        let classifier = try SpamClassifier.load(checkpoint: directory.appendingPathComponent("models/current"), threads: 1)
+        let verdicts = classifier.classify(texts: ["WINNER!! Claim your £1000 prize now: call 09061701461", "Ok lar... Joking wif u oni..."])
+        #expect(verdicts.count == 2)
+    }
+}

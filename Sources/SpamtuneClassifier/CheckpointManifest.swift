@@ -28,6 +28,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     /// A message is spam when P(spam) >= threshold.
     public var threshold: Double
     public var trainable: TrainableScope
+    /// How the head reads a sequence: at its last token (GPT-2's way, the book's) or the
+    /// mean over its positions. Absent in a manifest means the last token.
+    public var pooling: Pooling = .lastToken
     /// Free-form records from training: hyper-parameters, data hashes, metrics.
     public var training: TrainingRecord?
 
@@ -64,8 +67,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public init(
         createdAt: String, version: String, base: BaseModel, config: GPT2Config, tokenizer: TokenizerFileNames,
         input: InputSettings, labels: [String] = ["ham", "spam"], threshold: Double = 0.5, trainable: TrainableScope,
-        training: TrainingRecord? = nil
+        pooling: Pooling = .lastToken, training: TrainingRecord? = nil
     ) {
+        self.pooling = pooling
         self.createdAt = createdAt
         self.version = version
         self.base = base
@@ -76,6 +80,27 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         self.threshold = threshold
         self.trainable = trainable
         self.training = training
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case format, formatVersion, createdAt, version, base, config, tokenizer, input, labels, threshold, trainable, pooling, training
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(String.self, forKey: .format)
+        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        createdAt = try c.decode(String.self, forKey: .createdAt)
+        version = try c.decode(String.self, forKey: .version)
+        base = try c.decode(BaseModel.self, forKey: .base)
+        config = try c.decode(GPT2Config.self, forKey: .config)
+        tokenizer = try c.decode(TokenizerFileNames.self, forKey: .tokenizer)
+        input = try c.decode(InputSettings.self, forKey: .input)
+        labels = try c.decode([String].self, forKey: .labels)
+        threshold = try c.decode(Double.self, forKey: .threshold)
+        trainable = try c.decode(TrainableScope.self, forKey: .trainable)
+        pooling = try c.decodeIfPresent(Pooling.self, forKey: .pooling) ?? .lastToken
+        training = try c.decodeIfPresent(TrainingRecord.self, forKey: .training)
     }
 
     public static func read(from directory: URL) throws -> CheckpointManifest {

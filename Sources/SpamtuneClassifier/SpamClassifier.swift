@@ -118,7 +118,8 @@ public final class SpamClassifier: @unchecked Sendable {
         var input = manifest.input
         if let maxTokens { input.maxTokens = maxTokens }
         input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
-        let model = try makeModel(weights, classes: manifest.labels.count, threads: threads, origin: directory.path)
+        let model = try makeModel(
+            weights, classes: manifest.labels.count, threads: threads, origin: directory.path, pooling: manifest.pooling)
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: input, labels: manifest.labels, threshold: manifest.threshold,
             manifest: manifest, origin: directory.path)
@@ -155,10 +156,12 @@ public final class SpamClassifier: @unchecked Sendable {
             labels: labels, origin: "\(baseModel.path) + \(head.path)")
     }
 
-    private static func makeModel(_ weights: GPT2Weights, classes: Int, threads: Int, origin: String) throws -> GPT2Model {
+    private static func makeModel(
+        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, pooling: Pooling = .lastToken
+    ) throws -> GPT2Model {
         do {
             let parameters = try GPT2Parameters(config: weights.config, classes: classes, source: weights)
-            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads))
+            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads), pooling: pooling)
         } catch let error as ModelError {
             throw ClassifierError.model(origin, "\(error)")
         } catch let error as WeightsError {

@@ -47,13 +47,15 @@ public final class TrainableClassifier: @unchecked Sendable {
     private let workspace = BackwardWorkspace()
     private let embedded = FloatBuffer()
     private let topInput = FloatBuffer(), normalized = FloatBuffer(), normMean = FloatBuffer(), normReciprocalStd = FloatBuffer()
+    private let pooled = FloatBuffer(), dPooledRows = FloatBuffer()
     private let dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
     private let dBlock = (FloatBuffer(), FloatBuffer())
 
     /// `base` gives the frozen tensors and the initial values of the trainable ones
     /// (a new head comes from `initialHead` when the base has none).
     public init(
-        config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels
+        config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels,
+        pooling: Pooling = .lastToken
     ) throws {
         guard scope.blocks >= 0, scope.blocks <= config.layerCount, !scope.embeddings || scope.blocks == config.layerCount else {
             throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layerCount)
@@ -66,11 +68,14 @@ public final class TrainableClassifier: @unchecked Sendable {
         gradients = ParameterBuffer(sameLayoutAs: parameters)
         let views = try GPT2Parameters(
             config: config, classes: classes, source: OverlayTensorSource(overlay: parameters, base: base))
-        model = GPT2Model(parameters: views, kernels: kernels)
+        model = GPT2Model(parameters: views, kernels: kernels, pooling: pooling)
         blockActivations = (0..<scope.blocks).map { _ in BlockActivations() }
     }
 
     public var kernels: Kernels { model.kernels }
+    public var pooling: Pooling { model.pooling }
+    /// Whether only each sequence's last row matters above the frozen blocks.
+    private var readsLastRowOnly: Bool { pooling == .lastToken }
     public var firstTrainableBlock: Int { config.layerCount - scope.blocks }
 
     /// What the trainable part reads for `batch`: the hidden states entering the first
@@ -79,9 +84,13 @@ public final class TrainableClassifier: @unchecked Sendable {
     /// embeddings train (the input is then the token ids themselves).
     public func frozenFeatures(for batch: TokenBatch) -> [Float] {
         if scope.embeddings { return [] }
-        if scope.blocks == 0 {
+        if scope.blocks == 0 && readsLastRowOnly {
             let top = model.forwardToTop(batch)
             return Array(UnsafeBufferPointer(start: top, count: batch.count * config.embeddingSize))
+        }
+        if scope.blocks == 0 {
+            let top = model.forwardAllRows(batch)
+            return Array(UnsafeBufferPointer(start: top, count: batch.rowCount * config.embeddingSize))
         }
         return model.hiddenStates(for: batch, throughBlocks: firstTrainableBlock)
     }
@@ -89,14 +98,14 @@ public final class TrainableClassifier: @unchecked Sendable {
     /// Floats of frozen features per example of `tokens` tokens.
     public func featureCount(tokens: Int) -> Int {
         if scope.embeddings { return 0 }
-        return (scope.blocks == 0 ? 1 : tokens) * config.embeddingSize
+        return (scope.blocks == 0 && readsLastRowOnly ? 1 : tokens) * config.embeddingSize
     }
 
     /// The logits for a batch, from its frozen features (see `frozenFeatures`).
     public func logits(for batch: TokenBatch, features: UnsafePointer<Float>?) -> [[Float]] {
         let top = forward(batch, features: features, training: false)
         let c = config.embeddingSize
-        return GPT2Model.headLogits(model.parameters.head, hidden: top.normalized, rows: batch.count, columns: c, kernels: kernels)
+        return GPT2Model.headLogits(model.parameters.head, hidden: top.pooled, rows: batch.count, columns: c, kernels: kernels)
     }
 
     /// The mean cross-entropy of the batch's logits against `labels`; adds the gradients
@@ -109,7 +118,7 @@ public final class TrainableClassifier: @unchecked Sendable {
         let c = config.embeddingSize, s = batch.count
         let top = forward(batch, features: features, training: true)
         let head = model.parameters.head
-        let logits = GPT2Model.headLogits(head, hidden: top.normalized, rows: s, columns: c, kernels: kernels)
+        let logits = GPT2Model.headLogits(head, hidden: top.pooled, rows: s, columns: c, kernels: kernels)
 
         // Cross-entropy, mean over the batch; dlogits = (softmax - onehot) / S.
         let dl = dLogits.reserve(s * classes)
@@ -127,18 +136,25 @@ public final class TrainableClassifier: @unchecked Sendable {
 
         // Head: logits = y · Wᵀ + b
         kernels.matmul(
-            m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.normalized, ldb: c,
+            m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.pooled, ldb: c,
             c: gradients.tensor("score.weight"), ldc: c, accumulate: true)
         kernels.addColumnSums(of: dl, rows: s, columns: classes, into: gradients.tensor("score.bias"))
         let dy = dNormalized.reserve(s * c)
         kernels.matmul(m: s, n: c, k: classes, a: dl, lda: classes, b: head.weight, ldb: c, c: dy, ldc: c)
 
+        // Mean pooling spreads each sequence's gradient over its rows.
+        var dNormalizedRows = UnsafePointer(dy)
+        if pooling == .mean {
+            let spread = dPooledRows.reserve(top.rows * c)
+            Pooling.meanBackward(dy, batch: batch, columns: c, into: spread)
+            dNormalizedRows = UnsafePointer(spread)
+        }
         // Final LayerNorm
-        let dx = dTop.zeroed(s * c)
+        let dx = dTop.zeroed(top.rows * c)
         kernels.layerNormBackward(
-            dInput: dx, dWeight: gradients.tensor("ln_f.weight"), dBias: gradients.tensor("ln_f.bias"), dOutput: dy,
+            dInput: dx, dWeight: gradients.tensor("ln_f.weight"), dBias: gradients.tensor("ln_f.bias"), dOutput: dNormalizedRows,
             input: top.input, weight: model.parameters.finalNorm.weight, mean: normMean.pointer,
-            reciprocalStd: normReciprocalStd.pointer, rows: s, columns: c)
+            reciprocalStd: normReciprocalStd.pointer, rows: top.rows, columns: c)
 
         // Blocks, top down.
         var dOutput = UnsafePointer(dx)
@@ -168,8 +184,12 @@ public final class TrainableClassifier: @unchecked Sendable {
     }
 
     private struct TopActivations {
+        /// The final LayerNorm's input and output: one row per sequence (last token) or every row.
         let input: UnsafePointer<Float>
         let normalized: UnsafePointer<Float>
+        let rows: Int
+        /// What the head reads, [S, C].
+        let pooled: UnsafePointer<Float>
     }
 
     private func forward(_ batch: TokenBatch, features: UnsafePointer<Float>?, training: Bool) -> TopActivations {
@@ -182,20 +202,24 @@ public final class TrainableClassifier: @unchecked Sendable {
             x = features
         }
         for i in 0..<scope.blocks {
-            let isTop = i == scope.blocks - 1
+            let isTop = i == scope.blocks - 1 && readsLastRowOnly
             x = TransformerBlock.forward(
                 model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
                 sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
                 heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training)
         }
         // The final LayerNorm's input must outlive the next forward pass's block scratch.
-        let input = topInput.reserve(s * c)
-        input.update(from: x, count: s * c)
-        let y = normalized.reserve(s * c)
+        let rows = readsLastRowOnly ? s : batch.rowCount
+        let input = topInput.reserve(rows * c)
+        input.update(from: x, count: rows * c)
+        let y = normalized.reserve(rows * c)
         kernels.layerNormForward(
-            output: y, mean: normMean.reserve(s), reciprocalStd: normReciprocalStd.reserve(s), input: input,
-            weight: model.parameters.finalNorm.weight, bias: model.parameters.finalNorm.bias, rows: s, columns: c)
-        return TopActivations(input: input, normalized: y)
+            output: y, mean: normMean.reserve(rows), reciprocalStd: normReciprocalStd.reserve(rows), input: input,
+            weight: model.parameters.finalNorm.weight, bias: model.parameters.finalNorm.bias, rows: rows, columns: c)
+        guard pooling == .mean else { return TopActivations(input: input, normalized: y, rows: rows, pooled: y) }
+        let means = pooled.reserve(s * c)
+        Pooling.meanForward(y, batch: batch, columns: c, into: means)
+        return TopActivations(input: input, normalized: y, rows: rows, pooled: means)
     }
 
     private func blockGradients(_ index: Int) -> BlockGradients {

@@ -11,13 +11,17 @@ import Testing
     static let batch = TokenBatch([[3, 17, 5, 9, 21], [8], [30, 2, 2, 11, 39, 0, 7]])
     static let labels = [1, 0, 1]
 
-    @Test(arguments: [TrainableScope(blocks: 0), TrainableScope(blocks: 1), TrainableScope(blocks: 2),
-                      TrainableScope(blocks: 2, embeddings: true)])
-    func gradientsMatchFiniteDifferences(scope: TrainableScope) throws {
+    @Test(arguments: [
+        (TrainableScope(blocks: 0), Pooling.lastToken), (TrainableScope(blocks: 1), .lastToken), (TrainableScope(blocks: 2), .lastToken),
+        (TrainableScope(blocks: 2, embeddings: true), .lastToken), (TrainableScope(blocks: 0), .mean), (TrainableScope(blocks: 1), .mean),
+        (TrainableScope(blocks: 2, embeddings: true), .mean),
+    ])
+    func gradientsMatchFiniteDifferences(scope: TrainableScope, pooling: Pooling) throws {
         let base = InMemoryTensors.randomGPT2(Self.config, seed: 42)
         for level in InstructionSet.supported {
             let kernels = Kernels(threads: 2, instructionSet: level)
-            let trainable = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels)
+            let trainable = try TrainableClassifier(
+                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels, pooling: pooling)
             let features = trainable.frozenFeatures(for: Self.batch)
             func loss() throws -> Double {
                 trainable.gradients.zero()
@@ -72,12 +76,12 @@ import Testing
     }
 
     /// The trainer's forward pass on cached frozen features gives the model's logits.
-    @Test(arguments: [0, 1, 2])
-    func cachedFeaturesGiveTheModelsLogits(blocks: Int) throws {
+    @Test(arguments: [0, 1, 2], [Pooling.lastToken, .mean])
+    func cachedFeaturesGiveTheModelsLogits(blocks: Int, pooling: Pooling) throws {
         let base = InMemoryTensors.randomGPT2(Self.config, seed: 9)
         let kernels = Kernels(threads: 1)
         let trainable = try TrainableClassifier(
-            config: Self.config, classes: 2, scope: TrainableScope(blocks: blocks), base: base, kernels: kernels)
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: blocks), base: base, kernels: kernels, pooling: pooling)
         let features = trainable.frozenFeatures(for: Self.batch)
         let fromFeatures = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
         let direct = trainable.model.logits(for: Self.batch)

@@ -120,7 +120,11 @@ public final class TrainingPipeline {
         testIDs = testIDs.map(input.prepare)
         stages.finish("tokenize")
 
-        let classifier = try TrainableClassifier(config: config, classes: 2, scope: scope, base: source, kernels: kernels)
+        // A pretrained GPT-2 has read the whole message by its last token; a model trained
+        // from nothing does better averaging over all positions (measured: see README).
+        let pooling: Pooling = scope.embeddings ? .mean : .lastToken
+        let classifier = try TrainableClassifier(
+            config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling)
         var settings = FineTuneSettings()
         settings.epochs = h.epochs
         settings.batchSize = h.batchSize
@@ -185,7 +189,7 @@ public final class TrainingPipeline {
         var manifest = CheckpointManifest(
             createdAt: ISO8601DateFormatter().string(from: Date()), version: version, base: baseRecord, config: config,
             tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),
-            input: input, threshold: h.threshold, trainable: scope)
+            input: input, threshold: h.threshold, trainable: scope, pooling: pooling)
         manifest.training = report.manifestRecord
         let tensors = classifier.parameters.entries.map { entry in
             TensorView(name: entry.name, shape: entry.shape, values: classifier.parameters.values(entry.name))

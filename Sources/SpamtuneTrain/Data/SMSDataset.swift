@@ -13,6 +13,9 @@ public enum SMSDataset {
     public static let trainFile = "train.csv"
     public static let validationFile = "validation.csv"
     public static let testFile = "test.csv"
+    /// The ham that balancing set aside, minus exact copies of any balanced message: extra
+    /// training data for a model that starts from nothing (never validation or test).
+    public static let unusedHamFile = "unused-ham.csv"
     public static let manifestFile = "dataset.json"
     /// The collection is 478 kB; an archive entry claiming more is refused unread.
     static let maximumCollectionSize = 16 << 20
@@ -49,6 +52,7 @@ public enum SMSDataset {
 
     public struct Prepared: Sendable {
         public let split: DatasetSplit
+        public let unusedHam: [LabelledText]
         public let origin: Origin
         public let trainFile: URL
         public let validationFile: URL
@@ -79,15 +83,19 @@ public enum SMSDataset {
     public static func prepare(_ configuration: Configuration, downloader: Downloader) async throws -> Prepared {
         let log = downloader.log
         let output = configuration.outputDirectory
-        let urls = [trainFile, validationFile, testFile].map { output.appendingPathComponent($0) }
-        if let split = reuse(configuration, files: urls) {
+        let urls = [trainFile, validationFile, testFile, unusedHamFile].map { output.appendingPathComponent($0) }
+        if let parts = reuse(configuration, files: urls) {
+            let split = DatasetSplit(train: parts[0], validation: parts[1], test: parts[2])
             log("dataset: \(output.path) is complete (train \(split.train.count), validation \(split.validation.count), test \(split.test.count)); skipping this step")
-            return Prepared(split: split, origin: .earlierRun, trainFile: urls[0], validationFile: urls[1], testFile: urls[2])
+            return Prepared(
+                split: split, unusedHam: parts[3], origin: .earlierRun, trainFile: urls[0], validationFile: urls[1], testFile: urls[2])
         }
 
         let (examples, origin) = try await collection(configuration, downloader: downloader)
         let balanced = try DatasetPreparation.balance(examples, seed: configuration.seed, source: SMSSpamCollection.fileName)
         let split = DatasetPreparation.split(balanced, seed: configuration.seed)
+        let balancedTexts = Set(balanced.map(\.text))
+        let unusedHam = examples.filter { $0.label == .ham && !balancedTexts.contains($0.text) }
 
         do {
             try FileSystem.createDirectory(output.path)
@@ -95,7 +103,7 @@ public enum SMSDataset {
             throw DatasetError(file: output.path, reason: .unwritable(error.reason))
         }
         var entries = [String: Manifest.FileEntry]()
-        for (url, part) in zip(urls, [split.train, split.validation, split.test]) {
+        for (url, part) in zip(urls, [split.train, split.validation, split.test, unusedHam]) {
             let bytes = LabelledCSV.encode(part)
             try writeAtomically(bytes, to: url)
             entries[url.lastPathComponent] = Manifest.FileEntry(rows: part.count, sha256: SHA256.hexDigest(bytes))
@@ -108,7 +116,8 @@ public enum SMSDataset {
         try writeAtomically([UInt8](try encoder.encode(manifest)) + [10], to: output.appendingPathComponent(manifestFile))
         let spam = balanced.count { $0.label == .spam }
         log("dataset: \(balanced.count) balanced examples (\(spam) spam, \(balanced.count - spam) ham), seed \(configuration.seed): train \(split.train.count), validation \(split.validation.count), test \(split.test.count) in \(output.path)")
-        return Prepared(split: split, origin: origin, trainFile: urls[0], validationFile: urls[1], testFile: urls[2])
+        return Prepared(
+            split: split, unusedHam: unusedHam, origin: origin, trainFile: urls[0], validationFile: urls[1], testFile: urls[2])
     }
 
     /// The parsed collection and where it came from.
@@ -154,7 +163,7 @@ public enum SMSDataset {
 
     /// The earlier run's split when its manifest and all three files are intact and were
     /// made from the same collection with the same seed.
-    private static func reuse(_ configuration: Configuration, files: [URL]) -> DatasetSplit? {
+    private static func reuse(_ configuration: Configuration, files: [URL]) -> [[LabelledText]]? {
         let manifestURL = configuration.outputDirectory.appendingPathComponent(manifestFile)
         let decoder = JSONDecoder()
         guard let bytes = try? FileSystem.readFile(manifestURL.path),
@@ -169,7 +178,7 @@ public enum SMSDataset {
             else { return nil }
             parts.append(examples)
         }
-        return DatasetSplit(train: parts[0], validation: parts[1], test: parts[2])
+        return parts
     }
 
     private static func describe(_ origin: Origin) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneModel
 import SpamtuneSupport
 
 /// `spamtune-train`'s options turned into TrainingOptions.
@@ -59,6 +60,16 @@ public enum TrainingCommandLine {
         scratch.heads = try parsed.integer("scratch-heads", default: scratch.heads, range: 1...128)!
         scratch.epochs = try parsed.integer("scratch-epochs", default: scratch.epochs, range: 0...10_000)!
         scratch.learningRate = Float(try parsed.double("scratch-lr", default: Double(scratch.learningRate))!)
+        if let extra = parsed.value("scratch-extra-ham") {
+            guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
+            scratch.extraHam = extra == "yes"
+        }
+        if let pooling = parsed.value("scratch-pooling") {
+            guard let value = Pooling(rawValue: pooling) else {
+                throw ArgumentError.conflicting("--scratch-pooling must be last or mean, not '\(pooling)'")
+            }
+            scratch.pooling = value
+        }
         guard scratch.embeddingSize % scratch.heads == 0 else {
             throw ArgumentError.conflicting("--scratch-dim must be divisible by --scratch-heads")
         }

@@ -90,6 +90,7 @@ public final class TrainingPipeline {
             h.learningRate = options.scratch.learningRate
             h.batchSize = options.scratch.batchSize
             h.maxTokens = min(h.maxTokens, config.contextLength)
+            if options.scratch.extraHam { split.addUnusedHam(prepared.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {
                 throw TrainingError.data("the GPT-2 tokenizer files shipped with spamtune are missing (see ShippedCollection)")
             }
@@ -120,9 +121,7 @@ public final class TrainingPipeline {
         testIDs = testIDs.map(input.prepare)
         stages.finish("tokenize")
 
-        // A pretrained GPT-2 has read the whole message by its last token; a model trained
-        // from nothing does better averaging over all positions (measured: see README).
-        let pooling: Pooling = scope.embeddings ? .mean : .lastToken
+        let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
         let classifier = try TrainableClassifier(
             config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling)
         var settings = FineTuneSettings()
@@ -219,6 +218,18 @@ struct ExampleSplit {
         train = convert(sms.train)
         validation = convert(sms.validation)
         test = convert(sms.test)
+    }
+
+    /// The set-aside ham joins the training examples, and each training spam is repeated
+    /// so that both classes weigh the same in the loss.
+    mutating func addUnusedHam(_ ham: [LabelledText], log: TrainingLog) {
+        guard !ham.isEmpty else { return }
+        train += ham.map { TrainingExample(content: .text($0.text), label: .ham) }
+        let spam = train.filter { $0.label == .spam }
+        let hamCount = train.count - spam.count
+        let repeats = spam.isEmpty ? 1 : max(1, Int((Double(hamCount) / Double(spam.count)).rounded()))
+        for _ in 1..<repeats { train += spam }
+        log("training also on \(ham.count) ham messages that balancing set aside; each of the \(spam.count) training spam messages counted \(repeats) times")
     }
 
     /// Adds labelled mail 70/10/20 by content hash, so an example stays in its split

@@ -17,6 +17,8 @@ struct SVGLineChart {
     var series: [Series]
     /// Maps a bottom-axis value to the top axis' value (epochs -> examples seen).
     var topAxis: (label: String, value: (Double) -> Double)?
+    /// Where the legend goes: away from where the curves end up (loss falls, accuracy rises).
+    var legendAtBottom = false
     var width = 640.0
     var height = 400.0
 
@@ -62,7 +64,9 @@ struct SVGLineChart {
                     svg += "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(point.y)))\" r=\"3\" fill=\"\(line.color)\"/>\n"
                 }
             }
-            let legendY = top + 16 + Double(index) * 18
+            let legendY = legendAtBottom
+                ? top + plotHeight - 10 - Double(series.count - 1 - index) * 18
+                : top + 16 + Double(index) * 18
             let legendX = left + plotWidth - 150
             svg += "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY - 4))\" stroke=\"\(line.color)\" stroke-width=\"2\"\(line.dashed ? " stroke-dasharray=\"6 4\"" : "")/>\n"
             svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(legendY))\">\(escape(line.name))</text>\n"

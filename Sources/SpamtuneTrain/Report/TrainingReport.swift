@@ -138,7 +138,7 @@ public struct TrainingReport: Codable, Sendable {
                 .init(name: "Training accuracy", points: history.epochs.map { (Double($0.epoch), $0.trainAccuracy) }, color: "#1f77b4"),
                 .init(name: "Validation accuracy", points: history.epochs.map { (Double($0.epoch), $0.validationAccuracy) }, color: "#ff7f0e", dashed: true),
             ],
-            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() })
+            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() }), legendAtBottom: true
         ).render()
     }
 

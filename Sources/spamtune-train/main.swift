@@ -25,7 +25,7 @@ let usage = """
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N --threshold P
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X --scratch-pooling last|mean
-      --scratch-extra-ham yes|no (also train on the ham balancing set aside; default yes)
+      --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped

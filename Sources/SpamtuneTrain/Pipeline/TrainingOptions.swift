@@ -106,7 +106,7 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// Also train on the ham that balancing set aside (never on validation or test
     /// messages, nor exact copies of them), with spam repeated to keep the classes
     /// balanced: a model that starts from nothing needs every message it can get.
-    public var extraHam = true
+    public var extraHam = false
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 12, learningRate: 1e-3, batchSize: 16)

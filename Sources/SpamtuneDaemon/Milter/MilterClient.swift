@@ -127,7 +127,9 @@ public final class MilterClient {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { return false }
         var byte: UInt8 = 0
-        return recv(descriptor, &byte, 1, Int32(MSG_PEEK)) == 0
+        let received = recv(descriptor, &byte, 1, Int32(MSG_PEEK))
+        // A peer that closes with our bytes still unread resets the connection.
+        return received == 0 || (received < 0 && errno == ECONNRESET)
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {

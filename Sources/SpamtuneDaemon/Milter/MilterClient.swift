@@ -122,6 +122,10 @@ public final class MilterClient {
         return MilterPacket(code: bytes[0], data: Array(bytes[1...]))
     }
 
+    /// Tells the filter nothing more will be sent (it sees the end of the stream); its
+    /// replies can still be read.
+    public func finishSending() { shutdown(descriptor, Int32(SHUT_WR)) }
+
     /// True when the filter has closed the connection (waits up to `timeout` seconds).
     public func isClosedByPeer(timeout: Double) -> Bool {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)

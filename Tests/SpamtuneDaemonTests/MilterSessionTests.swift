@@ -296,6 +296,18 @@ import Testing
         #expect(fixture.waitUntil(5) { fixture.server.openConnections == 0 })
     }
 
+    @Test func loadLikePostfixMeasuresThroughputAndLatency() throws {
+        let fixture = try MilterFixture(threshold: 0.5) { $0.cacheEntries = 0 }
+        defer { fixture.stop() }
+        let messages = (0..<40).map { mailMessage(subject: "load \($0)", body: "\(hamBody)\nnumber \($0)") }
+        let load = try runMilterLoad(socket: "unix:" + fixture.socketPath, messages: messages, concurrency: 4)
+        #expect(load.perSecond > 0 && load.p50 > 0 && load.p99 >= load.p50)
+        #expect(fixture.logLines.filter { $0.hasPrefix("milter id=LOAD") }.count == messages.count)
+        #expect(throws: MilterClientError.self) {
+            try runMilterLoad(socket: fixture.directory.appendingPathComponent("nothing.sock").path, messages: messages, concurrency: 2)
+        }
+    }
+
     @Test func anIdleOrStuckPeerIsTimedOut() throws {
         let fixture = try MilterFixture(threshold: 0.99) { $0.connectionTimeout = 0.3 }
         defer { fixture.stop() }

@@ -124,7 +124,11 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 log.warning("milter: closing the connection from \(connection.peerDescription): \(error)")
                 return
             } catch ConnectionError.timedOut {
-                log.debug("milter: closing the connection from \(connection.peerDescription): idle for too long")
+                if session.isInMessage {
+                    log.warning("milter: closing the connection from \(connection.peerDescription): silent for too long in the middle of a message")
+                } else {
+                    log.debug("milter: closing the connection from \(connection.peerDescription): idle for too long")
+                }
                 return
             } catch {
                 if !stopping.load(ordering: .acquiring) {

@@ -111,7 +111,7 @@ import Testing
     @Test func negotiatesOnlyWhatTheMTAOffers() throws {
         let postfix = try MilterSession.negotiate(version: 6, actions: MilterClient.postfixActions, options: MilterClient.postfixOptions)
         #expect(postfix.version == 6)
-        #expect(postfix.actions == [.addHeaders, .changeHeaders, .quarantine])
+        #expect(postfix.actions == [.addHeaders, .changeHeaders, .quarantine, .setMacroList])
         #expect(
             postfix.options
                 == MilterProtocolOptions([.noConnect, .noHelo, .noMail, .noRecipient, .noUnknown, .noData, .noEndOfHeaders])

@@ -25,9 +25,14 @@ import Glibc
         #expect(hamDelivered.contains("\nX-Spam-Flag: NO\r\n") || hamDelivered.contains("\nX-Spam-Flag: NO\n"))
         #expect(hamDelivered.contains("\nX-Spam-Score: "))
         #expect(hamDelivered.contains("\nX-Spam-Status: No, score="))
+        // The log line names Postfix's queue ID (from the macro asked for at negotiation).
+        let idStart = try #require(hamDelivered.range(of: "with ESMTP id ")).upperBound
+        let queueID = hamDelivered[idStart...].prefix { $0.isHexDigit }
+        #expect(queueID.count >= 6)
+        #expect(setup.daemonLog().contains("milter id=\(queueID) verdict=ham "), "\(setup.diagnostics())")
         // What Postfix offered and what spamtuned took of it.
         let negotiation = try #require(setup.daemonLog().split(separator: "\n").first { $0.contains("milter local socket: MTA version") })
-        #expect(negotiation.contains("using version 6 actions ADDHDRS|CHGHDRS|QUARANTINE options NOCONNECT|NOHELO|NOMAIL|NORCPT|NOEOH|NR_HDR|NOUNKNOWN|NODATA|NR_CONN|NR_HELO|NR_MAIL|NR_RCPT|NR_DATA|NR_UNKN|NR_EOH|NR_BODY"), "\(negotiation)")
+        #expect(negotiation.contains("using version 6 actions ADDHDRS|CHGHDRS|QUARANTINE|SETSYMLIST options NOCONNECT|NOHELO|NOMAIL|NORCPT|NOEOH|NR_HDR|NOUNKNOWN|NODATA|NR_CONN|NR_HELO|NR_MAIL|NR_RCPT|NR_DATA|NR_UNKN|NR_EOH|NR_BODY"), "\(negotiation)")
 
         // A message above max_message_size: scored on its first 8 KiB, delivered whole.
         let big = try setup.message(subject: "Long report", body: String(repeating: "The figures for the quarter are in the table below.\r\n", count: 6000))

@@ -15,6 +15,8 @@ import Testing
         defer { fixture.stop() }
         let client = try fixture.postfixClient()
         #expect(client.negotiated?.version == 6)
+        // Only the queue ID, at the end of the message.
+        #expect(client.negotiated?.macroRequests == [MilterClient.MacroRequest(stage: 5, names: "i")])
         let result = try client.check(message: mailMessage(subject: "minutes", body: hamBody), queueID: "4HAM0001")
         #expect(result.final == .continue)
         #expect(result.header("X-Spam-Flag") == "NO")
@@ -110,6 +112,7 @@ import Testing
         let client = try fixture.client()
         let negotiated = try client.negotiate(version: 2, actions: [.addHeaders], options: [])
         #expect(negotiated == MilterClient.Negotiated(version: 2, actions: [.addHeaders], options: []))
+        #expect(negotiated.macroRequests.isEmpty)
         #expect(try client.connect() == nil)
         try client.send(.unknown, text("XYZZY"))
         #expect(try client.readPacket() == MilterPacket(MilterReplyCode.continue))

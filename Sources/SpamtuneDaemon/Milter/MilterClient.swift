@@ -13,6 +13,13 @@ public final class MilterClient {
         public var version: UInt32
         public var actions: MilterActions
         public var options: MilterProtocolOptions
+        /// Macro lists the filter asked for, by stage (SMFIM_*: 5 is the end of the message).
+        public var macroRequests: [MacroRequest] = []
+    }
+
+    public struct MacroRequest: Equatable, Sendable {
+        public var stage: UInt32
+        public var names: String
     }
 
     /// The filter's decision on one message.
@@ -178,7 +185,16 @@ public final class MilterClient {
         func word(_ offset: Int) -> UInt32 {
             reply.data[offset..<offset + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         }
-        let answer = Negotiated(version: word(0), actions: MilterActions(rawValue: word(4)), options: MilterProtocolOptions(rawValue: word(8)))
+        var answer = Negotiated(version: word(0), actions: MilterActions(rawValue: word(4)), options: MilterProtocolOptions(rawValue: word(8)))
+        var offset = 12
+        while offset + 4 < reply.data.count {
+            let stage = word(offset)
+            guard let end = reply.data[(offset + 4)...].firstIndex(of: 0) else {
+                throw MilterClientError.protocolError("a macro list without its NUL byte")
+            }
+            answer.macroRequests.append(MacroRequest(stage: stage, names: String(decoding: reply.data[(offset + 4)..<end], as: UTF8.self)))
+            offset = end + 1
+        }
         negotiated = answer
         return answer
     }

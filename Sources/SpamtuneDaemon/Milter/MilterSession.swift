@@ -6,7 +6,10 @@ import Synchronization
 /// is the server's business.
 final class MilterSession: @unchecked Sendable {
     /// What spamtuned asks of the MTA, before intersecting with what the MTA offers.
-    static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine]
+    static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
+    /// The one macro spamtuned reads, the queue ID, asked for at the end of the message
+    /// (SMFIM_EOM), where every MTA knows it; no other macros are wanted anywhere.
+    static let macroRequest: (stage: UInt32, names: String) = (5, "i")
     /// Scoring needs the header and the body and nothing else; and it has nothing to
     /// say before the end of the body, so every reply that can be left out is.
     static let wantedOptions: MilterProtocolOptions =
@@ -72,12 +75,12 @@ final class MilterSession: @unchecked Sendable {
             let answer = try Self.negotiate(version: version, actions: actions, options: options)
             negotiated = answer
             log.debug("milter \(peer): MTA version \(version) actions \(actions) options \(options); using version \(answer.version) actions \(answer.actions) options \(answer.options)")
-            return Response(replies: [
-                MilterPacket(
-                    MilterReplyCode.optionNegotiation,
-                    MilterPacket.bigEndian(answer.version) + MilterPacket.bigEndian(answer.actions.rawValue)
-                        + MilterPacket.bigEndian(answer.options.rawValue))
-            ])
+            var data = MilterPacket.bigEndian(answer.version) + MilterPacket.bigEndian(answer.actions.rawValue)
+                + MilterPacket.bigEndian(answer.options.rawValue)
+            if answer.actions.contains(.setMacroList) {
+                data += MilterPacket.bigEndian(Self.macroRequest.stage) + nulTerminated(Self.macroRequest.names)
+            }
+            return Response(replies: [MilterPacket(MilterReplyCode.optionNegotiation, data)])
         }
         guard let negotiated else { throw MilterProtocolError.unexpected(event.command, "before option negotiation") }
         let options = negotiated.options

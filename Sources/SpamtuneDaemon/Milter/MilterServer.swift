@@ -80,7 +80,10 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     /// a message under way gets its verdict before its connection closes.
     public func stop(graceful: Bool) {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for listener in listeners { listener.stop(closeConnections: !graceful) }
+        // Connections are cut from this server's own list, never the listener's: an entry
+        // leaves that list before its socket is closed, so a descriptor number that was
+        // closed and reused by another connection is never shut down by mistake.
+        for listener in listeners { listener.stop(closeConnections: false) }
         if graceful {
             let end = Date(timeIntervalSinceNow: drainSeconds)
             while Date() < end {

@@ -22,7 +22,7 @@ import Testing
         var session = newSession(fixture)
         while Date() < end {
             for _ in 0..<200 {
-                let packet = FuzzInput.randomPacket(using: &generator)
+                let packet = MilterFuzzInput.randomPacket(using: &generator)
                 packets += 1
                 if let event = try? MilterEvent(packet: packet) {
                     decoded += 1
@@ -50,7 +50,7 @@ import Testing
         }
         defer { fixture.stop() }
         let end = Date(timeIntervalSinceNow: Self.seconds)
-        let report = FuzzReport()
+        let report = MilterFuzzReport()
 
         // The well-formed session, on its own connection, all the while.
         let goodDone = DispatchSemaphore(value: 0)
@@ -60,7 +60,7 @@ import Testing
                 let client = try fixture.postfixClient()
                 var index = 0
                 while Date() < end {
-                    let result = try client.check(message: mailMessage(subject: "good \(index)", body: hamBody), queueID: "4GOOD\(index)")
+                    let result = try client.check(message: milterTestMessage(subject: "good \(index)", body: milterHamBody), queueID: "4GOOD\(index)")
                     report.good(result.header("X-Spam-Status") != nil)
                     index += 1
                 }
@@ -77,7 +77,7 @@ import Testing
                 defer { fuzzDone.leave() }
                 var generator = SeededGenerator(seed: Self.seed &+ UInt64(worker) &* 7919)
                 while Date() < end {
-                    let input = FuzzInput.stream(using: &generator)
+                    let input = MilterFuzzInput.stream(using: &generator)
                     do {
                         let client = try fixture.client(timeout: 10)
                         // The server may close early and reset the rest: a send error is fine.
@@ -109,12 +109,12 @@ import Testing
         #expect(report.goodVerdicts > 0 && report.badVerdicts == 0, "seed \(Self.seed)")
         #expect(fixture.waitUntil(10) { fixture.server.openConnections == 0 }, "connections left open, seed \(Self.seed)")
         // And the server still serves.
-        let after = try fixture.postfixClient().check(message: mailMessage(subject: "after", body: hamBody))
+        let after = try fixture.postfixClient().check(message: milterTestMessage(subject: "after", body: milterHamBody))
         #expect(after.header("X-Spam-Status") != nil)
     }
 }
 
-final class FuzzReport: @unchecked Sendable {
+final class MilterFuzzReport: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var problems: [String] = []
     private(set) var fuzzedConnections = 0
@@ -127,7 +127,7 @@ final class FuzzReport: @unchecked Sendable {
 }
 
 /// Inputs: random bytes, random packets, and well-formed sessions with mutations.
-enum FuzzInput {
+enum MilterFuzzInput {
     static let codes: [UInt8] = MilterCommand.allCases.map(\.rawValue)
 
     static func randomBytes(_ count: Int, using generator: inout SeededGenerator) -> [UInt8] {

@@ -12,7 +12,7 @@ import Glibc
 /// when missing), fed by swaks and by local submission.
 @Suite(.serialized, .enabled(if: getuid() == 0, "a private Postfix needs root")) struct MilterPostfixTests {
     @Test func hamSpamForgedFlagAndRejectionThroughPostfix() throws {
-        let setup = try PostfixSetup()
+        let setup = try MilterPostfixSetup()
         defer { setup.tearDown() }
         try setup.startDaemon(["spam_threshold = 0.99", "log_level = debug", "max_message_size = 8k"])
         try setup.postfix.start()
@@ -77,7 +77,7 @@ import Glibc
     }
 
     @Test func whileSpamtunedIsDownPostfixAnswers4xxAndNoMailIsLost() throws {
-        let setup = try PostfixSetup()
+        let setup = try MilterPostfixSetup()
         defer { setup.tearDown() }
         try setup.startDaemon(["spam_threshold = 0.99"])
         try setup.postfix.start()
@@ -108,18 +108,18 @@ import Glibc
 }
 
 /// One test's world: a directory under /tmp, a checkpoint, spamtuned and Postfix.
-final class PostfixSetup {
+final class MilterPostfixSetup {
     let directory: URL
-    let postfix: PostfixLoopback
+    let postfix: MilterPostfixLoopback
     let socketPath: String
     private var daemon: Process?
     private var daemonLogs: [URL] = []
 
     init() throws {
-        directory = try makeTemporaryDirectory("milter-postfix")
+        directory = try makeMilterTestDirectory("milter-postfix")
         try TinyCheckpoint.write(to: directory.appendingPathComponent("models"), threshold: 0.5)
         socketPath = directory.appendingPathComponent("milter.sock").path
-        postfix = PostfixLoopback(directory: directory.appendingPathComponent("harness"), milterSocket: socketPath, smtpPort: try freePort())
+        postfix = MilterPostfixLoopback(directory: directory.appendingPathComponent("harness"), milterSocket: socketPath, smtpPort: try LoopbackHTTPServer.closedPort())
     }
 
     /// Starts spamtuned with a configuration file of these lines after the common ones,
@@ -148,7 +148,7 @@ final class PostfixSetup {
             guard process.isRunning else { break }
             usleep(50_000)
         }
-        throw PostfixSetupError("spamtuned did not start listening: \(daemonLog())")
+        throw MilterPostfixError("spamtuned did not start listening: \(daemonLog())")
     }
 
     func stopDaemon() {
@@ -193,13 +193,13 @@ final class PostfixSetup {
     }
 }
 
-struct PostfixSetupError: Error, CustomStringConvertible {
+struct MilterPostfixError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// The private Postfix of `../shared/harness/postfix-loopback.sh`.
-final class PostfixLoopback {
+final class MilterPostfixLoopback {
     let directory: URL
     let milterSocket: String
     let smtpPort: UInt16
@@ -238,7 +238,7 @@ final class PostfixLoopback {
             failures.append("attempt \(attempt) (\(result.status)): \(result.standardError.suffix(2000))")
             sleep(10)
         }
-        throw PostfixSetupError("postfix-loopback.sh start failed:\n" + failures.joined(separator: "\n"))
+        throw MilterPostfixError("postfix-loopback.sh start failed:\n" + failures.joined(separator: "\n"))
     }
 
     func stop() {
@@ -316,6 +316,3 @@ final class PostfixLoopback {
         return String(log.suffix(4000))
     }
 }
-
-/// A TCP port on 127.0.0.1 that nothing listens on now.
-func freePort() throws -> UInt16 { try LoopbackHTTPServer.closedPort() }

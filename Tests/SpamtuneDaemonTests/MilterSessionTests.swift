@@ -17,7 +17,7 @@ import Testing
         #expect(client.negotiated?.version == 6)
         // Only the queue ID, at the end of the message.
         #expect(client.negotiated?.macroRequests == [MilterClient.MacroRequest(stage: 5, names: "i")])
-        let result = try client.check(message: mailMessage(subject: "minutes", body: hamBody), queueID: "4HAM0001")
+        let result = try client.check(message: milterTestMessage(subject: "minutes", body: milterHamBody), queueID: "4HAM0001")
         #expect(result.final == .continue)
         #expect(result.header("X-Spam-Flag") == "NO")
         let score = try #require(result.header("X-Spam-Score"))
@@ -35,7 +35,7 @@ import Testing
         let fixture = try MilterFixture(threshold: 0.01)
         defer { fixture.stop() }
         let client = try fixture.postfixClient()
-        let result = try client.check(message: mailMessage(subject: "WIN", body: spamBody), queueID: "4SPAM001")
+        let result = try client.check(message: milterTestMessage(subject: "WIN", body: milterSpamBody), queueID: "4SPAM001")
         #expect(result.final == .continue)
         #expect(result.header("X-Spam-Flag") == "YES")
         let status = try #require(result.header("X-Spam-Status"))
@@ -47,7 +47,7 @@ import Testing
         let fixture = try MilterFixture(threshold: 0.01) { $0.rejectThreshold = 0 }
         defer { fixture.stop() }
         let client = try fixture.postfixClient()
-        let result = try client.check(message: mailMessage(subject: "WIN", body: spamBody))
+        let result = try client.check(message: milterTestMessage(subject: "WIN", body: milterSpamBody))
         #expect(result.final == .replyCode)
         let reply = try #require(result.smtpReply)
         #expect(reply.hasPrefix("550 5.7.1 Message rejected as spam (score "))
@@ -61,7 +61,7 @@ import Testing
             $0.quarantineThreshold = 0
         }
         defer { fixture.stop() }
-        let result = try fixture.postfixClient().check(message: mailMessage(subject: "minutes", body: hamBody))
+        let result = try fixture.postfixClient().check(message: milterTestMessage(subject: "minutes", body: milterHamBody))
         #expect(result.final == .continue && result.smtpReply == nil && result.quarantineReason == nil)
         #expect(result.header("X-Spam-Flag") == "NO")
     }
@@ -69,7 +69,7 @@ import Testing
     @Test func spamAtTheQuarantineThresholdIsHeldWithItsHeaders() throws {
         let fixture = try MilterFixture(threshold: 0.01) { $0.quarantineThreshold = 0 }
         defer { fixture.stop() }
-        let result = try fixture.postfixClient().check(message: mailMessage(subject: "WIN", body: spamBody))
+        let result = try fixture.postfixClient().check(message: milterTestMessage(subject: "WIN", body: milterSpamBody))
         #expect(result.final == .continue)
         let reason = try #require(result.quarantineReason)
         #expect(reason.hasPrefix("spamtune: spam score ") && reason.hasSuffix(", required 0.1"))
@@ -81,8 +81,8 @@ import Testing
     @Test func forgedVerdictHeadersAreRemovedBeforeTheRealOnesAreAdded() throws {
         let fixture = try MilterFixture(threshold: 0.01)
         defer { fixture.stop() }
-        let message = mailMessage(
-            subject: "WIN", body: spamBody,
+        let message = milterTestMessage(
+            subject: "WIN", body: milterSpamBody,
             extraHeaders: [("X-Spam-Flag", "NO"), ("x-spam-status", "No, score=-100"), ("X-SPAM-FLAG", "NO")])
         let result = try fixture.postfixClient().check(message: message)
         #expect(result.changedHeaders.map(\.index) == [2, 1, 1])
@@ -100,7 +100,7 @@ import Testing
             $0.scoreScale = 100
         }
         defer { fixture.stop() }
-        let result = try fixture.postfixClient().check(message: mailMessage(subject: "WIN", body: spamBody, extraHeaders: [("X-Junk", "NO")]))
+        let result = try fixture.postfixClient().check(message: milterTestMessage(subject: "WIN", body: milterSpamBody, extraHeaders: [("X-Junk", "NO")]))
         #expect(result.addedHeaders.map(\.name) == ["X-Junk", "X-Junk-Score", "X-Junk-Report"])
         #expect(result.header("X-Junk-Report")?.contains("required=1.0 ") == true)
         #expect(result.changedHeaders.map(\.name) == ["X-Junk"])
@@ -116,7 +116,7 @@ import Testing
         #expect(try client.connect() == nil)
         try client.send(.unknown, text("XYZZY"))
         #expect(try client.readPacket() == MilterPacket(MilterReplyCode.continue))
-        let (headers, body) = MilterClient.split(mailMessage(subject: "minutes", body: hamBody))
+        let (headers, body) = MilterClient.split(milterTestMessage(subject: "minutes", body: milterHamBody))
         let result = try client.check(headers: headers, body: body, to: ["<a@example.test>", "<b@example.test>"], chunkSize: 100)
         let chunks = (body.count + 99) / 100
         // mail, 2 × rcpt, data, each header, end of headers and each chunk get "continue".
@@ -134,7 +134,7 @@ import Testing
         defer { fixture.stop() }
         let client = try fixture.client()
         try client.negotiate(version: 6, actions: [], options: MilterClient.postfixOptions)
-        let result = try client.check(message: mailMessage(subject: "WIN", body: spamBody, extraHeaders: [("X-Spam-Flag", "NO")]))
+        let result = try client.check(message: milterTestMessage(subject: "WIN", body: milterSpamBody, extraHeaders: [("X-Spam-Flag", "NO")]))
         #expect(result.replies.map(\.replyCode) == [.continue])
         #expect(fixture.logLines.contains { $0.contains("does not let filters add headers") })
         #expect(fixture.logLines.contains { $0.contains("does not let filters quarantine") })
@@ -143,7 +143,7 @@ import Testing
     @Test func aBodyInManyChunksIsScoredAsTheWholeMessage() throws {
         let fixture = try MilterFixture(threshold: 0.5) { $0.cacheEntries = 0 }
         defer { fixture.stop() }
-        let message = mailMessage(subject: "Quarterly report", body: String(repeating: hamBody + "\n", count: 20))
+        let message = milterTestMessage(subject: "Quarterly report", body: String(repeating: milterHamBody + "\n", count: 20))
         let direct = fixture.daemon.service.score(message, channel: .control, identifier: "direct")
         let client = try fixture.postfixClient()
         for chunk in [1, 7, 1000, 65535] {
@@ -167,7 +167,7 @@ import Testing
         var generator = SeededGenerator(seed: 6)
         let words = ["report", "figures", "meeting", "budget", "lunch", "travel", "invoice", "draft"]
         let body = (0..<60_000).map { _ in words.randomElement(using: &generator)! }.joined(separator: " ")
-        let message = mailMessage(subject: "big", body: body)
+        let message = milterTestMessage(subject: "big", body: body)
         #expect(message.count > 300_000)
         let firstPart = Array(message.prefix(limit))
         let direct = fixture.daemon.service.score(firstPart, channel: .control, identifier: "direct")
@@ -201,7 +201,7 @@ import Testing
         try client.send(.body, Array("and half a body".utf8))
         try client.abort()
         for id in ["4NEXT0001", "4NEXT0002", "4NEXT0003"] {
-            let result = try client.check(message: mailMessage(subject: id, body: hamBody), queueID: id)
+            let result = try client.check(message: milterTestMessage(subject: id, body: milterHamBody), queueID: id)
             #expect(result.header("X-Spam-Flag") == "NO")
         }
         let lines = fixture.logLines.filter { $0.hasPrefix("milter id=") }
@@ -213,12 +213,12 @@ import Testing
         let fixture = try MilterFixture(threshold: 0.99)
         defer { fixture.stop() }
         let client = try fixture.postfixClient()
-        #expect(try client.check(message: mailMessage(subject: "one", body: hamBody), queueID: "4SESSION1").final == .continue)
+        #expect(try client.check(message: milterTestMessage(subject: "one", body: milterHamBody), queueID: "4SESSION1").final == .continue)
         try client.quitNewConnection()
         // The next SMTP session negotiates anew, here with fewer shortcuts.
         let negotiated = try client.negotiate(version: 6, actions: [.addHeaders], options: [.noConnect, .noHelo])
         #expect(negotiated.options == [.noConnect, .noHelo])
-        let result = try client.check(message: mailMessage(subject: "two", body: hamBody), queueID: "4SESSION2")
+        let result = try client.check(message: milterTestMessage(subject: "two", body: milterHamBody), queueID: "4SESSION2")
         #expect(result.header("X-Spam-Flag") == "NO")
         try client.quit()
         #expect(client.isClosedByPeer(timeout: 5))
@@ -229,7 +229,7 @@ import Testing
         let accepting = try MilterFixture(threshold: 0.01)
         defer { accepting.stop() }
         accepting.daemon.service.drainAndStop()  // every message now fails to be scored
-        let result = try accepting.postfixClient().check(message: mailMessage(subject: "WIN", body: spamBody, extraHeaders: [("X-Spam-Flag", "NO")]))
+        let result = try accepting.postfixClient().check(message: milterTestMessage(subject: "WIN", body: milterSpamBody, extraHeaders: [("X-Spam-Flag", "NO")]))
         #expect(result.final == .continue)
         #expect(result.addedHeaders.map(\.name) == ["X-Spam-Status"])
         #expect(result.header("X-Spam-Status")?.hasPrefix("Unknown, reason=\"shutting down\" model=") == true)
@@ -239,7 +239,7 @@ import Testing
         let tempfailing = try MilterFixture(threshold: 0.01) { $0.failureAction = .tempfail }
         defer { tempfailing.stop() }
         tempfailing.daemon.service.drainAndStop()
-        let refused = try tempfailing.postfixClient().check(message: mailMessage(subject: "WIN", body: spamBody))
+        let refused = try tempfailing.postfixClient().check(message: milterTestMessage(subject: "WIN", body: milterSpamBody))
         #expect(refused.final == .replyCode)
         #expect(refused.smtpReply == "451 4.7.1 Message not checked for spam (shutting down); try again later")
     }
@@ -266,7 +266,7 @@ import Testing
         try badVersion.send(.optionNegotiation, [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
         #expect(badVersion.isClosedByPeer(timeout: 5))
 
-        let result = try good.check(message: mailMessage(subject: "still here", body: hamBody))
+        let result = try good.check(message: milterTestMessage(subject: "still here", body: milterHamBody))
         #expect(result.header("X-Spam-Flag") == "NO")
         let warnings = fixture.logLines.filter { $0.hasPrefix("warning: milter: closing") }
         #expect(warnings.contains { $0.hasSuffix("unknown command 'z' (0x7a)") })
@@ -279,13 +279,13 @@ import Testing
         let fixture = try MilterFixture(threshold: 0.5)
         defer { fixture.stop() }
         let sessions = 16, messagesEach = 3
-        let results = LockedResults()
+        let results = MilterResultLog()
         DispatchQueue.concurrentPerform(iterations: sessions) { session in
             do {
                 let client = try fixture.postfixClient()
                 for index in 0..<messagesEach {
-                    let body = "\(hamBody)\nsession \(session) message \(index)"
-                    let result = try client.check(message: mailMessage(subject: "s\(session)", body: body), queueID: "4C\(session)M\(index)")
+                    let body = "\(milterHamBody)\nsession \(session) message \(index)"
+                    let result = try client.check(message: milterTestMessage(subject: "s\(session)", body: body), queueID: "4C\(session)M\(index)")
                     results.add(result.header("X-Spam-Status") != nil && result.final == .continue)
                 }
                 try client.quit()
@@ -302,7 +302,7 @@ import Testing
     @Test func loadLikePostfixMeasuresThroughputAndLatency() throws {
         let fixture = try MilterFixture(threshold: 0.5) { $0.cacheEntries = 0 }
         defer { fixture.stop() }
-        let messages = (0..<40).map { mailMessage(subject: "load \($0)", body: "\(hamBody)\nnumber \($0)") }
+        let messages = (0..<40).map { milterTestMessage(subject: "load \($0)", body: "\(milterHamBody)\nnumber \($0)") }
         let load = try runMilterLoad(socket: "unix:" + fixture.socketPath, messages: messages, concurrency: 4)
         #expect(load.perSecond > 0 && load.p50 > 0 && load.p99 >= load.p50)
         #expect(fixture.logLines.filter { $0.hasPrefix("milter id=LOAD") }.count == messages.count)
@@ -323,7 +323,7 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 3)
         // A peer that keeps talking is not cut off.
         let busy = try fixture.postfixClient()
-        #expect(try busy.check(message: mailMessage(subject: "a", body: hamBody)).final == .continue)
+        #expect(try busy.check(message: milterTestMessage(subject: "a", body: milterHamBody)).final == .continue)
     }
 
     @Test func tcpListenerWithItsAllowList() throws {
@@ -332,7 +332,7 @@ import Testing
         let port = try #require(open.server.tcpPort)
         let client = try MilterClient(host: "127.0.0.1", port: port)
         try client.negotiate()
-        #expect(try client.check(message: mailMessage(subject: "tcp", body: hamBody)).header("X-Spam-Flag") == "NO")
+        #expect(try client.check(message: milterTestMessage(subject: "tcp", body: milterHamBody)).header("X-Spam-Flag") == "NO")
 
         let closed = try MilterFixture(threshold: 0.99, tcp: true) {
             $0.milterAllowedNetworks = [try! ClientNetwork(parsing: "10.0.0.0/8")]
@@ -342,7 +342,7 @@ import Testing
         #expect(refused.isClosedByPeer(timeout: 5))
         #expect(closed.logLines.contains { $0.contains("refusing a connection from 127.0.0.1") })
         // The Unix socket is not subject to the list.
-        #expect(try closed.postfixClient().check(message: mailMessage(subject: "unix", body: hamBody)).final == .continue)
+        #expect(try closed.postfixClient().check(message: milterTestMessage(subject: "unix", body: milterHamBody)).final == .continue)
     }
 
     @Test func aGracefulStopFinishesTheMessageUnderWayAndClosesIdleConnections() throws {
@@ -372,7 +372,7 @@ import Testing
     }
 
     @Test func configurationKeysAndTheWayInFactory() throws {
-        let directory = try makeTemporaryDirectory("milter-config")
+        let directory = try makeMilterTestDirectory("milter-config")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("spamtune.conf").path
         try "milter_listen = off\nmilter_tcp_listen = inet:11332@127.0.0.1\nmilter_allowed_networks = 127.0.0.1/32, 10.0.0.0/8\n"
@@ -400,7 +400,7 @@ import Testing
     }
 }
 
-final class LockedResults: @unchecked Sendable {
+final class MilterResultLog: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: [Bool] = []
     func add(_ value: Bool) { lock.withLock { stored.append(value) } }

@@ -10,12 +10,12 @@ final class MilterFixture: @unchecked Sendable {
     let daemon: Daemon
     let server: MilterServer
     let socketPath: String
-    private let lines = LockedLines()
+    private let lines = MilterLogLines()
 
     /// `threshold`: the checkpoint's spam threshold (0.01: everything is spam; 0.99:
     /// everything is ham, for the tiny random model).
     init(threshold: Double = 0.99, tcp: Bool = false, configure: (inout DaemonConfiguration) -> Void = { _ in }) throws {
-        directory = try makeTemporaryDirectory("milter")
+        directory = try makeMilterTestDirectory("milter")
         let models = directory.appendingPathComponent("models")
         try TinyCheckpoint.write(to: models, threshold: threshold)
         socketPath = directory.appendingPathComponent("milter.sock").path
@@ -67,7 +67,7 @@ final class MilterFixture: @unchecked Sendable {
 
 /// A fresh directory under /tmp (short enough for Unix socket paths, and searchable by
 /// other users, which Postfix needs).
-func makeTemporaryDirectory(_ label: String) throws -> URL {
+func makeMilterTestDirectory(_ label: String) throws -> URL {
     let url = URL(fileURLWithPath: "/tmp/spamtune-\(label)-\(UUID().uuidString.prefix(8).lowercased())")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     chmod(url.path, 0o755)
@@ -76,7 +76,7 @@ func makeTemporaryDirectory(_ label: String) throws -> URL {
 
 /// A small message with the given header fields, written "Name: value" with CR LF, as a
 /// milter rebuilds it.
-func mailMessage(subject: String, body: String, extraHeaders: [(String, String)] = [], messageID: String? = nil) -> [UInt8] {
+func milterTestMessage(subject: String, body: String, extraHeaders: [(String, String)] = [], messageID: String? = nil) -> [UInt8] {
     var text = "From: Sender <sender@example.test>\r\nTo: user@example.test\r\nSubject: \(subject)\r\n"
     text += "Message-ID: <\(messageID ?? UUID().uuidString)@example.test>\r\n"
     for (name, value) in extraHeaders { text += "\(name): \(value)\r\n" }
@@ -84,7 +84,7 @@ func mailMessage(subject: String, body: String, extraHeaders: [(String, String)]
     return Array(text.utf8)
 }
 
-let hamBody = """
+let milterHamBody = """
     Hi Anna,
 
     the minutes of Tuesday's meeting are attached. Could you check the figures for the
@@ -93,13 +93,13 @@ let hamBody = """
     Ben
     """
 
-let spamBody = """
+let milterSpamBody = """
     CONGRATULATIONS!!! You have been selected to receive a FREE $1000 gift card.
     Click http://win.example.invalid/claim now to claim your prize before it expires.
     Text WIN to 80082 for your free entry. Unsubscribe: reply STOP.
     """
 
-final class LockedLines: @unchecked Sendable {
+final class MilterLogLines: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: [String] = []
     func append(_ line: String) { lock.withLock { stored.append(line) } }

@@ -202,8 +202,8 @@ public final class MilterClient {
     /// One SMTP session's connect and HELO, as Postfix reports them.
     public func connect(hostname: String = "client.example.test", address: String = "127.0.0.1", port: UInt16 = 40000, helo: String = "client.example.test") throws -> Result? {
         var result = Result()
-        if try event(.connect, nulTerminated(hostname) + [MilterEvent.AddressFamily.inet.rawValue] + [UInt8(port >> 8), UInt8(port & 0xff)] + nulTerminated(address), skip: .noConnect, noReply: .noConnectReply, macros: [("j", "mx.example.test"), ("{daemon_name}", "smtpd")], into: &result) { return result }
-        if try event(.helo, nulTerminated(helo), skip: .noHelo, noReply: .noHeloReply, macros: [], into: &result) { return result }
+        if try event(.connect, MilterPacket.string(hostname) + [MilterEvent.AddressFamily.inet.rawValue] + [UInt8(port >> 8), UInt8(port & 0xff)] + MilterPacket.string(address), skip: .noConnect, noReply: .noConnectReply, macros: [("j", "mx.example.test"), ("{daemon_name}", "smtpd")], into: &result) { return result }
+        if try event(.helo, MilterPacket.string(helo), skip: .noHelo, noReply: .noHeloReply, macros: [], into: &result) { return result }
         return nil
     }
 
@@ -215,13 +215,13 @@ public final class MilterClient {
         from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"], chunkSize: Int = 65535
     ) throws -> Result {
         var result = Result()
-        if try event(.mail, nulTerminated(from) + nulTerminated("SIZE=\(body.count)"), skip: .noMail, noReply: .noMailReply, macros: [("i", queueID), ("{mail_addr}", from)], into: &result) { return result }
+        if try event(.mail, MilterPacket.string(from) + MilterPacket.string("SIZE=\(body.count)"), skip: .noMail, noReply: .noMailReply, macros: [("i", queueID), ("{mail_addr}", from)], into: &result) { return result }
         for recipient in to {
-            if try event(.recipient, nulTerminated(recipient), skip: .noRecipient, noReply: .noRecipientReply, macros: [("i", queueID), ("{rcpt_addr}", recipient)], into: &result) { return result }
+            if try event(.recipient, MilterPacket.string(recipient), skip: .noRecipient, noReply: .noRecipientReply, macros: [("i", queueID), ("{rcpt_addr}", recipient)], into: &result) { return result }
         }
         if try event(.data, [], skip: .noData, noReply: .noDataReply, macros: [("i", queueID)], into: &result) { return result }
         for header in headers {
-            if try event(.header, nulTerminated(header.name) + nulTerminated(header.value), skip: .noHeaders, noReply: .noHeaderReply, macros: [("i", queueID)], into: &result) { return result }
+            if try event(.header, MilterPacket.string(header.name) + MilterPacket.string(header.value), skip: .noHeaders, noReply: .noHeaderReply, macros: [("i", queueID)], into: &result) { return result }
         }
         if try event(.endOfHeaders, [], skip: .noEndOfHeaders, noReply: .noEndOfHeadersReply, macros: [("i", queueID)], into: &result) { return result }
         var offset = 0
@@ -234,7 +234,7 @@ public final class MilterClient {
             }
             offset = end
         }
-        try send(.macros, [MilterCommand.endOfBody.rawValue] + nulTerminated("i") + nulTerminated(queueID))
+        try send(.macros, [MilterCommand.endOfBody.rawValue] + MilterPacket.string("i") + MilterPacket.string(queueID))
         try send(.endOfBody)
         try collectReplies(into: &result)
         return result
@@ -258,7 +258,7 @@ public final class MilterClient {
     ) throws -> Bool {
         guard let negotiated else { throw MilterClientError.protocolError("negotiate first") }
         if !macros.isEmpty {
-            try send(.macros, [command.rawValue] + macros.flatMap { nulTerminated($0.0) + nulTerminated($0.1) })
+            try send(.macros, [command.rawValue] + macros.flatMap { MilterPacket.string($0.0) + MilterPacket.string($0.1) })
         }
         if negotiated.options.contains(skip) { return false }
         try send(command, data)

@@ -67,6 +67,6 @@ struct MilterMessage {
     }
 }
 
-@inline(__always) func lowercasedASCII(_ byte: UInt8) -> UInt8 {
+@inline(__always) private func lowercasedASCII(_ byte: UInt8) -> UInt8 {
     byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
 }

@@ -185,7 +185,10 @@ public struct MilterPacket: Equatable, Sendable {
     public var replyCode: MilterReplyCode? { MilterReplyCode(rawValue: code) }
     public var command: MilterCommand? { MilterCommand(rawValue: code) }
 
-    static func bigEndian(_ value: UInt32) -> [UInt8] {
+    /// A string field: its UTF-8 bytes and a NUL.
+    public static func string(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }
+
+    public static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
     }
 

@@ -46,10 +46,12 @@ public final class MilterServer: WayIn, @unchecked Sendable {
         var bound: [SocketListener] = []
         do {
             if let address = configuration.milterListen {
+                let isUnix: Bool
+                if case .unix = address { isUnix = true } else { isUnix = false }
                 bound.append(
                     try SocketListener(
-                        address: address, mode: address.isUnix ? configuration.milterSocketMode : nil,
-                        group: address.isUnix ? configuration.milterSocketGroup : nil,
+                        address: address, mode: isUnix ? configuration.milterSocketMode : nil,
+                        group: isUnix ? configuration.milterSocketGroup : nil,
                         maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout, log: log))
             }
             if let address = configuration.milterTCPListen {
@@ -143,9 +145,3 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     }
 }
 
-extension ListenAddress {
-    var isUnix: Bool {
-        if case .unix = self { return true }
-        return false
-    }
-}

@@ -78,7 +78,7 @@ final class MilterSession: @unchecked Sendable {
             var data = MilterPacket.bigEndian(answer.version) + MilterPacket.bigEndian(answer.actions.rawValue)
                 + MilterPacket.bigEndian(answer.options.rawValue)
             if answer.actions.contains(.setMacroList) {
-                data += MilterPacket.bigEndian(Self.macroRequest.stage) + nulTerminated(Self.macroRequest.names)
+                data += MilterPacket.bigEndian(Self.macroRequest.stage) + MilterPacket.string(Self.macroRequest.names)
             }
             return Response(replies: [MilterPacket(MilterReplyCode.optionNegotiation, data)])
         }
@@ -159,7 +159,7 @@ final class MilterSession: @unchecked Sendable {
         switch decision.action {
         case let .reject(reply), let .temporaryFailure(reply):
             log.debug("milter id=\(identifier): \(reply)")
-            return [MilterPacket(.replyCode, nulTerminated(reply))]
+            return [MilterPacket(.replyCode, MilterPacket.string(reply))]
         case .accept, .quarantine:
             break
         }
@@ -171,13 +171,13 @@ final class MilterSession: @unchecked Sendable {
                 log.debug("milter id=\(identifier): removing \(count) \(name) header(s) the message arrived with")
                 // From the last copy to the first, so that no deletion renumbers the next.
                 for index in stride(from: count, through: 1, by: -1) {
-                    replies.append(MilterPacket(.changeHeader, MilterPacket.bigEndian(UInt32(index)) + nulTerminated(name) + [0]))
+                    replies.append(MilterPacket(.changeHeader, MilterPacket.bigEndian(UInt32(index)) + MilterPacket.string(name) + [0]))
                 }
             }
         }
         if negotiated.actions.contains(.addHeaders) {
             for header in decision.headers {
-                replies.append(MilterPacket(.addHeader, nulTerminated(header.name) + nulTerminated(header.value)))
+                replies.append(MilterPacket(.addHeader, MilterPacket.string(header.name) + MilterPacket.string(header.value)))
             }
         } else if !decision.headers.isEmpty {
             log.warning("milter id=\(identifier): the MTA does not let filters add headers; delivering without the verdict headers")
@@ -185,7 +185,7 @@ final class MilterSession: @unchecked Sendable {
         if case let .quarantine(reason) = decision.action {
             if negotiated.actions.contains(.quarantine) {
                 log.debug("milter id=\(identifier): quarantined: \(reason)")
-                replies.append(MilterPacket(.quarantine, nulTerminated(reason)))
+                replies.append(MilterPacket(.quarantine, MilterPacket.string(reason)))
             } else {
                 log.warning("milter id=\(identifier): the MTA does not let filters quarantine; delivering with headers")
             }
@@ -201,5 +201,3 @@ final class MilterSession: @unchecked Sendable {
         inMessage.store(false, ordering: .releasing)
     }
 }
-
-func nulTerminated(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }

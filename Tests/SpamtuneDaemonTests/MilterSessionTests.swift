@@ -396,7 +396,7 @@ import Testing
         off.milterListen = nil
         off.milterTCPListen = nil
         let context = DaemonContext(configuration: off, service: fixture.daemon.service, log: fixture.daemon.log) { fixture.daemon.reload() }
-        #expect(try MilterServer.start(context) == nil)
+        #expect(try MilterServer.make(context) == nil)
     }
 }
 

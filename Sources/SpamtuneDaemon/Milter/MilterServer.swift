@@ -27,7 +27,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     private var sessions: [ObjectIdentifier: (session: MilterSession, connection: SocketConnection)] = [:]
 
     /// The factory for `WaysIn.all`: nil when both milter addresses are off.
-    public static func start(_ context: DaemonContext) throws -> WayIn? {
+    public static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard configuration.milterListen != nil || configuration.milterTCPListen != nil else { return nil }
         return try MilterServer(context: context)

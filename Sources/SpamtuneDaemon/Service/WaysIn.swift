@@ -2,6 +2,6 @@
 /// it off.
 public enum WaysIn {
     public static let all: [(DaemonContext) throws -> WayIn?] = [
-        MilterServer.start,
+        MilterServer.make,
     ]
 }

@@ -104,6 +104,18 @@ import Glibc
         setup.postfix.flush()
         let localDelivered = try #require(setup.postfix.waitForDelivery(of: local.id, seconds: 90, flushing: true), "\(setup.diagnostics())")
         #expect(localDelivered.contains("\nX-Spam-Status: No, score="))
+
+        // Back up, it takes many SMTP sessions at once.
+        let burst = try (0..<8).map { try setup.message(subject: "Burst \($0)", body: "Message \($0) of a burst.") }
+        let statuses = MilterResultLog()
+        DispatchQueue.concurrentPerform(iterations: burst.count) { index in
+            statuses.add((try? setup.postfix.send(burst[index].bytes).status) == 0)
+        }
+        #expect(statuses.values.count == burst.count && statuses.values.allSatisfy { $0 })
+        for message in burst {
+            let delivered = setup.postfix.waitForDelivery(of: message.id)
+            #expect(delivered?.contains("\nX-Spam-Status: No, score=") == true, "\(setup.diagnostics())")
+        }
     }
 }
 

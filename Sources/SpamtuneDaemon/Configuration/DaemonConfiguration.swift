@@ -43,6 +43,12 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var milterListen: ListenAddress? = .unix(path: "/run/spamtune/milter.sock")
     public var milterSocketMode: UInt16 = 0o660
     public var milterSocketGroup: String? = "postfix"
+    /// Additional TCP listener for MTAs on other hosts (`inet:PORT@HOST`).
+    public var milterTCPListen: ListenAddress? = nil
+    /// Client networks allowed on the milter's TCP listener. Unix sockets rely on their mode.
+    public var milterAllowedNetworks: [ClientNetwork] = [
+        try! ClientNetwork(parsing: "127.0.0.1/32"), try! ClientNetwork(parsing: "::1/128"),
+    ]
     public var spamdListen: ListenAddress? = .unix(path: "/run/spamtune/spamd.sock")
     public var spamdSocketMode: UInt16 = 0o666
     /// Additional TCP listener for a pool of MTAs (spamd's --listen).
@@ -121,6 +127,10 @@ extension DaemonConfiguration {
         key("milter_listen") { $0.milterListen = try optionalAddress($1) },
         key("milter_socket_mode") { $0.milterSocketMode = try ValueParser.fileMode($1) },
         key("milter_socket_group") { $0.milterSocketGroup = optionalGroup($1) },
+        key("milter_tcp_listen") { $0.milterTCPListen = try optionalAddress($1) },
+        key("milter_allowed_networks") {
+            $0.milterAllowedNetworks = try $1.split(whereSeparator: { $0 == "," || $0 == " " }).map { try ClientNetwork(parsing: String($0)) }
+        },
         key("spamd_listen") { $0.spamdListen = try optionalAddress($1) },
         key("spamd_socket_mode") { $0.spamdSocketMode = try ValueParser.fileMode($1) },
         key("spamd_tcp_listen") { $0.spamdTCPListen = try optionalAddress($1) },

@@ -1,0 +1,330 @@
+import Foundation
+import SpamtuneDaemon
+import SpamtuneTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// spamtuned as Postfix sees it: the built daemon, configured from a file, behind a real
+/// private Postfix on loopback (`../shared/harness`, which installs Postfix and swaks
+/// when missing), fed by swaks and by local submission.
+@Suite(.serialized, .enabled(if: getuid() == 0, "a private Postfix needs root")) struct MilterPostfixTests {
+    @Test func hamSpamForgedFlagAndRejectionThroughPostfix() throws {
+        let setup = try MilterPostfixSetup()
+        defer { setup.tearDown() }
+        try setup.startDaemon(["spam_threshold = 0.99", "log_level = debug", "max_message_size = 8k"])
+        try setup.postfix.start()
+
+        // Ham: delivered with the verdict headers.
+        let ham = try setup.message(subject: "Minutes of Tuesday", body: "Hi Anna, the minutes are attached. Ben")
+        let hamSent = try setup.postfix.send(ham.bytes)
+        #expect(hamSent.status == 0, "\(hamSent.transcript)")
+        let hamDelivered = try #require(setup.postfix.waitForDelivery(of: ham.id), "\(setup.diagnostics())")
+        #expect(hamDelivered.contains("\nX-Spam-Flag: NO\r\n") || hamDelivered.contains("\nX-Spam-Flag: NO\n"))
+        #expect(hamDelivered.contains("\nX-Spam-Score: "))
+        #expect(hamDelivered.contains("\nX-Spam-Status: No, score="))
+        // The log line names Postfix's queue ID (from the macro asked for at negotiation).
+        let idStart = try #require(hamDelivered.range(of: "with ESMTP id ")).upperBound
+        let queueID = hamDelivered[idStart...].prefix { $0.isHexDigit }
+        #expect(queueID.count >= 6)
+        #expect(setup.daemonLog().contains("milter id=\(queueID) verdict=ham "), "\(setup.diagnostics())")
+        // What Postfix offered and what spamtuned took of it.
+        let negotiation = try #require(setup.daemonLog().split(separator: "\n").first { $0.contains("milter local socket: MTA version") })
+        #expect(negotiation.contains("using version 6 actions ADDHDRS|CHGHDRS|QUARANTINE|SETSYMLIST options NOCONNECT|NOHELO|NOMAIL|NORCPT|NOEOH|NR_HDR|NOUNKNOWN|NODATA|NR_CONN|NR_HELO|NR_MAIL|NR_RCPT|NR_DATA|NR_UNKN|NR_EOH|NR_BODY"), "\(negotiation)")
+
+        // A message above max_message_size: scored on its first 8 KiB, delivered whole.
+        let big = try setup.message(subject: "Long report", body: String(repeating: "The figures for the quarter are in the table below.\r\n", count: 6000))
+        #expect(big.bytes.count > 300_000)
+        let bigSent = try setup.postfix.send(big.bytes)
+        #expect(bigSent.status == 0, "\(bigSent.transcript.suffix(2000))")
+        let bigDelivered = try #require(setup.postfix.waitForDelivery(of: big.id), "\(setup.diagnostics())")
+        #expect(bigDelivered.contains("\nX-Spam-Status: No, score=") && bigDelivered.count > 300_000)
+        #expect(setup.daemonLog().contains(" bytes=8192 "))
+
+        // Spam with headers only, and a forged "X-Spam-Flag: NO" from the sender.
+        try setup.restartDaemon(["spam_threshold = 0.01"])
+        let spam = try setup.message(subject: "WIN a FREE prize", body: "Click now to claim your FREE prize!!!", extraHeaders: ["X-Spam-Flag: NO"])
+        let spamSent = try setup.postfix.send(spam.bytes)
+        #expect(spamSent.status == 0, "\(spamSent.transcript)")
+        let spamDelivered = try #require(setup.postfix.waitForDelivery(of: spam.id), "\(setup.diagnostics())")
+        let flags = spamDelivered.split(whereSeparator: \.isNewline).filter { $0.lowercased().hasPrefix("x-spam-flag:") }
+        #expect(flags.map { $0.trimmingCharacters(in: .whitespaces) } == ["X-Spam-Flag: YES"])
+        #expect(spamDelivered.contains("\nX-Spam-Status: Yes, score="))
+
+        // Spam at the reject threshold: refused in the SMTP dialogue.
+        try setup.restartDaemon(["spam_threshold = 0.01", "reject_threshold = 0.01"])
+        let rejected = try setup.message(subject: "WIN again", body: "Claim your FREE prize now!!!")
+        let rejectedSent = try setup.postfix.send(rejected.bytes)
+        #expect(rejectedSent.status != 0)
+        #expect(rejectedSent.transcript.contains("550 5.7.1 Message rejected as spam"), "\(rejectedSent.transcript)")
+        #expect(setup.postfix.delivered(rejected.id) == nil)
+        let log = setup.daemonLog()
+        #expect(log.contains("milter id=") && log.contains("verdict=spam"))
+
+        // Spam at the quarantine threshold: accepted into Postfix's hold queue, with its
+        // headers; released, it is delivered.
+        try setup.restartDaemon(["spam_threshold = 0.01", "quarantine_threshold = 0.01"])
+        let held = try setup.message(subject: "WIN once more", body: "A FREE prize is waiting!!!")
+        let heldSent = try setup.postfix.send(held.bytes)
+        #expect(heldSent.status == 0, "\(heldSent.transcript)")
+        #expect(setup.postfix.waitForLog("milter-hold: END-OF-MESSAGE", seconds: 10), "\(setup.diagnostics())")
+        #expect(setup.postfix.delivered(held.id) == nil)
+        setup.postfix.releaseHeld()
+        let released = try #require(setup.postfix.waitForDelivery(of: held.id, flushing: true), "\(setup.diagnostics())")
+        #expect(released.contains("\nX-Spam-Flag: YES"))
+    }
+
+    @Test func whileSpamtunedIsDownPostfixAnswers4xxAndNoMailIsLost() throws {
+        let setup = try MilterPostfixSetup()
+        defer { setup.tearDown() }
+        try setup.startDaemon(["spam_threshold = 0.99"])
+        try setup.postfix.start()
+        setup.stopDaemon()
+
+        // By SMTP: a temporary refusal, so the sending MTA keeps the message and retries.
+        let smtp = try setup.message(subject: "Retry me", body: "Sent while the filter was down.")
+        let refused = try setup.postfix.send(smtp.bytes)
+        #expect(refused.status != 0)
+        #expect(refused.transcript.contains("451 4.7.1"), "\(refused.transcript)")
+        // Submitted locally: Postfix keeps it in its queue.
+        let local = try setup.message(subject: "Queued locally", body: "Submitted with sendmail while the filter was down.")
+        let submitted = try setup.postfix.submitLocally(local.bytes)
+        #expect(submitted.status == 0, "\(submitted.standardError)")
+        usleep(1_500_000)
+        #expect(setup.postfix.delivered(smtp.id) == nil)
+        #expect(setup.postfix.delivered(local.id) == nil)
+
+        try setup.startDaemon(["spam_threshold = 0.99"])
+        let retried = try setup.postfix.send(smtp.bytes)
+        #expect(retried.status == 0, "\(retried.transcript)")
+        let smtpDelivered = try #require(setup.postfix.waitForDelivery(of: smtp.id), "\(setup.diagnostics())")
+        #expect(smtpDelivered.contains("\nX-Spam-Status: No, score="))
+        setup.postfix.flush()
+        let localDelivered = try #require(setup.postfix.waitForDelivery(of: local.id, seconds: 90, flushing: true), "\(setup.diagnostics())")
+        #expect(localDelivered.contains("\nX-Spam-Status: No, score="))
+
+        // Back up, it takes many SMTP sessions at once.
+        let burst = try (0..<8).map { try setup.message(subject: "Burst \($0)", body: "Message \($0) of a burst.") }
+        let statuses = MilterResultLog()
+        DispatchQueue.concurrentPerform(iterations: burst.count) { index in
+            statuses.add((try? setup.postfix.send(burst[index].bytes).status) == 0)
+        }
+        #expect(statuses.values.count == burst.count && statuses.values.allSatisfy { $0 })
+        for message in burst {
+            let delivered = setup.postfix.waitForDelivery(of: message.id)
+            #expect(delivered?.contains("\nX-Spam-Status: No, score=") == true, "\(setup.diagnostics())")
+        }
+    }
+}
+
+/// One test's world: a directory under /tmp, a checkpoint, spamtuned and Postfix.
+final class MilterPostfixSetup {
+    let directory: URL
+    let postfix: MilterPostfixLoopback
+    let socketPath: String
+    private var daemon: Process?
+    private var daemonLogs: [URL] = []
+
+    init() throws {
+        directory = try makeMilterTestDirectory("milter-postfix")
+        try TinyCheckpoint.write(to: directory.appendingPathComponent("models"), threshold: 0.5)
+        socketPath = directory.appendingPathComponent("milter.sock").path
+        postfix = MilterPostfixLoopback(directory: directory.appendingPathComponent("harness"), milterSocket: socketPath, smtpPort: try LoopbackHTTPServer.closedPort())
+    }
+
+    /// Starts spamtuned with a configuration file of these lines after the common ones,
+    /// and waits until its milter socket accepts connections.
+    func startDaemon(_ lines: [String]) throws {
+        let config = directory.appendingPathComponent("spamtune-\(daemonLogs.count).conf")
+        let text = ([
+            "milter_listen = unix:\(socketPath)", "milter_socket_mode = 0666", "milter_socket_group = none",
+            "spamd_listen = off", "control_socket = \(directory.path)/control.sock",
+            "checkpoint = \(directory.path)/models/current", "state_directory = \(directory.path)/state", "threads = 1",
+        ] + lines).joined(separator: "\n") + "\n"
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let logURL = directory.appendingPathComponent("spamtuned-\(daemonLogs.count).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        daemonLogs.append(logURL)
+        let process = Process()
+        process.executableURL = ProjectPaths.builtProduct("spamtuned")
+        process.arguments = ["--config", config.path]
+        process.standardError = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        daemon = process
+        let end = Date(timeIntervalSinceNow: 30)
+        while Date() < end {
+            if (try? MilterClient(unixSocket: socketPath, timeout: 1)) != nil { return }
+            guard process.isRunning else { break }
+            usleep(50_000)
+        }
+        throw MilterPostfixError("spamtuned did not start listening: \(daemonLog())")
+    }
+
+    func stopDaemon() {
+        guard let process = daemon, process.isRunning else { return }
+        process.terminate()
+        let end = Date(timeIntervalSinceNow: 20)
+        while process.isRunning && Date() < end { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        daemon = nil
+    }
+
+    func restartDaemon(_ lines: [String]) throws {
+        stopDaemon()
+        try startDaemon(lines)
+    }
+
+    func daemonLog() -> String {
+        daemonLogs.compactMap { try? String(contentsOf: $0, encoding: .utf8) }.joined(separator: "\n---\n")
+    }
+
+    func diagnostics() -> String {
+        "spamtuned:\n\(daemonLog().suffix(3000))\npostfix:\n\(postfix.logTail())"
+    }
+
+    /// A message with a unique Message-ID (to find it in the Maildir).
+    func message(subject: String, body: String, extraHeaders: [String] = []) throws -> (id: String, bytes: [UInt8]) {
+        let id = "\(UUID().uuidString.lowercased())@example.test"
+        var text = "From: sender@example.test\r\nTo: user@example.test\r\nSubject: \(subject)\r\nMessage-ID: <\(id)>\r\n"
+        text += "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+        for header in extraHeaders { text += header + "\r\n" }
+        text += "\r\n\(body)\r\n"
+        return (id, Array(text.utf8))
+    }
+
+    func tearDown() {
+        stopDaemon()
+        postfix.stop()
+        if ProcessInfo.processInfo.environment["SPAMTUNE_KEEP_TEST_FILES"] == nil {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+}
+
+struct MilterPostfixError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The private Postfix of `../shared/harness/postfix-loopback.sh`.
+final class MilterPostfixLoopback {
+    let directory: URL
+    let milterSocket: String
+    let smtpPort: UInt16
+    let defaultAction: String
+    private var started = false
+
+    init(directory: URL, milterSocket: String, smtpPort: UInt16, defaultAction: String = "tempfail") {
+        self.directory = directory
+        self.milterSocket = milterSocket
+        self.smtpPort = smtpPort
+        self.defaultAction = defaultAction
+    }
+
+    var environment: [String: String] {
+        [
+            "SPAMTUNE_HARNESS_DIR": directory.path, "SMTP_PORT": String(smtpPort), "MILTER_SOCKET": milterSocket,
+            "MILTER_DEFAULT_ACTION": defaultAction,
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ]
+    }
+
+    var configDirectory: String { directory.appendingPathComponent("postfix/etc").path }
+
+    func harness(_ script: String) -> URL { ProjectPaths.sharedFile("harness/\(script)") }
+
+    /// Starts Postfix (installing it first if missing). Tried again after a pause when it
+    /// fails: on a fresh machine another test may be holding the package manager's lock.
+    func start() throws {
+        var failures: [String] = []
+        for attempt in 1...3 {
+            let result = try runProcess(URL(fileURLWithPath: "/bin/bash"), [harness("postfix-loopback.sh").path, "start"], environment: environment)
+            if result.status == 0 {
+                started = true
+                return
+            }
+            failures.append("attempt \(attempt) (\(result.status)): \(result.standardError.suffix(2000))")
+            sleep(10)
+        }
+        throw MilterPostfixError("postfix-loopback.sh start failed:\n" + failures.joined(separator: "\n"))
+    }
+
+    func stop() {
+        guard started else { return }
+        _ = try? runProcess(URL(fileURLWithPath: "/bin/bash"), [harness("postfix-loopback.sh").path, "stop"], environment: environment)
+        started = false
+    }
+
+    /// Sends by SMTP with swaks; status 0 when accepted.
+    func send(_ message: [UInt8]) throws -> (status: Int32, transcript: String) {
+        let file = directory.deletingLastPathComponent().appendingPathComponent("outgoing-\(UUID().uuidString).eml")
+        try Data(message).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try runProcess(URL(fileURLWithPath: "/bin/bash"), [harness("send-mail.sh").path, file.path], environment: environment)
+        return (result.status, result.standardOutput + result.standardError)
+    }
+
+    /// Submits through sendmail(1): pickup and cleanup, with non_smtpd_milters.
+    func submitLocally(_ message: [UInt8]) throws -> ProcessResult {
+        var environment = environment
+        environment["MAIL_CONFIG"] = configDirectory
+        return try runProcess(
+            URL(fileURLWithPath: "/usr/sbin/sendmail"), ["-f", "sender@example.test", "user@example.test"], input: Data(message),
+            environment: environment)
+    }
+
+    /// Asks Postfix to retry what it holds (maildrop and deferred queue).
+    func flush() {
+        _ = try? runProcess(URL(fileURLWithPath: "/usr/sbin/postqueue"), ["-c", configDirectory, "-f"], environment: environment)
+    }
+
+    /// Releases every message from the hold queue (postsuper -H ALL).
+    func releaseHeld() {
+        _ = try? runProcess(URL(fileURLWithPath: "/usr/sbin/postsuper"), ["-c", configDirectory, "-H", "ALL"], environment: environment)
+        flush()
+    }
+
+    func waitForLog(_ text: String, seconds: Double) -> Bool {
+        let end = Date(timeIntervalSinceNow: seconds)
+        while Date() < end {
+            if logTail().contains(text) { return true }
+            usleep(100_000)
+        }
+        return logTail().contains(text)
+    }
+
+    /// The delivered message with this Message-ID, if any.
+    func delivered(_ messageID: String, user: String = "user") -> String? {
+        let folder = directory.appendingPathComponent("maildir/\(user)/new")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return nil }
+        for name in names {
+            if let text = try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8), text.contains("<\(messageID)>") {
+                return text
+            }
+        }
+        return nil
+    }
+
+    func waitForDelivery(of messageID: String, seconds: Double = 30, flushing: Bool = false) -> String? {
+        let end = Date(timeIntervalSinceNow: seconds)
+        var lastFlush = Date()
+        while Date() < end {
+            if let text = delivered(messageID) { return text }
+            if flushing && Date().timeIntervalSince(lastFlush) > 5 {
+                flush()
+                lastFlush = Date()
+            }
+            usleep(100_000)
+        }
+        return delivered(messageID)
+    }
+
+    func logTail() -> String {
+        let log = (try? String(contentsOf: directory.appendingPathComponent("postfix/postfix.log"), encoding: .utf8)) ?? "(no log)"
+        return String(log.suffix(4000))
+    }
+}

@@ -100,10 +100,12 @@ public final class SocketListener: @unchecked Sendable {
             connectionsLock.unlock()
             let thread = Thread { [self] in
                 handler(connection)
-                connection.close()
+                // Forget the connection before closing it: once closed, its descriptor
+                // number can be reused, and stop() must never shut down a stranger's.
                 connectionsLock.lock()
                 openConnections[ObjectIdentifier(connection)] = nil
                 connectionsLock.unlock()
+                connection.close()
                 active.wrappingSubtract(1, ordering: .relaxed)
             }
             thread.stackSize = 512 << 10

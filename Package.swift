@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneTrain"]),
         .executableTarget(
             name: "spamtune-bench",
-            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain"]),
+            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain", "SpamtuneDaemon"]),
 
         // Tests.
         .target(name: "SpamtuneTestSupport", dependencies: ["SpamtuneClassifier"], path: "Tests/SpamtuneTestSupport"),

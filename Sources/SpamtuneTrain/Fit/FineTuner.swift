@@ -13,6 +13,23 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     public var evaluationInterval = 50
     public var evaluationBatches = 5
     public var dropLastBatch = true
+    /// constant: the book's. cosine: linear warm-up over the first `warmupFraction` of
+    /// the steps, then cosine decay to a tenth of the peak.
+    public var schedule = LearningRateSchedule.constant
+    public var warmupFraction = 0.05
+
+    public enum LearningRateSchedule: String, Codable, Sendable { case constant, cosine }
+
+    /// The learning rate for step `step` (0-based) of `total`.
+    public func learningRate(step: Int, total: Int) -> Float {
+        let peak = optimizer.learningRate
+        guard schedule == .cosine, total > 1 else { return peak }
+        let warmup = max(1, Int(Double(total) * warmupFraction))
+        if step < warmup { return peak * Float(step + 1) / Float(warmup) }
+        let progress = Double(step - warmup) / Double(max(1, total - warmup))
+        let floor = 0.1
+        return peak * Float(floor + (1 - floor) * 0.5 * (1 + cos(Double.pi * progress)))
+    }
 
     public init() {}
 }
@@ -90,6 +107,7 @@ public final class FineTuner {
                 let indices = Array(order[(batchIndex * settings.batchSize)..<min(order.count, (batchIndex + 1) * settings.batchSize)])
                 classifier.gradients.zero()
                 let loss = try lossAndGradients(train, indices)
+                optimizer.settings.learningRate = settings.learningRate(step: step + 1, total: totalSteps)
                 optimizer.update(parameters: classifier.parameters.pointer, gradients: classifier.gradients.pointer)
                 examplesSeen += indices.count
                 step += 1

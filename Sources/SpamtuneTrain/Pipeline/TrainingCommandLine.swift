@@ -64,6 +64,12 @@ public enum TrainingCommandLine {
             guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
             scratch.extraHam = extra == "yes"
         }
+        if let schedule = parsed.value("scratch-schedule") {
+            guard let value = FineTuneSettings.LearningRateSchedule(rawValue: schedule) else {
+                throw ArgumentError.conflicting("--scratch-schedule must be constant or cosine")
+            }
+            scratch.schedule = value
+        }
         if let pooling = parsed.value("scratch-pooling") {
             guard let value = Pooling(rawValue: pooling) else {
                 throw ArgumentError.conflicting("--scratch-pooling must be last or mean, not '\(pooling)'")

@@ -107,9 +107,10 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// messages, nor exact copies of them), with spam repeated to keep the classes
     /// balanced: a model that starts from nothing needs every message it can get.
     public var extraHam = false
+    public var schedule = FineTuneSettings.LearningRateSchedule.constant
 
     public static let `default` = ScratchShape(
-        layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 12, learningRate: 1e-3, batchSize: 16)
+        layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)
 
     public var config: GPT2Config {
         get throws {

@@ -131,6 +131,7 @@ public final class TrainingPipeline {
         settings.seed = UInt64(h.seed)
         settings.evaluationInterval = h.evaluationInterval
         settings.evaluationBatches = h.evaluationBatches
+        if scope.embeddings { settings.schedule = options.scratch.schedule }
         func examples(_ ids: [[Int]], _ labels: [TrainingExample]) -> [EncodedExample] {
             zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }
         }

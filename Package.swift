@@ -75,7 +75,7 @@ let package = Package(
 
         .executableTarget(name: "spamtune", dependencies: ["SpamtuneClassifier", "SpamtuneTrain", "SpamtuneDaemon"]),
         .executableTarget(name: "spamtuned", dependencies: ["SpamtuneDaemon"]),
-        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneTrain"]),
+        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneTrain", "SpamtuneDaemon"]),
         .executableTarget(
             name: "spamtune-bench",
             dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain", "SpamtuneDaemon"]),

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneDaemon
 import SpamtuneSupport
 import SpamtuneTrain
 
@@ -10,6 +11,8 @@ let usage = """
            spamtune-train status [options]     the last runs and their metrics
            spamtune-train rollback [options]   point `current` at the previous version
 
+    --config FILE            read state_directory, cache_directory and the train_* keys from spamtuned's
+                             configuration (/etc/spamtune/spamtune.conf); options given here win
     Where things go (defaults under --state-dir, /var/lib/spamtune):
       --state-dir DIR        data and run records in DIR/train, checkpoints in DIR/models
       --models-dir DIR       the checkpoint store spamtuned loads (DIR/current)
@@ -34,7 +37,7 @@ let usage = """
     """
 
 let optionNames: Set<String> = [
-    "state-dir", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
+    "config", "state-dir", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
@@ -54,7 +57,15 @@ do {
         print(usage)
         exit(0)
     }
-    let options = try TrainingCommandLine.options(from: parsed)
+    var defaults = TrainingCommandLine.Defaults()
+    if let path = parsed.value("config") {
+        let configuration = try DaemonConfiguration.load(path)
+        defaults = TrainingCommandLine.Defaults(
+            stateDirectory: configuration.stateDirectory, cacheDirectory: configuration.cacheDirectory,
+            base: configuration.trainBase, recipe: configuration.trainRecipe, ham: configuration.trainHam,
+            spam: configuration.trainSpam, threads: configuration.threads > 0 ? configuration.threads : nil)
+    }
+    let options = try TrainingCommandLine.options(from: parsed, defaults: defaults)
     switch command {
     case "status":
         let entries = RunHistory(directory: options.workDirectory).entries()

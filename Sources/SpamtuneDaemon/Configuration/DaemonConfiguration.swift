@@ -72,6 +72,16 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var stateDirectory = "/var/lib/spamtune"
     public var logLevel = LogLevel.info
 
+    // Training (spamtune-train --config)
+    /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local model path, or scratch.
+    public var trainBase = "gpt2"
+    public var trainRecipe = "spamtune"
+    /// Mail the admin labels: Maildirs, mbox files or directories of .eml.
+    public var trainHam: [String] = []
+    public var trainSpam: [String] = []
+    /// Where downloads are cached.
+    public var cacheDirectory = "/var/cache/spamtune"
+
     public enum FailureAction: String, Sendable { case accept, tempfail }
 
     public init() {}
@@ -158,6 +168,20 @@ extension DaemonConfiguration {
         key("state_directory") { config, value in
             guard value.hasPrefix("/") else { throw ValueError("the state directory needs an absolute path") }
             config.stateDirectory = value
+        },
+        key("train_base") { $0.trainBase = $1 },
+        key("train_recipe") { $0.trainRecipe = try ValueParser.oneOf($1, ["book": "book", "spamtune": "spamtune"]) },
+        key("train_ham", repeatable: true) { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("labelled mail needs an absolute path, not '\(value)'") }
+            config.trainHam.append(value)
+        },
+        key("train_spam", repeatable: true) { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("labelled mail needs an absolute path, not '\(value)'") }
+            config.trainSpam.append(value)
+        },
+        key("cache_directory") { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("the cache directory needs an absolute path") }
+            config.cacheDirectory = value
         },
         key("log_level") { $0.logLevel = try ValueParser.oneOf($1, ["debug": .debug, "info": .info, "warning": .warning, "error": .error]) },
     ]

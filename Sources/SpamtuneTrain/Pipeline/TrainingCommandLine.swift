@@ -4,18 +4,42 @@ import SpamtuneSupport
 
 /// `spamtune-train`'s options turned into TrainingOptions.
 public enum TrainingCommandLine {
-    public static func options(from parsed: ParsedArguments) throws -> TrainingOptions {
-        let state = URL(fileURLWithPath: parsed.value("state-dir") ?? "/var/lib/spamtune")
-        let recipe = try parsed.value("recipe").map { name -> Recipe in
+    /// What a configuration file sets; command-line options override it.
+    public struct Defaults: Sendable {
+        public var stateDirectory = "/var/lib/spamtune"
+        public var cacheDirectory: String?
+        public var base = "gpt2"
+        public var recipe = "spamtune"
+        public var ham: [String] = []
+        public var spam: [String] = []
+        public var threads: Int?
+
+        public init(
+            stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String = "gpt2",
+            recipe: String = "spamtune", ham: [String] = [], spam: [String] = [], threads: Int? = nil
+        ) {
+            self.stateDirectory = stateDirectory
+            self.cacheDirectory = cacheDirectory
+            self.base = base
+            self.recipe = recipe
+            self.ham = ham
+            self.spam = spam
+            self.threads = threads
+        }
+    }
+
+    public static func options(from parsed: ParsedArguments, defaults: Defaults = Defaults()) throws -> TrainingOptions {
+        let state = URL(fileURLWithPath: parsed.value("state-dir") ?? defaults.stateDirectory)
+        let recipe = try (parsed.value("recipe") ?? defaults.recipe).nonEmpty.map { name -> Recipe in
             guard let recipe = Recipe(rawValue: name) else { throw ArgumentError.conflicting("--recipe must be book or spamtune, not '\(name)'") }
             return recipe
         } ?? .spamtune
         var options = TrainingOptions(
             workDirectory: state.appendingPathComponent("train"),
             modelsDirectory: URL(fileURLWithPath: parsed.value("models-dir") ?? state.appendingPathComponent("models").path),
-            cacheDirectory: parsed.value("cache-dir").map { URL(fileURLWithPath: $0) } ?? Downloader.defaultCacheRoot(),
+            cacheDirectory: (parsed.value("cache-dir") ?? defaults.cacheDirectory).map { URL(fileURLWithPath: $0) } ?? Downloader.defaultCacheRoot(),
             recipe: recipe)
-        if let base = parsed.value("base") { options.base = base }
+        options.base = parsed.value("base") ?? defaults.base
         if let source = parsed.value("source") {
             guard let choice = TrainingOptions.ModelSourceChoice(rawValue: source) else {
                 throw ArgumentError.conflicting("--source must be automatic, huggingface or openai, not '\(source)'")
@@ -80,10 +104,10 @@ public enum TrainingCommandLine {
             throw ArgumentError.conflicting("--scratch-dim must be divisible by --scratch-heads")
         }
         options.scratch = scratch
-        options.threads = try parsed.integer("threads", default: options.threads, range: 1...1024)!
+        options.threads = try parsed.integer("threads", default: defaults.threads ?? options.threads, range: 1...1024)!
         options.keepVersions = try parsed.integer("keep", default: options.keepVersions, range: 1...1000)!
-        options.hamMail = parsed.all("ham")
-        options.spamMail = parsed.all("spam")
+        options.hamMail = parsed.all("ham").isEmpty ? defaults.ham : parsed.all("ham")
+        options.spamMail = parsed.all("spam").isEmpty ? defaults.spam : parsed.all("spam")
         let feedback = parsed.value("feedback") ?? state.appendingPathComponent("feedback").path
         options.feedbackDirectory = FileManager.default.fileExists(atPath: feedback) ? feedback : nil
         return options
@@ -97,4 +121,8 @@ public enum TrainingCommandLine {
         if let value = Double(text), value > 0 { return value }
         throw ArgumentError.conflicting("--every needs a duration like 24h or 30m, not '\(text)'")
     }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
 }

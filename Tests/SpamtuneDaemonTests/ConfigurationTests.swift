@@ -1,0 +1,63 @@
+import Foundation
+import SpamtuneDaemon
+import SpamtuneTestSupport
+import Testing
+
+@Suite struct ConfigurationTests {
+    /// etc/spamtune.conf as shipped: it parses, gives the defaults, and documents every key.
+    @Test func theShippedFileParsesAndDocumentsEveryKey() throws {
+        let path = ProjectPaths.root.appendingPathComponent("etc/spamtune.conf").path
+        let configuration = try DaemonConfiguration.load(path)
+        #expect(configuration == DaemonConfiguration())
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for key in DaemonConfiguration.keyNames {
+            #expect(text.contains("\n\(key) = ") || text.contains("\n# \(key) = "), "etc/spamtune.conf does not document \(key)")
+        }
+    }
+
+    @Test func errorsNameTheLine() {
+        func error(_ text: String) -> String {
+            do {
+                _ = try DaemonConfiguration(file: ConfigurationFile(path: "test.conf", text: text))
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error("threads = 2\nthreds = 2\n") == "test.conf, line 2: unknown key 'threds'")
+        #expect(error("\n\nqueue_limit = many") == "test.conf, line 3: queue_limit: 'many' is not a whole number")
+        #expect(error("spam_threshold = 1.5").hasPrefix("test.conf, line 1: spam_threshold:"))
+        #expect(error("threads = 1\nthreads = 2").contains("already set on line 1"))
+        #expect(error("milter_listen = somewhere").hasPrefix("test.conf, line 1: milter_listen:"))
+        #expect(error("just words").hasPrefix("test.conf, line 1: expected `key = value`"))
+        #expect(error("message_deadline = soon").contains("not a duration"))
+        #expect(error("maildir = relative/path").contains("absolute path"))
+    }
+
+    @Test func valuesOfEveryKind() throws {
+        let text = """
+            maildir = /home/a/Maildir
+            maildir = /home/b/Maildir
+            message_deadline = 2m
+            max_message_size = 512k
+            reject_threshold = 0.99
+            spam_threshold = 0.6
+            spamd_tcp_listen = inet:7830@127.0.0.1
+            spamd_allowed_networks = 10.0.0.0/8, fd00::/8
+            milter_socket_mode = 0600
+            failure_action = tempfail
+            """
+        let configuration = try DaemonConfiguration(file: ConfigurationFile(path: "t", text: text))
+        #expect(configuration.maildirs == ["/home/a/Maildir", "/home/b/Maildir"])
+        #expect(configuration.messageDeadline == 120)
+        #expect(configuration.maxMessageBytes == 512 * 1024)
+        #expect(configuration.rejectThreshold == 0.99)
+        #expect(configuration.spamdTCPListen == .tcp(host: "127.0.0.1", port: 7830))
+        #expect(configuration.spamdAllowedNetworks.count == 2)
+        #expect(configuration.spamdAllowedNetworks[0].contains([10, 1, 2, 3]))
+        #expect(!configuration.spamdAllowedNetworks[0].contains([11, 1, 2, 3]))
+        #expect(configuration.spamdAllowedNetworks[1].contains([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))
+        #expect(configuration.milterSocketMode == 0o600)
+        #expect(configuration.failureAction == .tempfail)
+    }
+}

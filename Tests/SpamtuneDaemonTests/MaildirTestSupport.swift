@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneTestSupport
 import Testing
 
@@ -149,8 +150,24 @@ final class LockedLines: @unchecked Sendable {
     var all: [String] { lock.withLock { lines } }
 }
 
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
 final class LockedCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
     func next() -> Int { lock.withLock { value += 1; return value } }
+}
+
+/// The median P(spam) the checkpoint gives these messages: as spam_threshold it sends
+/// about half to Junk.
+func medianSpamProbability(_ messages: [[UInt8]], checkpoint: URL) throws -> Double {
+    let classifier = try SpamClassifier.load(checkpoint: checkpoint.resolvingSymlinksInPath(), threads: 1)
+    let probabilities = classifier.classify(tokenized: messages.map { classifier.tokens(forMail: $0) }).map(\.spamProbability).sorted()
+    let median = probabilities[probabilities.count / 2]
+    return min(max(median, 1e-6), 1 - 1e-6)
 }

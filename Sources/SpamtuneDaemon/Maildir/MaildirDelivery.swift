@@ -57,7 +57,10 @@ final class MaildirDelivery: @unchecked Sendable {
         case alreadyScanned
         /// A valid spam mark in the inbox: the user moved it out of Junk (ham feedback).
         case movedOutOfJunk
-        /// The file went away first (a mail client moved it on, or it was not a message).
+        /// Not there (or not a regular file) when spamtuned looked: moved on already.
+        case gone
+        /// A mail client moved it from new/ while spamtuned was scoring it or writing its
+        /// copy; the client keeps it as it was.
         case taken
         /// The scoring service gave no verdict (deadline, shutdown): left untouched, to retry.
         case notScored(reason: String)
@@ -102,7 +105,7 @@ final class MaildirDelivery: @unchecked Sendable {
     func scan(_ name: String) throws -> Outcome {
         guard !name.hasPrefix("."), !name.isEmpty else { return .ignored }
         let path = mailbox.path(.inbox, .new, name)
-        guard let original = try MaildirMessageFile(path: path) else { return .taken }
+        guard let original = try MaildirMessageFile(path: path) else { return .gone }
         if ownWrites.contains(path, inode: original.inode) { return .alreadyScanned }
         if let mark = signer.validMark(in: original.descriptor, size: original.size) {
             guard mark.verdict == .spam else { return .alreadyScanned }

@@ -248,7 +248,9 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
                     }
                     retry(job, afterError: false)
                     return
-                case .ham, .spam, .alreadyScanned, .movedOutOfJunk, .taken, .ignored:
+                case .taken:
+                    log.debug("maildir \(delivery.mailbox.path(.inbox, .new, job.name)): a mail client took it before spamtuned was done; left as the client has it")
+                case .ham, .spam, .alreadyScanned, .movedOutOfJunk, .gone, .ignored:
                     break
                 }
             } else {

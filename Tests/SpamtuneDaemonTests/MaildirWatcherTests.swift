@@ -67,7 +67,7 @@ struct MaildirWatcherTests {
             id: "forged", extraHeaders: "X-Spamtune-Scanned: verdict=ham; model=x;\n check=00000000000000000000000000000000\nX-Spam-Flag: YES\n")
         let names = try (0..<5).map { try bed.deliver(testMessage(id: "waiting-\($0)")) } + [try bed.deliver(forged)]
         try bed.start()
-        #expect(eventually { names.allSatisfy { ((try? bed.contents("new/" + $0)) ?? []).starts(with: Array("X-Spamtune-Scanned: verdict=ham".utf8)) } })
+        #expect(eventually { names.allSatisfy { fieldValues((try? bed.contents("new/" + $0)) ?? [], "X-Spam-Flag") == ["NO"] } })
         let scanned = try bed.contents("new/" + names.last!)
         #expect(fieldValues(scanned, "X-Spam-Flag") == ["NO"])
         #expect(fieldValues(scanned, "X-Spamtune-Scanned").count == 1)
@@ -154,13 +154,20 @@ struct MaildirWatcherTests {
         try bed.move("cur/old-message:2,S", ".Junk/cur/old-message:2,S")
         #expect(eventually { (try? bed.feedbackStore.entry(for: old)?.label) == .spam })
 
-        // An IMAP server's copy into Junk: a hard link made in Junk, then the original expunged.
+        // An IMAP server's copy into Junk: a hard link made in Junk's tmp/ and renamed
+        // into cur/ under a new name, then the original expunged.
         let linked = testMessage(id: "linked", subject: "Meeting")
         try Data(linked).write(to: URL(fileURLWithPath: bed.path("cur/linked:2,S")))
-        #expect(link(bed.path("cur/linked:2,S"), bed.path(".Junk/cur/1234.linked:2,S")) == 0)
+        #expect(link(bed.path("cur/linked:2,S"), bed.path(".Junk/tmp/1234.linked")) == 0)
+        try bed.move(".Junk/tmp/1234.linked", ".Junk/cur/1234.linked:2,S")
         unlink(bed.path("cur/linked:2,S"))
+        // A hard link made straight into Junk's cur/ (qmail style), the original kept.
+        let direct = testMessage(id: "direct", subject: "Lunch")
+        try Data(direct).write(to: URL(fileURLWithPath: bed.path("cur/direct:2,S")))
+        #expect(link(bed.path("cur/direct:2,S"), bed.path(".Junk/cur/5678.direct:2,S")) == 0)
+        #expect(eventually { (try? bed.feedbackStore.entry(for: direct)?.label) == .spam })
         #expect(eventually { (try? bed.feedbackStore.entry(for: linked)?.label) == .spam })
-        #expect(try bed.feedbackStore.counts() == FeedbackCounts(spam: 3, ham: 0))
+        #expect(try bed.feedbackStore.counts() == FeedbackCounts(spam: 4, ham: 0))
     }
 
     @Test func aMaildirCreatedLaterIsWatchedOnceItExists() throws {
@@ -210,5 +217,26 @@ struct MaildirWatcherTests {
             #expect(info.st_uid == 65534 && info.st_gid == 65534, "\(path)")
         }
         #expect(try #require(MaildirFileSystem.status(bed.path(".Junk/new/" + name))).st_mode & 0o777 == 0o640)
+    }
+    @Test func dovecotSizesInTheNameAreThoseOfTheScannedCopy() throws {
+        let bed = try MaildirTestBed(threshold: 0.99)
+        defer { bed.tearDown() }
+        try bed.start()
+        let original = testMessage(id: "sized", lineEnding: "\n")
+        let lines = original.filter { $0 == 10 }.count
+        let name = try bed.deliver(original, name: "1795450000.M1P2.mx,S=\(original.count),W=\(original.count + lines)")
+        #expect(eventually { bed.names("new").count == 1 && bed.names("new") != [name] })
+        let delivered = try #require(bed.names("new").first)
+        let scanned = try bed.contents("new/" + delivered)
+        let scannedLines = scanned.filter { $0 == 10 }.count
+        #expect(delivered == "1795450000.M1P2.mx,S=\(scanned.count),W=\(scanned.count + scannedLines)")
+        #expect(fieldValues(scanned, "X-Spam-Flag") == ["NO"])
+        #expect(bed.names("tmp").isEmpty)
+
+        var size = MaildirMessageSize()
+        size.count(Array("a\r\nb\nc".utf8))
+        #expect(size.applied(to: "123.host,S=1,W=2:2,S") == "123.host,S=6,W=7:2,S")
+        #expect(size.applied(to: "123.host") == "123.host")
+        #expect(size.applied(to: "123.host,S=x") == "123.host,S=x")
     }
 }

@@ -18,9 +18,11 @@ import Glibc
 ///   If `new/N` is gone (a mail client moved it to `cur/`), the swap fails and nothing
 ///   changes: the client has the message.
 /// - Spam: claim the original, `new/N` → `tmp/N.spamtune-original` (gone: a client took
-///   it; drop the copy); commit, `.Junk/tmp/N.spamtune-ready` → `.Junk/new/N` without
+///   it; drop the copy); commit, `.Junk/tmp/N.spamtune-ready` → `.Junk/new/N'` without
 ///   replacing anything; sync `.Junk/new`; remove the claimed original.
-///   (Ham goes this way too, into `new/N`, on a file system that cannot swap names.)
+///   Ham goes this way too, into `new/N'`, on a file system that cannot swap names, or
+///   when the name changes: N' is N with its `,S=` and `,W=` sizes (Dovecot's) made
+///   those of the copy. Recovery measures the ready copy to name it the same way.
 ///
 /// Killed anywhere, the next start recovers before it scans (`recover()`):
 ///
@@ -128,8 +130,9 @@ final class MaildirDelivery: @unchecked Sendable {
         if verdict.isSpam && !MaildirFileSystem.isDirectory(mailbox.path(.junk, .tmp)) { try mailbox.createJunkFolder() }
         let part = mailbox.path(folder, .tmp, name + Self.partSuffix)
         let ready = mailbox.path(folder, .tmp, name + Self.readySuffix)
+        let copySize: MaildirMessageSize
         do {
-            try rewrite.write(original, mark: mark, fields: fields, to: part)
+            copySize = try rewrite.write(original, mark: mark, fields: fields, to: part)
             guard try MaildirFileSystem.rename(part, to: ready) else {
                 throw MaildirError(part, "stage the scanned copy", code: ENOENT, detail: "it was removed from tmp/ while being written")
             }
@@ -142,7 +145,9 @@ final class MaildirDelivery: @unchecked Sendable {
         }
         let inode = UInt64(staged.st_ino)
 
-        if !verdict.isSpam {
+        // Dovecot names its deliveries with their size (`,S=`, `,W=`); the copy is larger.
+        let deliveredName = copySize.applied(to: name)
+        if !verdict.isSpam && deliveredName == name {
             ownWrites.insert(path, inode: inode)
             switch try MaildirFileSystem.exchange(ready, path) {
             case .exchanged:
@@ -156,12 +161,13 @@ final class MaildirDelivery: @unchecked Sendable {
                 break
             }
         }
-        return try claimAndCommit(name, ready: ready, inode: inode, into: folder) ? (verdict.isSpam ? .spam : .ham) : .taken
+        let committed = try claimAndCommit(name, ready: ready, inode: inode, into: folder, as: deliveredName)
+        return committed ? (verdict.isSpam ? .spam : .ham) : .taken
     }
 
     /// Claims `new/<name>` into tmp/ and moves the ready copy into `folder`'s new/. False
     /// when a mail client took the original first (the copy is dropped).
-    private func claimAndCommit(_ name: String, ready: String, inode: UInt64, into folder: MaildirMailbox.Folder) throws -> Bool {
+    private func claimAndCommit(_ name: String, ready: String, inode: UInt64, into folder: MaildirMailbox.Folder, as deliveredName: String) throws -> Bool {
         let source = mailbox.path(.inbox, .new, name)
         let claimed = mailbox.path(.inbox, .tmp, name + Self.originalSuffix)
         guard try MaildirFileSystem.rename(source, to: claimed) else {
@@ -169,7 +175,7 @@ final class MaildirDelivery: @unchecked Sendable {
             return false
         }
         do {
-            try commit(ready, inode: inode, into: folder, name: name)
+            try commit(ready, inode: inode, into: folder, name: deliveredName)
         } catch {
             // Put the original back, so the message stays where the client sees it.
             if (try? MaildirFileSystem.moveWithoutReplacing(claimed, to: source)) == .moved {
@@ -191,7 +197,7 @@ final class MaildirDelivery: @unchecked Sendable {
             switch try MaildirFileSystem.moveWithoutReplacing(ready, to: directory + "/" + target) {
             case .moved:
                 try MaildirFileSystem.syncDirectory(directory)
-                if target != name { log.info("\(mailbox.path(.inbox, .new, name)): delivered as \(directory)/\(target), the name was taken") }
+                if target != name { log.info("maildir \(directory)/\(name) was taken by another message; delivered as \(target)") }
                 return
             case .destinationExists:
                 target = MaildirFileSystem.uniqueName()
@@ -231,7 +237,8 @@ final class MaildirDelivery: @unchecked Sendable {
                     try MaildirFileSystem.remove(ready)
                     recovery.alreadyDelivered += 1
                 } else {
-                    try commit(ready, inode: UInt64(info.st_ino), into: folder, name: name)
+                    let deliveredName = try MaildirMessageSize.measure(ready).applied(to: name)
+                    try commit(ready, inode: UInt64(info.st_ino), into: folder, name: deliveredName)
                     recovery.delivered += 1
                 }
             } else {

@@ -78,7 +78,9 @@ struct MaildirRewrite {
     /// Writes the scanned copy of `original` to `path`, owned, moded and dated like the
     /// original (mail servers show a Maildir file's mtime as its arrival time), synced
     /// to disk before this returns.
-    func write(_ original: MaildirMessageFile, mark: MaildirScanMark, fields: [(name: String, value: String)], to path: String) throws {
+    /// Returns the copy's sizes, for the `,S=` and `,W=` of its file name.
+    @discardableResult
+    func write(_ original: MaildirMessageFile, mark: MaildirScanMark, fields: [(name: String, value: String)], to path: String) throws -> MaildirMessageSize {
         let (header, bodyOffset, lineEnding) = try originalHeader(original)
         var restHead: [UInt8] = []
         for field in fields { restHead += Array("\(field.name): \(field.value)".utf8) + lineEnding }
@@ -98,6 +100,8 @@ struct MaildirRewrite {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw MaildirError(path, "create the scanned copy") }
         defer { close(fd) }
+        var size = MaildirMessageSize()
+        size.count(markLine + restHead)
         try Self.writeAll(fd, markLine + restHead, path: path)
         var buffer = [UInt8](repeating: 0, count: min(Self.copyChunk, max(bodyLength, 1)))
         var offset = bodyOffset
@@ -109,6 +113,7 @@ struct MaildirRewrite {
             guard count > 0 else {
                 throw MaildirError(original.path, "read the message", code: count == 0 ? 0 : errno, detail: count == 0 ? "it became shorter while being read" : nil)
             }
+            size.count(buffer[..<count])
             try Self.writeAll(fd, buffer[..<count], path: path)
             offset += count
         }
@@ -119,6 +124,7 @@ struct MaildirRewrite {
         var times = [original.info.st_atim, original.info.st_mtim]
         guard futimens(fd, &times) == 0 else { throw MaildirError(path, "set the scanned copy's time") }
         guard fsync(fd) == 0 else { throw MaildirError(path, "sync the scanned copy") }
+        return size
     }
 
     /// The original's header section without the removed fields, where its body starts,
@@ -216,5 +222,53 @@ struct MaildirRewrite {
             guard count > 0 else { throw MaildirError(path, "write the scanned copy") }
             done += count
         }
+    }
+}
+
+/// A message's size and its size with CRLF line endings (what IMAP reports), which
+/// Dovecot keeps in Maildir file names as `,S=` and `,W=`.
+struct MaildirMessageSize: Equatable {
+    private(set) var size = 0
+    private(set) var virtualSize = 0
+    private var lastByte: UInt8 = 0
+
+    mutating func count(_ bytes: some Collection<UInt8>) {
+        for byte in bytes {
+            if byte == 10 && lastByte != 13 { virtualSize += 1 }
+            lastByte = byte
+        }
+        size += bytes.count
+        virtualSize += bytes.count
+    }
+
+    /// The sizes of a file on disk.
+    static func measure(_ path: String) throws -> MaildirMessageSize {
+        guard let file = try MaildirMessageFile(path: path) else { throw MaildirError(path, "measure the scanned copy", code: ENOENT) }
+        var size = MaildirMessageSize()
+        var offset = 0
+        var buffer = [UInt8](repeating: 0, count: 256 << 10)
+        while offset < file.size {
+            let count = buffer.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress, min($0.count, file.size - offset), off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw MaildirError(path, "measure the scanned copy") }
+            size.count(buffer[..<count])
+            offset += count
+        }
+        return size
+    }
+
+    /// `name` with its `,S=` and `,W=` (where it has them) saying these sizes: a mail
+    /// server that trusts them must not be told the size of the message before spamtuned
+    /// added its lines.
+    func applied(to name: String) -> String {
+        let info = name.firstIndex(of: ":").map { String(name[$0...]) } ?? ""
+        let base = name.prefix { $0 != ":" }
+        var parts = base.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count > 1 else { return name }
+        for index in 1..<parts.count {
+            if parts[index].hasPrefix("S="), parts[index].dropFirst(2).allSatisfy(\.isNumber) { parts[index] = "S=\(size)" }
+            if parts[index].hasPrefix("W="), parts[index].dropFirst(2).allSatisfy(\.isNumber) { parts[index] = "W=\(virtualSize)" }
+        }
+        return parts.joined(separator: ",") + info
     }
 }

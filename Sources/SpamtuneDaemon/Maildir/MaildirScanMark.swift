@@ -39,8 +39,10 @@ struct MaildirMarkSigner {
     static func loadOrCreate(stateDirectory: String) throws -> MaildirMarkSigner {
         let path = (stateDirectory as NSString).appendingPathComponent(keyFileName)
         if let key = try readKey(path) { return MaildirMarkSigner(key: key) }
-        if mkdir(stateDirectory, 0o750) != 0 && errno != EEXIST {
-            throw MaildirError(stateDirectory, "create the state directory")
+        do {
+            try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw MaildirError(stateDirectory, "create the state directory", code: 0, detail: (error as NSError).localizedFailureReason ?? "\(error)")
         }
         var generator = SystemRandomNumberGenerator()
         let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }

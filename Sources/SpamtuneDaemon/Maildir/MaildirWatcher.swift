@@ -36,6 +36,9 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     // Owned by the watcher thread.
     private var watches: [Int32: MaildirWatchedDirectory] = [:]
     private var established: [Bool]
+    /// Recovery runs once per Maildir and process: it is about what an earlier process
+    /// left in tmp/, and run again it would take the files of deliveries under way.
+    private var recovered: [Bool]
     private var reportedMissing: [Bool]
     private var movedFrom = MaildirMoveCookies()
 
@@ -61,6 +64,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
             .filter { seen.insert($0.root).inserted }
             .map { MaildirDelivery(mailbox: $0, settings: settings, service: service, signer: signer, ownWrites: ownWrites, feedback: feedback, log: log) }
         established = Array(repeating: false, count: deliveries.count)
+        recovered = Array(repeating: false, count: deliveries.count)
         reportedMissing = Array(repeating: false, count: deliveries.count)
         inotify = try MaildirInotify()
         name = "maildir " + deliveries.map(\.mailbox.root).joined(separator: ", ")
@@ -143,9 +147,12 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
                     watches[watch] = MaildirWatchedDirectory(mailbox: index, folder: folder, subdirectory: subdirectory)
                 }
             }
-            let recovery = try delivery.recover()
-            if recovery != MaildirDelivery.Recovery() {
-                log.info("maildir \(mailbox.root): recovered after an interruption: \(recovery.delivered) deliveries finished, \(recovery.alreadyDelivered) already delivered, \(recovery.discardedCopies) unfinished copies removed")
+            if !recovered[index] {
+                let recovery = try delivery.recover()
+                recovered[index] = true
+                if recovery != MaildirDelivery.Recovery() {
+                    log.info("maildir \(mailbox.root): recovered after an interruption: \(recovery.delivered) deliveries finished, \(recovery.alreadyDelivered) already delivered, \(recovery.discardedCopies) unfinished copies removed")
+                }
             }
             let waiting = try queueAll(index)
             established[index] = true

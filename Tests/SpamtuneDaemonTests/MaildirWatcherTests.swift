@@ -239,4 +239,26 @@ struct MaildirWatcherTests {
         #expect(size.applied(to: "123.host") == "123.host")
         #expect(size.applied(to: "123.host,S=x") == "123.host,S=x")
     }
+    @Test func aBacklogIsWorkedThroughInBatches() throws {
+        let count = 400
+        let messages = (0..<count).map { testMessage(id: "backlog-\($0)", subject: "Report \($0)", body: String(repeating: "figure \($0) ", count: 20 + $0 % 40) + "\n") }
+        var bed = try MaildirTestBed(threshold: 0.5)
+        let threshold = try medianSpamProbability(Array(messages.prefix(64)), checkpoint: bed.modelsRoot.appendingPathComponent("current"))
+        bed.tearDown()
+        bed = try MaildirTestBed(threshold: 0.5) { $0.spamThreshold = threshold }
+        defer { bed.tearDown() }
+        for message in messages { try bed.deliver(message) }
+        let started = Date()
+        try bed.start()
+        #expect(eventually(timeout: 120) { bed.logLines.all.filter { $0.hasPrefix("maildir id=") }.count == count })
+        #expect(eventually { MaildirCensus(maildir: bed.maildir).scannedIDs.count == count })
+        let seconds = Date().timeIntervalSince(started)
+        let census = MaildirCensus(maildir: bed.maildir)
+        let statistics = try #require(bed.daemon).service.statistics.snapshot()
+        print(String(format: "maildir backlog: %d messages in %.1fs (%.0f/s, model load included), mean batch %.1f, %d ham, %d spam", count, seconds, Double(count) / seconds, statistics.meanBatchSize, census.inbox, census.junk))
+        #expect(census.duplicates.isEmpty && census.badFields.isEmpty && census.unscannedPaths.isEmpty && census.staging.isEmpty)
+        #expect(census.inbox > 0 && census.junk > 0)
+        // Several workers wait on the scoring service at once, so it can batch them.
+        #expect(statistics.meanBatchSize > 1)
+    }
 }

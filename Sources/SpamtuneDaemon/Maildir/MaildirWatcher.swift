@@ -26,6 +26,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     private let log: Logger
     private let inotify: MaildirInotify
     private let queue = MaildirJobQueue()
+    private let workerCount: Int
     private var watcherThread: Thread?
     private let watcherDone = DispatchSemaphore(value: 0)
     private let workersDone = DispatchGroup()
@@ -70,8 +71,6 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
         name = "maildir " + deliveries.map(\.mailbox.root).joined(separator: ", ")
         workerCount = workers ?? max(2, min(configuration.batchMaxMessages, 8))
     }
-
-    private let workerCount: Int
 
     /// Starts the watcher thread (which recovers and scans each Maildir) and the workers.
     public func start() {

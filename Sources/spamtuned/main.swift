@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpamtuneDaemon
 import SpamtuneSupport
 
@@ -16,6 +19,13 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("spamtuned: \(message)\n".utf8))
     exit(status)
 }
+
+// A parent may have started us with these signals blocked (Process does); blocked, a
+// SIGTERM sent during start-up would be discarded once the handlers are installed.
+var startupSignals = sigset_t()
+sigemptyset(&startupSignals)
+for number in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&startupSignals, number) }
+pthread_sigmask(SIG_UNBLOCK, &startupSignals, nil)
 
 let parsed: ParsedArguments
 do {

@@ -3,5 +3,6 @@
 public enum WaysIn {
     public static let all: [(DaemonContext) throws -> WayIn?] = [
         MilterServer.make,
+        MaildirWatcher.make,
     ]
 }

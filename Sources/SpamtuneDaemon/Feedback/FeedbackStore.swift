@@ -1,0 +1,283 @@
+import Foundation
+import SpamtuneSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a user said a message is.
+public enum FeedbackLabel: String, Sendable, CaseIterable, Codable {
+    case spam, ham
+
+    var other: FeedbackLabel { self == .spam ? .ham : .spam }
+}
+
+/// One message in the feedback store.
+public struct FeedbackEntry: Sendable, Equatable {
+    /// The message file, in the label's Maildir.
+    public let url: URL
+    public let label: FeedbackLabel
+    /// When it was last labelled.
+    public let date: Date
+    /// SHA-256 of the message bytes (hex): the entry's identity.
+    public let digest: String
+    /// Which way the label came (`spamd-tell`, `maildir-junk`, ...).
+    public let source: String
+}
+
+/// What `record` did.
+public enum FeedbackChange: Sendable, Equatable {
+    /// The message was not in the store.
+    case added
+    /// The message was stored under the other label; it now has this one.
+    case relabelled(from: FeedbackLabel)
+    /// The message already had this label; only its date moved.
+    case unchanged
+}
+
+public struct FeedbackCounts: Sendable, Equatable, Codable {
+    public var spam: Int
+    public var ham: Int
+    public var total: Int { spam + ham }
+}
+
+public enum FeedbackError: Error, Equatable, CustomStringConvertible {
+    case messageTooLarge(bytes: Int, limit: Int)
+    case emptyMessage
+    case cannotWrite(path: String, reason: String)
+    case cannotRead(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .messageTooLarge(bytes, limit):
+            "the message has \(bytes) bytes; the feedback store keeps messages of at most \(limit) bytes"
+        case .emptyMessage: "the message is empty; there is nothing to learn from"
+        case let .cannotWrite(path, reason): "cannot write the feedback store at \(path): \(reason)"
+        case let .cannotRead(path, reason): "cannot read the feedback store at \(path): \(reason)"
+        }
+    }
+}
+
+/// Messages users have labelled spam or ham, kept for `spamtune-train` to learn from.
+///
+/// On disk it is two Maildirs, `<directory>/spam` and `<directory>/ham`, so the trainer
+/// (and any mail tool) reads them as ordinary mailboxes. A message is written to `tmp/`,
+/// synced, and renamed into `new/`, so a reader never sees half a message and a crash
+/// loses at most the message being written. Its file is named after the SHA-256 of its
+/// bytes (`<digest>.<source>`): the same message labelled twice is one entry, and
+/// labelling it the other way moves it, so the newest label wins. The date of an entry is
+/// its file's modification time.
+///
+/// Writers in one process are serialised; spamtuned is the only writer (the trainer only
+/// reads), so no lock across processes is needed.
+public final class FeedbackStore: Sendable {
+    public static let defaultMaxMessageBytes = 10 << 20
+
+    public let directory: URL
+    public let maxMessageBytes: Int
+
+    /// Opens the store, creating its directories when missing.
+    public init(directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes) throws {
+        self.directory = directory.standardizedFileURL
+        self.maxMessageBytes = maxMessageBytes
+        for label in FeedbackLabel.allCases {
+            for sub in ["tmp", "new", "cur"] {
+                let path = maildir(for: label).appendingPathComponent(sub).path
+                do {
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+                } catch {
+                    throw FeedbackError.cannotWrite(path: path, reason: Self.reason(error))
+                }
+            }
+        }
+    }
+
+    /// The store the configuration names: `<state_directory>/feedback`.
+    public convenience init(configuration: DaemonConfiguration) throws {
+        try self.init(directory: URL(fileURLWithPath: configuration.feedbackDirectory))
+    }
+
+    /// The Maildir holding the messages with `label`.
+    public func maildir(for label: FeedbackLabel) -> URL { directory.appendingPathComponent(label.rawValue) }
+
+    /// Stores `bytes` as `label`; a message stored with the other label is moved.
+    @discardableResult
+    public func record(_ bytes: [UInt8], label: FeedbackLabel, source: String) throws -> FeedbackChange {
+        guard !bytes.isEmpty else { throw FeedbackError.emptyMessage }
+        guard bytes.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: bytes.count, limit: maxMessageBytes) }
+        let digest = SHA256.hexDigest(bytes)
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let existing = try files(digest: digest)
+        var change = FeedbackChange.added
+        if let same = existing.first(where: { $0.label == label }) {
+            // Already there: the label is newer now.
+            guard utimes(same.url.path, nil) == 0 else {
+                throw FeedbackError.cannotWrite(path: same.url.path, reason: String(cString: strerror(errno)))
+            }
+            change = .unchanged
+        } else {
+            try write(bytes, to: maildir(for: label).appendingPathComponent("new/\(digest).\(Self.sanitized(source))"))
+        }
+        for stale in existing where stale.label != label {
+            try unlinkSynced(stale.url)
+            if change == .added { change = .relabelled(from: stale.label) }
+        }
+        return change
+    }
+
+    /// Removes the message from the store (from `label` only, when given). Returns
+    /// whether there was anything to remove.
+    @discardableResult
+    public func remove(_ bytes: [UInt8], label: FeedbackLabel? = nil) throws -> Bool {
+        let digest = SHA256.hexDigest(bytes)
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let matches = try files(digest: digest).filter { label == nil || $0.label == label }
+        for match in matches { try unlinkSynced(match.url) }
+        return !matches.isEmpty
+    }
+
+    /// The entry for this message, if it is in the store.
+    public func entry(for bytes: [UInt8]) throws -> FeedbackEntry? {
+        try files(digest: SHA256.hexDigest(bytes)).first.flatMap { try entry(at: $0.url, label: $0.label) }
+    }
+
+    /// Every entry, oldest first.
+    public func entries() throws -> [FeedbackEntry] {
+        var result: [FeedbackEntry] = []
+        for label in FeedbackLabel.allCases {
+            for url in try messageFiles(of: label) {
+                if let entry = try entry(at: url, label: label) { result.append(entry) }
+            }
+        }
+        return result.sorted { ($0.date, $0.digest) < ($1.date, $1.digest) }
+    }
+
+    public func counts() throws -> FeedbackCounts {
+        FeedbackCounts(spam: try messageFiles(of: .spam).count, ham: try messageFiles(of: .ham).count)
+    }
+
+    // MARK: Files
+
+    private func messageFiles(of label: FeedbackLabel) throws -> [URL] {
+        var urls: [URL] = []
+        for sub in ["new", "cur"] {
+            let folder = maildir(for: label).appendingPathComponent(sub)
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            } catch {
+                throw FeedbackError.cannotRead(path: folder.path, reason: Self.reason(error))
+            }
+            urls += names.filter { !$0.hasPrefix(".") }.sorted().map { folder.appendingPathComponent($0) }
+        }
+        return urls
+    }
+
+    /// The files holding the message with this digest, under either label. A file
+    /// moved to `cur/` by a mail client keeps its name up to the `:2,` flags.
+    private func files(digest: String) throws -> [(url: URL, label: FeedbackLabel)] {
+        var found: [(URL, FeedbackLabel)] = []
+        for label in FeedbackLabel.allCases {
+            for url in try messageFiles(of: label) where url.lastPathComponent.hasPrefix(digest + ".") {
+                found.append((url, label))
+            }
+        }
+        return found
+    }
+
+    private func entry(at url: URL, label: FeedbackLabel) throws -> FeedbackEntry? {
+        let name = url.lastPathComponent
+        let parts = name.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, parts[0].count == 64, parts[0].allSatisfy(\.isHexDigit) else { return nil }
+        var info = stat()
+        guard stat(url.path, &info) == 0 else {
+            if errno == ENOENT { return nil }  // relabelled or removed meanwhile
+            throw FeedbackError.cannotRead(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        let date = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        let source = String(parts[1].split(separator: ":", maxSplits: 1).first ?? "")
+        return FeedbackEntry(url: url, label: label, date: date, digest: String(parts[0]), source: source)
+    }
+
+    /// tmp/ -> fsync -> rename into new/ -> fsync new/: the Maildir delivery order.
+    private func write(_ bytes: [UInt8], to destination: URL) throws {
+        let maildir = destination.deletingLastPathComponent().deletingLastPathComponent()
+        let temporary = maildir.appendingPathComponent("tmp/\(Self.uniqueName())")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw FeedbackError.cannotWrite(path: temporary.path, reason: String(cString: strerror(errno))) }
+        var failure: String?
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if failure == nil && rename(temporary.path, destination.path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temporary.path)
+            throw FeedbackError.cannotWrite(path: destination.path, reason: failure)
+        }
+        Self.syncDirectory(destination.deletingLastPathComponent())
+    }
+
+    private func unlinkSynced(_ url: URL) throws {
+        guard unlink(url.path) == 0 || errno == ENOENT else {
+            throw FeedbackError.cannotWrite(path: url.path, reason: String(cString: strerror(errno)))
+        }
+        Self.syncDirectory(url.deletingLastPathComponent())
+    }
+
+    private static func syncDirectory(_ url: URL) {
+        let fd = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
+    private static let counter = Counter()
+
+    /// `time.PpidQn.host`, as Maildir deliveries name their files.
+    private static func uniqueName() -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let hostName = String(cString: host).replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
+        return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.next()).\(hostName)"
+    }
+
+    /// A source name safe in a file name: letters, digits, '-' and '_'.
+    static func sanitized(_ source: String) -> String {
+        let kept = source.unicodeScalars.prefix(40).map { scalar -> Character in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_") ? Character(scalar) : "_"
+        }
+        return kept.isEmpty ? "unknown" : String(kept)
+    }
+
+    private static func reason(_ error: Error) -> String {
+        (error as NSError).localizedFailureReason ?? error.localizedDescription
+    }
+}
+
+/// Serialises the writers of every store in the process: labels arrive rarely (a user
+/// action), and one lock keeps a relabel from racing another on the same message.
+private let writeLock = NSLock()
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}

@@ -1,5 +1,8 @@
 /// The ways in spamtuned starts, in order. Each returns nil when the configuration turns
 /// it off.
 public enum WaysIn {
-    public static let all: [(DaemonContext) throws -> WayIn?] = []
+    public static let all: [(DaemonContext) throws -> WayIn?] = [
+        SpamdServer.make,
+        ControlServer.make,
+    ]
 }

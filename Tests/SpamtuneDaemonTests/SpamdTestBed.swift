@@ -174,3 +174,47 @@ func freeTCPPort() throws -> UInt16 {
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return UInt16(bigEndian: address.sin_port)
 }
+
+/// Runs a script that starts a daemon (the harness's spamd-loopback.sh). Foundation's
+/// Process waits until every copy of its pipes and its status socket is closed, and a
+/// daemon keeps them; so the script runs under posix_spawn with output to a file and
+/// every inherited descriptor above 2 closed, and is waited for with waitpid.
+func runDaemonizingScript(_ script: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+    let outputFile = "/tmp/st-script-\(UUID().uuidString.prefix(8)).log"
+    defer { unlink(outputFile) }
+    // Close what this process has open (other tests' pipes) before the daemon inherits it.
+    // (No redirection on the loop: bash would park stderr on a descriptor the loop closes.)
+    let wrapper = #"for n in $(ls /proc/$$/fd); do [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$0" "$@""#
+    let argv = ["/bin/bash", "-c", wrapper, script.path] + arguments
+    let mergedEnvironment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    var cEnvironment: [UnsafeMutablePointer<CChar>?] = mergedEnvironment.map { strdup($0) } + [nil]
+    defer {
+        for pointer in cArguments { free(pointer) }
+        for pointer in cEnvironment { free(pointer) }
+    }
+    // Test threads block signals (dispatch does); spamd's parent waits for one from its child.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var emptyMask = sigset_t()
+    sigemptyset(&emptyMask)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &emptyMask)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, "/bin/bash", &actions, &attributes, &cArguments, &cEnvironment)
+    guard result == 0 else { throw TestBedError("cannot run \(script.path): \(String(cString: strerror(result)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? ""
+    return ((status >> 8) & 0xFF, output)
+}

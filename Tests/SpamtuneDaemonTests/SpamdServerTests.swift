@@ -131,8 +131,9 @@ struct SpamdServerTests {
         defer { second.service.drainAndStop() }
         let refusing = try SpamdServer(context: second.context)
         defer { refusing.stop(graceful: false) }
-        let answer = try client.exchange(SpamdClient.request(.check, message: SpamdTestBed.message("refused")))
-        #expect(answer.isEmpty)  // closed without a word
+        // Closed without a word: an empty answer, or a reset when the request was still unread.
+        let answer = try? client.exchange(SpamdClient.request(.check, message: SpamdTestBed.message("refused")))
+        #expect(answer?.isEmpty ?? true)
         #expect(log.lines.contains { $0.contains("refused a connection from 127.0.0.1: not in spamd_allowed_networks") })
     }
 

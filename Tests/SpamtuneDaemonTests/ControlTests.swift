@@ -197,6 +197,25 @@ struct ControlTests {
         #expect(try status(bed).retrain?.exitStatus != nil)
     }
 
+    @Test func retrainCommandsResolveBesideTheDaemon() {
+        var configuration = DaemonConfiguration()
+        let defaultCommand = Retrainer.command(for: configuration, arguments: ["spamtuned", "--config", "/etc/a.conf"])
+        #expect(defaultCommand == [ProjectPaths.builtProduct("spamtune-train").path, "--config", "/etc/a.conf"])
+        #expect(Retrainer.configurationPath(in: ["spamtuned", "--config=/x.conf"]) == "/x.conf")
+        #expect(Retrainer.configurationPath(in: ["spamtuned"]) == "/etc/spamtune/spamtune.conf")
+        configuration.retrainCommand = ["/usr/local/bin/train", "--fast"]
+        #expect(Retrainer.command(for: configuration) == ["/usr/local/bin/train", "--fast"])
+        configuration.retrainCommand = ["sh", "-c", "true"]
+        #expect(Retrainer.command(for: configuration).first == "/usr/bin/sh" || Retrainer.command(for: configuration).first == "/bin/sh")
+    }
+
+    @Test func retrainCommandIsReadFromTheConfiguration() throws {
+        let file = try ConfigurationFile(path: "test.conf", text: "retrain_command = /opt/train  --config /etc/b.conf\n")
+        #expect(try DaemonConfiguration(file: file).retrainCommand == ["/opt/train", "--config", "/etc/b.conf"])
+        let body = try ConfigurationFile(path: "test.conf", text: "spamd_max_body_size = 8M\n")
+        #expect(try DaemonConfiguration(file: body).spamdMaxBodyBytes == 8 << 20)
+    }
+
     @Test func garbageOnTheControlSocketGetsAnError() throws {
         let bed = try SpamdTestBed()
         defer { bed.tearDown() }

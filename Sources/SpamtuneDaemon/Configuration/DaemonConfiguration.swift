@@ -73,9 +73,6 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var stateDirectory = "/var/lib/spamtune"
     public var logLevel = LogLevel.info
 
-    /// The file this configuration was read from (nil when built in code).
-    public var sourcePath: String? = nil
-
     public enum FailureAction: String, Sendable { case accept, tempfail }
 
     public init() {}
@@ -179,7 +176,6 @@ extension DaemonConfiguration {
     /// The configuration a file describes (defaults for what it leaves out).
     public init(file: ConfigurationFile) throws {
         self.init()
-        sourcePath = file.path
         let byName = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.name, $0) })
         var seen: [String: Int] = [:]
         for entry in file.entries {

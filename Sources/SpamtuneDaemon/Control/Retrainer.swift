@@ -18,14 +18,22 @@ public final class Retrainer: @unchecked Sendable {
         logPath = (configuration.stateDirectory as NSString).appendingPathComponent("retrain.log")
     }
 
-    /// The configured command, or `spamtune-train --config <this configuration>`;
-    /// a program named without a slash is looked for beside spamtuned's own
-    /// executable, then on PATH.
-    static func command(for configuration: DaemonConfiguration) -> [String] {
-        var words = configuration.retrainCommand
-            ?? ["spamtune-train", "--config", configuration.sourcePath ?? "/etc/spamtune/spamtune.conf"]
+    /// The configured command, or `spamtune-train --config <the file spamtuned was
+    /// started with>`; a program named without a slash is looked for beside spamtuned's
+    /// own executable, then on PATH.
+    static func command(for configuration: DaemonConfiguration, arguments: [String] = CommandLine.arguments) -> [String] {
+        var words = configuration.retrainCommand ?? ["spamtune-train", "--config", configurationPath(in: arguments)]
         if !words[0].contains("/") { words[0] = resolve(words[0]) }
         return words
+    }
+
+    /// spamtuned's `--config FILE` (or `--config=FILE`), else its default.
+    static func configurationPath(in arguments: [String]) -> String {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+        }
+        return "/etc/spamtune/spamtune.conf"
     }
 
     private static func resolve(_ program: String) -> String {

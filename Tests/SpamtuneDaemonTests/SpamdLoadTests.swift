@@ -55,12 +55,13 @@ struct SpamdLoadTests {
         let process = Process()
         process.executableURL = daemonPath
         process.arguments = ["--config", configuration.path]
-        process.standardError = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: bed.logFile.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: bed.logFile)
         try process.run()
         bed.processes.append(process)
         let deadline = Date(timeIntervalSinceNow: 120)
         while (try? ControlClient(socketPath: bed.controlSocket, timeout: 5).send(.status)) == nil {
-            try #require(Date() < deadline && process.isRunning, "spamtuned did not start")
+            try #require(Date() < deadline && process.isRunning, "spamtuned did not start: \(bed.daemonLog)")
             usleep(100_000)
         }
         let address = ListenAddress.unix(path: bed.spamdSocket)

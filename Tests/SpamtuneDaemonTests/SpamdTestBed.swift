@@ -41,8 +41,11 @@ final class SpamdTestBed: @unchecked Sendable {
         return configuration
     }
 
-    /// The configuration as a file for the real executable.
+    /// The configuration as a file for the real executable; `lines` add keys or replace
+    /// the defaults here.
     func writeConfiguration(_ lines: [String] = []) throws -> URL {
+        func key(_ line: String) -> String { line.split(separator: "=")[0].trimmingCharacters(in: .whitespaces) }
+        let replaced = Set(lines.map(key))
         let text = ([
             "checkpoint = \(models.appendingPathComponent("current").path)",
             "threads = 1",
@@ -52,7 +55,7 @@ final class SpamdTestBed: @unchecked Sendable {
             "control_socket_mode = 0600",
             "state_directory = \(stateDirectory.path)",
             "log_level = debug",
-        ] + lines).joined(separator: "\n") + "\n"
+        ].filter { !replaced.contains(key($0)) } + lines).joined(separator: "\n") + "\n"
         let url = root.appendingPathComponent("spamtune.conf")
         try Data(text.utf8).write(to: url)
         return url

@@ -9,6 +9,9 @@ let usage = """
 
       classify   score messages: spamtune classify --checkpoint DIR [FILE ... | -]
                  or --base-model MODEL --head HEAD [--tokenizer DIR] [--text 'message' | FILE ... | -]
+      status     the running daemon: model, counts, latency, queue (spamtune status [--json])
+      reload     make the daemon load its checkpoint again, keeping the old one if the new fails
+      retrain    make the daemon start its training command in the background
       help       this text
 
     Run `spamtune COMMAND --help` for a command's options.
@@ -25,6 +28,9 @@ let status: Int32
 do {
     switch command {
     case "classify": status = try ClassifyCommand.run(arguments)
+    case "status": status = try StatusCommand.run(arguments)
+    case "reload": status = try ReloadCommand.run(arguments)
+    case "retrain": status = try RetrainCommand.run(arguments)
     case "help", "--help", "-h":
         print(usage)
         status = 0

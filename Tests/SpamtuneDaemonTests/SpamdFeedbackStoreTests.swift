@@ -79,6 +79,19 @@ struct SpamdFeedbackStoreTests {
         #expect(!entry.source.contains("/"))
     }
 
+    @Test func verdictHeadersAreStrippedSoDeliveredAndOriginalAreOneEntry() throws {
+        defer { try? FileManager.default.removeItem(at: root) }
+        let stripping = try FeedbackStore(
+            directory: root.appendingPathComponent("stripping"), strippedFieldNames: ["X-Spam-Flag", "X-Spam-Status"])
+        let original = Array("From: a@example.test\nSubject: hi\n\nbody\n".utf8)
+        let delivered = Array("X-Spam-Flag: YES\nX-Spam-Status: Yes, score=9.1\n\trequired=5.0\nFrom: a@example.test\nSubject: hi\n\nbody\n".utf8)
+        #expect(try stripping.record(delivered, label: .spam, source: "spamd-tell") == .added)
+        #expect(try stripping.record(original, label: .ham, source: "maildir") == .relabelled(from: .spam))
+        let entry = try #require(try stripping.entry(for: delivered))
+        #expect(try Array(Data(contentsOf: entry.url)) == original)
+        #expect(try stripping.remove(delivered) == true)
+    }
+
     @Test func concurrentRelabelsLeaveExactlyOneEntry() throws {
         defer { try? FileManager.default.removeItem(at: root) }
         let bytes = message("contested")

@@ -57,12 +57,19 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var spamdAllowedNetworks: [ClientNetwork] = [
         try! ClientNetwork(parsing: "127.0.0.1/32"), try! ClientNetwork(parsing: "::1/128"),
     ]
+    /// PROCESS, HEADERS and TELL hold the whole message (they answer with it or store
+    /// it); larger ones are refused with EX_DATAERR, and spamc passes them through.
+    public var spamdMaxBodyBytes = 32 << 20
     public var maildirs: [String] = []
     /// The Maildir++ folder spam is moved to (under each Maildir).
     public var junkFolder = ".Junk"
     public var controlSocket = "/run/spamtune/control.sock"
     public var controlSocketMode: UInt16 = 0o660
     public var controlSocketGroup: String? = nil
+    /// What `spamtune retrain` starts: a program and its arguments, split at blanks
+    /// (no shell). nil: `spamtune-train --config <this file>`, the spamtune-train beside
+    /// spamtuned's own executable.
+    public var retrainCommand: [String]? = nil
 
     // Limits and housekeeping
     public var maxConnections = 512
@@ -147,6 +154,7 @@ extension DaemonConfiguration {
         key("spamd_allowed_networks") {
             $0.spamdAllowedNetworks = try $1.split(whereSeparator: { $0 == "," || $0 == " " }).map { try ClientNetwork(parsing: String($0)) }
         },
+        key("spamd_max_body_size") { $0.spamdMaxBodyBytes = try ValueParser.byteCount($1) },
         key("maildir", repeatable: true) { config, value in
             guard value.hasPrefix("/") else { throw ValueError("a Maildir needs an absolute path, not '\(value)'") }
             config.maildirs.append(value)
@@ -163,6 +171,10 @@ extension DaemonConfiguration {
         },
         key("control_socket_mode") { $0.controlSocketMode = try ValueParser.fileMode($1) },
         key("control_socket_group") { $0.controlSocketGroup = optionalGroup($1) },
+        key("retrain_command") { config, value in
+            let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            config.retrainCommand = words.isEmpty || value == "default" ? nil : words
+        },
         key("max_connections") { $0.maxConnections = try ValueParser.integer($1, 1...100_000) },
         key("connection_timeout") { $0.connectionTimeout = try ValueParser.duration($1) },
         key("state_directory") { config, value in

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneMail
 import SpamtuneSupport
 
 #if canImport(Glibc)
@@ -68,6 +69,10 @@ public enum FeedbackError: Error, Equatable, CustomStringConvertible {
 /// labelling it the other way moves it, so the newest label wins. The date of an entry is
 /// its file's modification time.
 ///
+/// The verdict header fields spamtune adds (`strippedFieldNames`) are removed before a
+/// message is stored or looked up: a message labelled as delivered (with them) and as
+/// first seen (without) is the same entry, and training never reads a verdict.
+///
 /// Writers in one process are serialised; spamtuned is the only writer (the trainer only
 /// reads), so no lock across processes is needed.
 public final class FeedbackStore: Sendable {
@@ -75,11 +80,16 @@ public final class FeedbackStore: Sendable {
 
     public let directory: URL
     public let maxMessageBytes: Int
+    /// Header fields removed from messages before they are stored (lower case).
+    public let strippedFieldNames: Set<String>
 
     /// Opens the store, creating its directories when missing.
-    public init(directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes) throws {
+    public init(
+        directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes, strippedFieldNames: [String] = []
+    ) throws {
         self.directory = directory.standardizedFileURL
         self.maxMessageBytes = maxMessageBytes
+        self.strippedFieldNames = Set(strippedFieldNames.map { $0.lowercased() })
         for label in FeedbackLabel.allCases {
             for sub in ["tmp", "new", "cur"] {
                 let path = maildir(for: label).appendingPathComponent(sub).path
@@ -92,19 +102,24 @@ public final class FeedbackStore: Sendable {
         }
     }
 
-    /// The store the configuration names: `<state_directory>/feedback`.
+    /// The store the configuration names, `<state_directory>/feedback`, stripping the
+    /// configured verdict header fields.
     public convenience init(configuration: DaemonConfiguration) throws {
-        try self.init(directory: URL(fileURLWithPath: configuration.feedbackDirectory))
+        try self.init(
+            directory: URL(fileURLWithPath: configuration.feedbackDirectory),
+            strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader])
     }
 
     /// The Maildir holding the messages with `label`.
     public func maildir(for label: FeedbackLabel) -> URL { directory.appendingPathComponent(label.rawValue) }
 
-    /// Stores `bytes` as `label`; a message stored with the other label is moved.
+    /// Stores `message` as `label`; a message stored with the other label is moved.
     @discardableResult
-    public func record(_ bytes: [UInt8], label: FeedbackLabel, source: String) throws -> FeedbackChange {
+    public func record(_ message: [UInt8], label: FeedbackLabel, source: String) throws -> FeedbackChange {
+        guard !message.isEmpty else { throw FeedbackError.emptyMessage }
+        guard message.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: message.count, limit: maxMessageBytes) }
+        let bytes = stripped(message)
         guard !bytes.isEmpty else { throw FeedbackError.emptyMessage }
-        guard bytes.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: bytes.count, limit: maxMessageBytes) }
         let digest = SHA256.hexDigest(bytes)
         writeLock.lock()
         defer { writeLock.unlock() }
@@ -129,8 +144,8 @@ public final class FeedbackStore: Sendable {
     /// Removes the message from the store (from `label` only, when given). Returns
     /// whether there was anything to remove.
     @discardableResult
-    public func remove(_ bytes: [UInt8], label: FeedbackLabel? = nil) throws -> Bool {
-        let digest = SHA256.hexDigest(bytes)
+    public func remove(_ message: [UInt8], label: FeedbackLabel? = nil) throws -> Bool {
+        let digest = SHA256.hexDigest(stripped(message))
         writeLock.lock()
         defer { writeLock.unlock() }
         let matches = try files(digest: digest).filter { label == nil || $0.label == label }
@@ -139,8 +154,8 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The entry for this message, if it is in the store.
-    public func entry(for bytes: [UInt8]) throws -> FeedbackEntry? {
-        try files(digest: SHA256.hexDigest(bytes)).first.flatMap { try entry(at: $0.url, label: $0.label) }
+    public func entry(for message: [UInt8]) throws -> FeedbackEntry? {
+        try files(digest: SHA256.hexDigest(stripped(message))).first.flatMap { try entry(at: $0.url, label: $0.label) }
     }
 
     /// Every entry, oldest first.
@@ -156,6 +171,22 @@ public final class FeedbackStore: Sendable {
 
     public func counts() throws -> FeedbackCounts {
         FeedbackCounts(spam: try messageFiles(of: .spam).count, ham: try messageFiles(of: .ham).count)
+    }
+
+    /// The message without the stripped header fields; other bytes are kept as they are.
+    func stripped(_ message: [UInt8]) -> [UInt8] {
+        guard !strippedFieldNames.isEmpty else { return message }
+        let removed = MailMessage(bytes: message).fields.filter { strippedFieldNames.contains($0.name.lowercased()) }.map(\.byteRange)
+        guard !removed.isEmpty else { return message }
+        var output: [UInt8] = []
+        output.reserveCapacity(message.count)
+        var position = 0
+        for range in removed {
+            output += message[position..<range.lowerBound]
+            position = range.upperBound
+        }
+        output += message[position...]
+        return output
     }
 
     // MARK: Files

@@ -3,6 +3,8 @@
 public enum WaysIn {
     public static let all: [(DaemonContext) throws -> WayIn?] = [
         MilterServer.make,
+        SpamdServer.make,
         MaildirWatcher.make,
+        ControlServer.make,
     ]
 }

@@ -1,0 +1,128 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts the training command for `spamtune retrain`, one at a time, in a session of
+/// its own (stopping the daemon does not stop a training run), with its output appended
+/// to `<state_directory>/retrain.log`. The daemon reaps it and remembers how it ended.
+public final class Retrainer: @unchecked Sendable {
+    public let command: [String]
+    public let logPath: String
+    private let lock = NSLock()
+    private var state: RetrainState?
+
+    public init(configuration: DaemonConfiguration) {
+        command = Self.command(for: configuration)
+        logPath = (configuration.stateDirectory as NSString).appendingPathComponent("retrain.log")
+    }
+
+    /// The configured command, or `spamtune-train --config <the file spamtuned was
+    /// started with>`; a program named without a slash is looked for beside spamtuned's
+    /// own executable, then on PATH.
+    static func command(for configuration: DaemonConfiguration, arguments: [String] = CommandLine.arguments) -> [String] {
+        var words = configuration.retrainCommand ?? ["spamtune-train", "--config", configurationPath(in: arguments)]
+        if !words[0].contains("/") { words[0] = resolve(words[0]) }
+        return words
+    }
+
+    /// spamtuned's `--config FILE` (or `--config=FILE`), else its default.
+    static func configurationPath(in arguments: [String]) -> String {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+        }
+        return "/etc/spamtune/spamtune.conf"
+    }
+
+    private static func resolve(_ program: String) -> String {
+        let ownDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        var candidates = [ownDirectory.appendingPathComponent(program).path]
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            candidates.append((String(directory) as NSString).appendingPathComponent(program))
+        }
+        return candidates.first { access($0, X_OK) == 0 } ?? candidates[0]
+    }
+
+    /// The last run, or the one under way.
+    public var last: RetrainState? {
+        lock.lock()
+        defer { lock.unlock() }
+        return state
+    }
+
+    /// Starts the command; fails when one is still running or it cannot be started.
+    public func start() throws -> RetrainState {
+        lock.lock()
+        defer { lock.unlock() }
+        if let state, state.running {
+            throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
+        }
+        let pid = try spawn()
+        let started = RetrainState(
+            pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
+            exitStatus: nil)
+        state = started
+        let reaper = Thread { [self] in reap(pid) }
+        reaper.name = "spamtune-retrain-reaper"
+        reaper.start()
+        return started
+    }
+
+    private func reap(_ pid: Int32) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import.
+        let signal = status & 0x7F
+        let exitStatus = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        lock.lock()
+        if state?.pid == pid {
+            state?.running = false
+            state?.exitStatus = exitStatus
+        }
+        lock.unlock()
+    }
+
+    private func spawn() throws -> Int32 {
+        let logFile = logPath
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_APPEND | O_CREAT, 0o640)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The daemon ignores HUP, TERM, INT and PIPE (its dispatch sources take them);
+        // ignored signals survive exec, so the trainer gets the defaults back, and an
+        // empty mask. glibc's POSIX_SPAWN_SETSID (0x80) is hidden from Swift.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGQUIT] { sigaddset(&defaults, number) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | 0x80)
+
+        let header = "\n# \(ISO8601DateFormatter().string(from: Date())) spamtuned starts: \(command.joined(separator: " "))\n"
+        let logDescriptor = open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard logDescriptor >= 0 else {
+            throw ControlClientError.failed("cannot open the retrain log \(logFile): \(String(cString: strerror(errno)))")
+        }
+        _ = header.utf8CString.withUnsafeBufferPointer { Glibc.write(logDescriptor, $0.baseAddress, $0.count - 1) }
+        close(logDescriptor)
+
+        var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, command[0], &actions, &attributes, &argv, environ)
+        guard result == 0 else {
+            throw ControlClientError.failed("cannot start \(command[0]): \(String(cString: strerror(result))) (set retrain_command in the configuration)")
+        }
+        return pid
+    }
+}

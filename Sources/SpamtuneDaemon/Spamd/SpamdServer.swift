@@ -1,0 +1,178 @@
+import Foundation
+import SpamtuneMail
+
+/// The spamd-compatible way in: SpamAssassin's SPAMC/1.5 protocol on a Unix socket
+/// (`spamd_listen`) and optionally on TCP (`spamd_tcp_listen`) for a pool of MTAs,
+/// where only clients in `spamd_allowed_networks` are served (spamd's `-A`). The stock
+/// `spamc`, Exim's `spam =` condition and Mail::SpamAssassin::Client work unchanged.
+///
+/// A connection carries one request. A request that breaks the protocol gets an error
+/// status line and its connection is closed; nothing a client sends affects another
+/// connection.
+public final class SpamdServer: WayIn, @unchecked Sendable {
+    public let name: String
+    private let context: DaemonContext
+    private let listeners: [SocketListener]
+    private let tcpListener: SocketListener?
+    private let reader: SpamdRequestReader
+    private let feedback: FeedbackStore
+    private let allowedNetworks: [ClientNetwork]
+    private let drainSeconds: Double
+
+    /// The factory `WaysIn.all` lists: nil when neither socket is configured.
+    public static func make(_ context: DaemonContext) throws -> WayIn? {
+        let configuration = context.configuration
+        guard configuration.spamdListen != nil || configuration.spamdTCPListen != nil else { return nil }
+        return try SpamdServer(context: context)
+    }
+
+    public init(context: DaemonContext) throws {
+        self.context = context
+        let configuration = context.configuration
+        var limits = SpamdLimits()
+        limits.scoredBytes = configuration.maxMessageBytes
+        limits.wholeMessageBytes = max(configuration.spamdMaxBodyBytes, configuration.maxMessageBytes)
+        limits.requestSeconds = configuration.connectionTimeout
+        reader = SpamdRequestReader(limits: limits)
+        feedback = try FeedbackStore(configuration: configuration)
+        allowedNetworks = configuration.spamdAllowedNetworks
+        drainSeconds = min(configuration.connectionTimeout, configuration.messageDeadline + 5)
+
+        var listeners: [SocketListener] = []
+        var names: [String] = []
+        do {
+            if let address = configuration.spamdListen {
+                listeners.append(
+                    try SocketListener(
+                        address: address, mode: configuration.spamdSocketMode, maxConnections: configuration.maxConnections,
+                        timeout: configuration.connectionTimeout, log: context.log))
+                names.append("\(address)")
+            }
+            if let address = configuration.spamdTCPListen {
+                let listener = try SocketListener(
+                    address: address, maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout,
+                    log: context.log)
+                listeners.append(listener)
+                tcpListener = listener
+                names.append("\(address) allowing \(allowedNetworks.map(\.description).joined(separator: ", "))")
+            } else {
+                tcpListener = nil
+            }
+        } catch {
+            for listener in listeners { listener.stop() }
+            throw error
+        }
+        self.listeners = listeners
+        name = "spamd on " + names.joined(separator: " and ")
+        for listener in listeners {
+            listener.start { [self] connection in serve(connection) }
+        }
+    }
+
+    /// The TCP port, when listening on TCP (tests listen on a port the system picks).
+    public var tcpPort: UInt16? { tcpListener?.boundPort }
+
+    public func stop(graceful: Bool) {
+        for listener in listeners { listener.stop(closeConnections: !graceful) }
+        if graceful {
+            for listener in listeners { listener.waitForConnections(seconds: drainSeconds) }
+        }
+    }
+
+    private func serve(_ connection: SocketConnection) {
+        if let peer = connection.peer, !allowedNetworks.contains(where: { $0.contains(peer) }) {
+            context.log.warning("spamd: refused a connection from \(connection.peerDescription): not in spamd_allowed_networks")
+            return
+        }
+        let answer: [UInt8]
+        do {
+            guard let request = try reader.read(from: connection) else { return }
+            answer = respond(to: request)
+        } catch {
+            context.log.warning("spamd: \(connection.peerDescription): \(error)")
+            answer = SpamdResponse.error(error)
+        }
+        do {
+            try connection.write(answer)
+        } catch {
+            context.log.debug("spamd: \(connection.peerDescription): the answer could not be sent: \(error)")
+        }
+    }
+
+    /// The answer to one request (all of it: the connection closes after it).
+    public func respond(to request: SpamdRequest) -> [UInt8] {
+        switch request.verb {
+        case .ping: return SpamdResponse.pong()
+        case .skip: return []
+        case .tell: return tell(request)
+        default: break
+        }
+        let identifier = Self.identifier(of: request.body)
+        let verdict = context.service.score(request.body, channel: .spamd, identifier: identifier)
+        if case let .temporaryFailure(reason) = verdict.outcome {
+            return SpamdResponse.error(SpamdRequestError(.temporaryFailure, "not scored: \(reason); try again later"))
+        }
+        let configuration = context.configuration
+        let text = SpamdVerdictText(
+            verdict: verdict, scale: configuration.scoreScale,
+            truncated: request.messageBytes > configuration.maxMessageBytes)
+        var message: [UInt8]?
+        if request.verb == .process || request.verb == .headers {
+            do {
+                message = try SpamdResponse.rewrittenMessage(
+                    request.body,
+                    fields: text.headerFields(flag: configuration.flagHeader, score: configuration.scoreHeader, status: configuration.statusHeader),
+                    headersOnly: request.verb == .headers)
+            } catch {
+                return SpamdResponse.error(SpamdRequestError(.software, "cannot add the verdict header fields: \(error)"))
+            }
+        }
+        return SpamdResponse.verdict(text, request: request, message: message)
+    }
+
+    /// TELL: `Set: local` stores the message with its class in the feedback store,
+    /// `Remove: local` takes it out. Remote databases do not exist here and are not
+    /// reported as done.
+    private func tell(_ request: SpamdRequest) -> [UInt8] {
+        let identifier = Self.identifier(of: request.body)
+        var didSet: [TellDatabase] = []
+        var didRemove: [TellDatabase] = []
+        do {
+            if request.setDatabases.contains(.local), let label = request.messageClass {
+                let change = try feedback.record(request.body, label: label, source: "spamd-tell")
+                if change != .unchanged { didSet.append(.local) }
+                context.log.info("spamd id=\(identifier) tell=\(label.rawValue) feedback=\(Self.describe(change))")
+            }
+            if request.removeDatabases.contains(.local) {
+                let removed = try feedback.remove(request.body, label: request.messageClass)
+                if removed { didRemove.append(.local) }
+                context.log.info("spamd id=\(identifier) tell=forget feedback=\(removed ? "removed" : "absent")")
+            }
+        } catch let error as FeedbackError {
+            let status: SpamdStatus
+            switch error {
+            case .messageTooLarge, .emptyMessage: status = .dataError
+            case .cannotRead, .cannotWrite: status = .ioError
+            }
+            context.log.error("spamd id=\(identifier) tell failed: \(error)")
+            return SpamdResponse.error(SpamdRequestError(status, error.description))
+        } catch {
+            return SpamdResponse.error(SpamdRequestError(.software, "\(error)"))
+        }
+        return SpamdResponse.tell(didSet: didSet, didRemove: didRemove)
+    }
+
+    private static func describe(_ change: FeedbackChange) -> String {
+        switch change {
+        case .added: "added"
+        case let .relabelled(from): "relabelled-from-\(from.rawValue)"
+        case .unchanged: "already-there"
+        }
+    }
+
+    /// The Message-ID for the log line, as spamd logs it.
+    static func identifier(of message: [UInt8]) -> String {
+        let header = MailMessage(bytes: message).firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
+        return header.isEmpty ? "(no-message-id)" : header
+    }
+}

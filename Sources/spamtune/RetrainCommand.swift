@@ -1,0 +1,27 @@
+import Foundation
+import SpamtuneDaemon
+
+/// `spamtune retrain`: the daemon starts the training command in the background.
+enum RetrainCommand {
+    static let help = """
+        usage: spamtune retrain [--socket PATH | --config FILE] [--json]
+
+        Makes the running spamtuned start its training command (retrain_command; by default
+        spamtune-train --config <its configuration>) in the background, with the feedback
+        users gave. Its output goes to <state_directory>/retrain.log; `spamtune status`
+        shows whether it is still running and how it ended. Once it has written a new
+        checkpoint, `spamtune reload` serves it.
+
+        """ + ControlCommandLine.optionsHelp
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        if arguments.contains("--help") {
+            print(help)
+            return 0
+        }
+        return try ControlCommandLine.run(.retrain, arguments) { response in
+            guard let retrain = response.retrain else { return "retrain started\n" }
+            return "retrain started: \(retrain.command.joined(separator: " "))\n" + "\(ControlCommandLine.describe(retrain))\n"
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneTestSupport
+import Testing
+
+@testable import SpamtuneDaemon
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `spamtune status|reload|retrain` against the real spamtuned, and its signals.
+@Suite("control socket and spamtune status/reload/retrain", .serialized)
+struct ControlTests {
+    let spamtune = ProjectPaths.builtProduct("spamtune")
+
+    init() throws {
+        try Spamc.ensureInstalled()
+    }
+
+    func status(_ bed: SpamdTestBed) throws -> DaemonStatus {
+        try #require(try ControlClient(socketPath: bed.controlSocket, timeout: 30).send(.status).status)
+    }
+
+    @Test func statusShowsTheModelCountsAndLatency() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        let configuration = try bed.writeConfiguration()
+        try bed.startExecutable(configuration: configuration)
+        for index in 0..<3 {
+            let result = try Spamc.run(["-U", bed.spamdSocket, "-c"], input: SpamdTestBed.message("status \(index)"))
+            #expect(result.status == 0 || result.status == 1)
+        }
+
+        let text = try runProcess(spamtune, ["status", "--socket", bed.controlSocket])
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("model      v1-50, threshold 0.50"))
+        #expect(text.standardOutput.contains("way in         spam      ham unscored tempfail"))
+        #expect(text.standardOutput.range(of: #"spamd +\d+ +\d+ +0 +0"#, options: .regularExpression) != nil, "\(text.standardOutput)")
+        #expect(text.standardOutput.contains("latency    p50 "))
+        #expect(text.standardOutput.contains("listening  spamd unix:\(bed.spamdSocket)"))
+
+        // --config finds the socket the same way; --json is the daemon's answer.
+        let json = try runProcess(spamtune, ["status", "--config", configuration.path, "--json"])
+        #expect(json.status == 0, "\(json.standardError)")
+        let response = try JSONDecoder().decode(ControlResponse.self, from: Data(json.standardOutput.utf8))
+        let status = try #require(response.status)
+        #expect(status.model.version == "v1-50")
+        #expect(status.verdicts["spamd"].map { $0.values.reduce(0, +) } == 3)
+        #expect(status.verdicts["total"].map { $0.values.reduce(0, +) } == 3)
+        #expect(status.latency.p50 != nil && status.latency.p99 != nil)
+        #expect(status.queueLimit == 256)
+        #expect(status.feedback == FeedbackCounts(spam: 0, ham: 0))
+        #expect(status.uptimeSeconds > 0)
+
+        // The socket has the configured mode.
+        var info = stat()
+        #expect(stat(bed.controlSocket, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o600)
+    }
+
+    @Test func aStoppedDaemonIsReportedInOneLine() throws {
+        let missing = "/tmp/st-nothing-\(UUID().uuidString.prefix(8))/control.sock"
+        for command in ["status", "reload", "retrain"] {
+            let result = try runProcess(spamtune, [command, "--socket", missing])
+            #expect(result.status == 3)
+            #expect(result.standardError == "spamtune \(command): spamtuned is not running (no socket at \(missing))\n")
+        }
+        let usage = try runProcess(spamtune, ["status", "--socket", missing, "--config", "/x"])
+        #expect(usage.status == 2)
+    }
+
+    @Test func reloadSwapsTheModelWithoutDroppingAConnection() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        try bed.startExecutable(configuration: try bed.writeConfiguration())
+
+        // spamc keeps asking while the checkpoint changes under it.
+        let stop = StopFlag()
+        let failures = ResultBox()
+        let loop = Thread {
+            var index = 0
+            while !stop.isSet {
+                index += 1
+                do {
+                    let result = try Spamc.run(["-U", bed.spamdSocket, "-c"], input: SpamdTestBed.message("loop \(index)"))
+                    if (result.status == 0 || result.status == 1) && result.standardOutput != "0/0\n" {
+                        failures.success()
+                    } else {
+                        failures.failure("spamc exit \(result.status): \(result.standardOutput) \(result.standardError)")
+                    }
+                } catch {
+                    failures.failure("\(error)")
+                }
+            }
+            failures.finish()
+        }
+        loop.start()
+        defer {
+            stop.set()
+            failures.waitUntilFinished()
+        }
+
+        usleep(300_000)
+        try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v2")
+        let reload = try runProcess(spamtune, ["reload", "--socket", bed.controlSocket])
+        #expect(reload.status == 0, "\(reload.standardError)")
+        #expect(reload.standardOutput == "reloaded: now serving model v2 (was v1-50)\n")
+        #expect(try status(bed).model.version == "v2")
+
+        // A checkpoint that does not load is refused; v2 keeps serving.
+        let broken = try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v3")
+        try Data("not safetensors".utf8).write(to: broken.appendingPathComponent(CheckpointManifest.weightsFileName))
+        let refused = try runProcess(spamtune, ["reload", "--socket", bed.controlSocket])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.hasPrefix("spamtune reload: reload refused, still serving v2: "), "\(refused.standardError)")
+        #expect(try status(bed).model.version == "v2")
+
+        // SIGHUP reloads too.
+        try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v4")
+        kill(bed.processes[0].processIdentifier, SIGHUP)
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while try status(bed).model.version != "v4" && Date() < deadline { usleep(50_000) }
+        let final = try status(bed)
+        #expect(final.model.version == "v4")
+        #expect(final.reloads == 2)
+
+        usleep(300_000)
+        stop.set()
+        failures.waitUntilFinished()
+        #expect(failures.successes > 3)
+        #expect(failures.failures.isEmpty, "\(failures.failures.prefix(3))")
+        #expect(bed.daemonLog.contains("reload refused, still serving v2"))
+    }
+
+    @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        let process = try bed.startExecutable(configuration: try bed.writeConfiguration())
+        let message = SpamdTestBed.message("In flight")
+        let request = SpamdClient.request(.check, message: message)
+        let socket = try ClientSocket(connectingTo: .unix(path: bed.spamdSocket), timeout: 30)
+        defer { socket.close() }
+        // Half the request, then the signal, then the rest.
+        try socket.write(Array(request.prefix(request.count / 2)))
+        usleep(200_000)
+        kill(process.processIdentifier, SIGTERM)
+        usleep(500_000)
+        #expect(process.isRunning)
+        try socket.write(Array(request.suffix(from: request.count / 2)))
+        socket.finishWriting()
+        let answer = try SpamdClient.parseCheckAnswer(try socket.readToEnd())
+        #expect(answer.threshold == 5.0)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(process.terminationReason == .exit)
+        // New connections are no longer taken.
+        #expect(throws: (any Error).self) { try SpamdClient(address: .unix(path: bed.spamdSocket), timeout: 5).check(message) }
+    }
+
+    @Test func retrainRunsTheConfiguredCommandInTheBackground() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        let script = bed.root.appendingPathComponent("train.sh")
+        try Data("#!/bin/sh\necho \"training with $*\"\nsleep 1\nexit 3\n".utf8).write(to: script)
+        chmod(script.path, 0o755)
+        try bed.startExecutable(configuration: try bed.writeConfiguration(["retrain_command = \(script.path) --config /etc/x.conf"]))
+
+        let started = try runProcess(spamtune, ["retrain", "--socket", bed.controlSocket])
+        #expect(started.status == 0, "\(started.standardError)")
+        #expect(started.standardOutput.hasPrefix("retrain started: \(script.path) --config /etc/x.conf\npid "))
+        let again = try runProcess(spamtune, ["retrain", "--socket", bed.controlSocket])
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("a retrain is already running"))
+
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while try status(bed).retrain?.running == true && Date() < deadline { usleep(100_000) }
+        let retrain = try #require(try status(bed).retrain)
+        #expect(!retrain.running)
+        #expect(retrain.exitStatus == 3)
+        let log = try String(contentsOfFile: retrain.log, encoding: .utf8)
+        #expect(log.contains("training with --config /etc/x.conf"))
+        let text = try runProcess(spamtune, ["status", "--socket", bed.controlSocket])
+        #expect(text.standardOutput.contains("failed with exit status 3; output in \(retrain.log)"))
+    }
+
+    @Test func retrainDefaultsToTheTrainerBesideTheDaemon() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        let configuration = try bed.writeConfiguration()
+        try bed.startExecutable(configuration: configuration)
+        let response = try ControlClient(socketPath: bed.controlSocket).send(.retrain)
+        let retrain = try #require(response.retrain, "\(response.error ?? "")")
+        #expect(retrain.command == [ProjectPaths.builtProduct("spamtune-train").path, "--config", configuration.path])
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while try status(bed).retrain?.running == true && Date() < deadline { usleep(100_000) }
+        #expect(try status(bed).retrain?.exitStatus != nil)
+    }
+
+    @Test func retrainCommandsResolveBesideTheDaemon() {
+        var configuration = DaemonConfiguration()
+        let defaultCommand = Retrainer.command(for: configuration, arguments: ["spamtuned", "--config", "/etc/a.conf"])
+        #expect(defaultCommand == [ProjectPaths.builtProduct("spamtune-train").path, "--config", "/etc/a.conf"])
+        #expect(Retrainer.configurationPath(in: ["spamtuned", "--config=/x.conf"]) == "/x.conf")
+        #expect(Retrainer.configurationPath(in: ["spamtuned"]) == "/etc/spamtune/spamtune.conf")
+        configuration.retrainCommand = ["/usr/local/bin/train", "--fast"]
+        #expect(Retrainer.command(for: configuration) == ["/usr/local/bin/train", "--fast"])
+        configuration.retrainCommand = ["sh", "-c", "true"]
+        #expect(Retrainer.command(for: configuration).first == "/usr/bin/sh" || Retrainer.command(for: configuration).first == "/bin/sh")
+    }
+
+    @Test func retrainCommandIsReadFromTheConfiguration() throws {
+        let file = try ConfigurationFile(path: "test.conf", text: "retrain_command = /opt/train  --config /etc/b.conf\n")
+        #expect(try DaemonConfiguration(file: file).retrainCommand == ["/opt/train", "--config", "/etc/b.conf"])
+        let body = try ConfigurationFile(path: "test.conf", text: "spamd_max_body_size = 8M\n")
+        #expect(try DaemonConfiguration(file: body).spamdMaxBodyBytes == 8 << 20)
+    }
+
+    @Test func garbageOnTheControlSocketGetsAnError() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        let daemon = try bed.daemon()
+        defer { daemon.service.drainAndStop() }
+        let server = try ControlServer(context: daemon.context)
+        defer { server.stop(graceful: false) }
+        let socket = try ClientSocket(connectingTo: .unix(path: bed.controlSocket), timeout: 10)
+        defer { socket.close() }
+        try socket.write(Array("hello\n{\"command\":\"explode\"}\n{\"command\":\"status\"}\n".utf8))
+        let first = try JSONDecoder().decode(ControlResponse.self, from: Data(try #require(try socket.readLine())))
+        #expect(!first.ok && first.error?.contains("commands: status, reload, retrain") == true)
+        let second = try JSONDecoder().decode(ControlResponse.self, from: Data(try #require(try socket.readLine())))
+        #expect(!second.ok)
+        let third = try JSONDecoder().decode(ControlResponse.self, from: Data(try #require(try socket.readLine())))
+        #expect(third.ok && third.status?.model.version == "v1-50")
+    }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+}

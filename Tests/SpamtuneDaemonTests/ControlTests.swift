@@ -192,9 +192,16 @@ struct ControlTests {
         let response = try ControlClient(socketPath: bed.controlSocket).send(.retrain)
         let retrain = try #require(response.retrain, "\(response.error ?? "")")
         #expect(retrain.command == [ProjectPaths.builtProduct("spamtune-train").path, "--config", configuration.path])
+        // A real training run takes minutes: see it start and log, then stop it.
+        let started = Date(timeIntervalSinceNow: 30)
+        while (try? String(contentsOfFile: retrain.log, encoding: .utf8))?.contains("dataset") != true && Date() < started {
+            usleep(100_000)
+        }
+        #expect((try? String(contentsOfFile: retrain.log, encoding: .utf8))?.contains("dataset") == true)
+        kill(retrain.pid, SIGTERM)
         let deadline = Date(timeIntervalSinceNow: 30)
         while try status(bed).retrain?.running == true && Date() < deadline { usleep(100_000) }
-        #expect(try status(bed).retrain?.exitStatus != nil)
+        #expect(try status(bed).retrain?.exitStatus == 128 + SIGTERM)
     }
 
     @Test func retrainCommandsResolveBesideTheDaemon() {

@@ -497,12 +497,13 @@ struct ScratchMount {
         defer { cache.remove() }
         let capture = LogCapture()
         let downloader = Downloader(
-            cacheRoot: cache.url, options: DownloadOptions(attempts: 1, timeout: 5, progress: .logLines(interval: 0.1)), log: capture.log)
+            cacheRoot: cache.url, options: DownloadOptions(attempts: 1, timeout: 60, progress: .logLines(interval: 0.1)), log: capture.log)
         let file = RemoteFile(name: "model.safetensors", urls: [server.url("/model.safetensors")], expectedSHA256: SHA256.hexDigest(body))
         let partial = cache.path("model.safetensors.partial").path
 
         let transfer = Task { try await downloader.fetch(file, into: cache.url) }
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Generous: the whole suite runs in parallel on two cores.
+        let deadline = ContinuousClock.now + .seconds(120)
         while (FileManager.default.fileSize(partial) ?? 0) < 300_000 && ContinuousClock.now < deadline {
             try await Task.sleep(nanoseconds: 10_000_000)
         }

@@ -298,24 +298,15 @@ final class MaildirDelivery: @unchecked Sendable {
 
     // MARK: Header fields
 
-    /// The same fields and values as the milter adds.
+    /// The same fields and values as the milter and the spamd socket add.
     func headerFields(_ verdict: Verdict) -> [(name: String, value: String)] {
-        let score = String(format: "%.1f", verdict.score(scale: settings.scoreScale))
-        let required = String(format: "%.1f", verdict.requiredScore(scale: settings.scoreScale))
-        return [
-            (settings.flagHeader, verdict.isSpam ? "YES" : "NO"),
-            (settings.scoreHeader, score),
-            (settings.statusHeader, "\(verdict.isSpam ? "Yes" : "No"), score=\(score) required=\(required) tests=SPAMTUNE model=\(Self.token(verdict.modelVersion))"),
-        ]
+        VerdictHeaders(
+            flagName: settings.flagHeader, scoreName: settings.scoreHeader, statusName: settings.statusHeader,
+            scale: settings.scoreScale
+        ).fields(for: verdict)
     }
 
-    /// One printable word (the model version goes into the scan mark and a header value).
-    static func token(_ text: String) -> String {
-        let kept = text.unicodeScalars.prefix(64).map { scalar -> Character in
-            scalar.value > 0x20 && scalar.value < 0x7f && scalar != ";" && scalar != "=" && scalar != "\"" ? Character(scalar) : "_"
-        }
-        return kept.isEmpty ? "-" : String(kept)
-    }
+    static func token(_ text: String) -> String { VerdictHeaders.token(text) }
 }
 
 /// The files spamtuned itself just put into watched directories, by path and inode, so

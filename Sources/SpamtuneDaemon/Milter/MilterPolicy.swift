@@ -22,9 +22,13 @@ public struct MilterPolicy: Sendable, Equatable {
         scoreScale = configuration.scoreScale
     }
 
+    private var formatter: VerdictHeaders {
+        VerdictHeaders(flagName: flagHeader, scoreName: scoreHeader, statusName: statusHeader, scale: scoreScale)
+    }
+
     /// The headers spamtune writes; copies that arrive with the message are removed, so a
     /// sender cannot pre-set `X-Spam-Flag: NO`.
-    public var headerNames: [String] { [flagHeader, scoreHeader, statusHeader] }
+    public var headerNames: [String] { formatter.names }
 
     public enum Action: Equatable, Sendable {
         /// Deliver, with the headers.
@@ -58,44 +62,22 @@ public struct MilterPolicy: Sendable, Equatable {
                 action: .temporaryFailure(reply: "451 4.7.1 Message not checked for spam (\(Self.clean(reason, limit: 80))); try again later"),
                 headers: [])
         case let .failedOpen(reason):
-            return Decision(
-                action: .accept,
-                headers: [Header(name: statusHeader, value: "Unknown, reason=\"\(Self.clean(reason, limit: 120))\" model=\(Self.token(verdict.modelVersion))")])
+            let status = formatter.unscoredStatus(reason: reason, modelVersion: verdict.modelVersion)
+            return Decision(action: .accept, headers: [Header(name: status.name, value: status.value)])
         case .scored, .cached:
             break
         }
-        let score = String(format: "%.1f", verdict.score(scale: scoreScale))
-        let required = String(format: "%.1f", verdict.requiredScore(scale: scoreScale))
+        let score = formatter.score(verdict)
+        let required = formatter.requiredScore(verdict)
         if verdict.isSpam, let reject = rejectThreshold, verdict.spamProbability >= reject {
             return Decision(action: .reject(reply: "550 5.7.1 Message rejected as spam (score \(score), required \(required))"), headers: [])
         }
-        let headers = [
-            Header(name: flagHeader, value: verdict.isSpam ? "YES" : "NO"),
-            Header(name: scoreHeader, value: score),
-            Header(
-                name: statusHeader,
-                value: "\(verdict.isSpam ? "Yes" : "No"), score=\(score) required=\(required) tests=SPAMTUNE model=\(Self.token(verdict.modelVersion))"),
-        ]
+        let headers = formatter.fields(for: verdict).map { Header(name: $0.name, value: $0.value) }
         if verdict.isSpam, let quarantine = quarantineThreshold, verdict.spamProbability >= quarantine {
             return Decision(action: .quarantine(reason: "spamtune: spam score \(score), required \(required)"), headers: headers)
         }
         return Decision(action: .accept, headers: headers)
     }
 
-    /// Text for a header value or SMTP reply: printable ASCII on one line, bounded, and
-    /// no `%` (Sendmail treats replies as format strings).
-    static func clean(_ text: String, limit: Int) -> String {
-        let kept = text.unicodeScalars.prefix(limit).map { scalar -> Character in
-            scalar.value >= 0x20 && scalar.value < 0x7f && scalar != "%" && scalar != "\"" ? Character(scalar) : "_"
-        }
-        return kept.isEmpty ? "-" : String(kept)
-    }
-
-    /// A single word: printable ASCII without spaces.
-    static func token(_ text: String) -> String {
-        let kept = text.unicodeScalars.prefix(64).map { scalar -> Character in
-            scalar.value > 0x20 && scalar.value < 0x7f && scalar != "%" && scalar != "\"" ? Character(scalar) : "_"
-        }
-        return kept.isEmpty ? "-" : String(kept)
-    }
+    static func clean(_ text: String, limit: Int) -> String { VerdictHeaders.clean(text, limit: limit) }
 }

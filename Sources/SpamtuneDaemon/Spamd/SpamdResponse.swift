@@ -16,18 +16,17 @@ public struct SpamdVerdictText: Sendable {
         self.truncated = truncated
     }
 
-    public var requiredScore: String { Self.tenths(verdict.requiredScore(scale: scale)) }
-
-    /// The score with one decimal. Clients compare the printed numbers (Exim's `spam`
-    /// condition says spam when score >= threshold), so a message that is not spam must
-    /// never print a score that rounds up to the threshold: like SpamAssassin, it then
-    /// shows the threshold less 0.1.
-    public var score: String {
-        let score = Self.roundedTenths(verdict.score(scale: scale))
-        let required = Self.roundedTenths(verdict.requiredScore(scale: scale))
-        if verdict.isSpam || score < required { return Self.tenths(score) }
-        return Self.tenths(required - 0.1)
+    private var formatter: VerdictHeaders {
+        var formatter = VerdictHeaders()
+        formatter.scale = scale
+        return formatter
     }
+
+    public var requiredScore: String { formatter.requiredScore(verdict) }
+
+    /// The score with one decimal (see VerdictHeaders.score: ham never prints a score
+    /// that rounds up to the threshold).
+    public var score: String { formatter.score(verdict) }
 
     /// The rule names SYMBOLS lists: the verdict, the probability band (like
     /// SpamAssassin's BAYES_xx: SPAMTUNE_P70 is 0.70 <= P(spam) < 0.80), and how it was reached.
@@ -74,14 +73,7 @@ public struct SpamdVerdictText: Sendable {
 
     /// The header fields PROCESS and HEADERS add (replacing fields of the same names).
     public func headerFields(flag: String, score scoreName: String, status: String) -> [(name: String, value: String)] {
-        let yes = verdict.isSpam ? "Yes" : "No"
-        var statusValue = "\(yes), score=\(score) required=\(requiredScore) tests=\(symbols.joined(separator: ","))"
-        statusValue += " model=\(verdict.modelVersion)"
-        return [
-            (flag, verdict.isSpam ? "YES" : "NO"),
-            (scoreName, score),
-            (status, statusValue),
-        ]
+        VerdictHeaders(flagName: flag, scoreName: scoreName, statusName: status, scale: scale).fields(for: verdict, tests: symbols)
     }
 
     private static func reportLine(points: String, rule: String, description: String) -> String {
@@ -102,11 +94,6 @@ public struct SpamdVerdictText: Sendable {
             }
         }
     }
-
-    static func roundedTenths(_ value: Double) -> Double { (value * 10).rounded() / 10 }
-
-    /// One decimal, locale-independent (clients parse it with a dot).
-    static func tenths(_ value: Double) -> String { fixed(value, digits: 1) }
 
     static func fixed(_ value: Double, digits: Int) -> String {
         guard value.isFinite else { return "0." + String(repeating: "0", count: digits) }

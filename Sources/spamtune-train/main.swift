@@ -10,6 +10,9 @@ let usage = """
     usage: spamtune-train [run] [options]      train now (and again every --every)
            spamtune-train status [options]     the last runs and their metrics
            spamtune-train rollback [options]   point `current` at the previous version
+           spamtune-train export --hf DIR [--checkpoint DIR]
+                                               write the current (or given) checkpoint as a Hugging Face
+                                               GPT2ForSequenceClassification directory
 
     --config FILE            read state_directory, cache_directory and the train_* keys from spamtuned's
                              configuration (/etc/spamtune/spamtune.conf); options given here win
@@ -37,7 +40,7 @@ let usage = """
     """
 
 let optionNames: Set<String> = [
-    "config", "state-dir", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
+    "config", "state-dir", "hf", "checkpoint", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
@@ -48,7 +51,7 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
 }
 
 var arguments = Array(CommandLine.arguments.dropFirst())
-let command = arguments.first.flatMap { ["run", "status", "rollback"].contains($0) ? $0 : nil } ?? "run"
+let command = arguments.first.flatMap { ["run", "status", "rollback", "export"].contains($0) ? $0 : nil } ?? "run"
 if arguments.first == command { arguments.removeFirst() }
 
 do {
@@ -77,6 +80,12 @@ do {
                          entry.version, entry.promoted ? "promoted" : "kept aside", entry.base, entry.recipe,
                          entry.testAccuracy * 100, entry.testFalsePositiveRate * 100, entry.trainingSeconds, entry.reason))
         }
+    case "export":
+        guard let target = parsed.value("hf") else { throw ArgumentError.missingArgument("--hf DIR") }
+        let source = parsed.value("checkpoint").map { URL(fileURLWithPath: $0) }
+            ?? CheckpointStore(root: options.modelsDirectory).currentLink
+        try HuggingFaceExport.export(checkpoint: source.resolvingSymlinksInPath(), to: URL(fileURLWithPath: target))
+        print("exported \(source.path) to \(target): load it with GPT2ForSequenceClassification.from_pretrained")
     case "rollback":
         let version = try CheckpointStore(root: options.modelsDirectory).rollback()
         print("current is now \(version); run `spamtune reload` (or send spamtuned SIGHUP) to serve it")

@@ -37,13 +37,30 @@ let usage = """
       --every DURATION       run again every DURATION (24h, 30m) until stopped
       --no-promote           keep the new checkpoint aside whatever its metrics
       --keep N               versions kept (default 5)
+      --control-socket PATH  after a promotion, tell the spamtuned listening here to reload
+                             (default: control_socket from --config)
     """
 
 let optionNames: Set<String> = [
-    "config", "state-dir", "hf", "checkpoint", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
+    "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
+
+/// A promoted model is served at once: the running spamtuned reloads (and refuses, still
+/// serving the old one, if the new checkpoint does not load).
+func tellDaemonToReload(_ socket: String) {
+    do {
+        let response = try ControlClient(socketPath: socket, timeout: 600).send(.reload)
+        if response.ok {
+            FileHandle.standardError.write(Data("spamtune-train: spamtuned reloaded: now serving \(response.reload?.version ?? "the new model")\n".utf8))
+        } else {
+            FileHandle.standardError.write(Data("spamtune-train: WARNING: spamtuned refused the new model: \(response.error ?? "no reason given")\n".utf8))
+        }
+    } catch {
+        FileHandle.standardError.write(Data("spamtune-train: spamtuned is not reachable at \(socket) (\(error)); it loads the new model when it starts\n".utf8))
+    }
+}
 
 func fail(_ message: String, status: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("spamtune-train: \(message)\n".utf8))
@@ -61,8 +78,10 @@ do {
         exit(0)
     }
     var defaults = TrainingCommandLine.Defaults()
+    var controlSocket = parsed.value("control-socket")
     if let path = parsed.value("config") {
         let configuration = try DaemonConfiguration.load(path)
+        controlSocket = controlSocket ?? configuration.controlSocket
         defaults = TrainingCommandLine.Defaults(
             stateDirectory: configuration.stateDirectory, cacheDirectory: configuration.cacheDirectory,
             base: configuration.trainBase, recipe: configuration.trainRecipe, ham: configuration.trainHam,
@@ -97,6 +116,7 @@ do {
             print(String(format: "%@ %@: test accuracy %.2f%%, false-positive rate %.2f%%", result.version,
                          result.promoted ? "promoted" : "kept aside", result.report.test.accuracy * 100,
                          result.report.test.falsePositiveRate * 100))
+            if result.promoted, let controlSocket { tellDaemonToReload(controlSocket) }
             if let interval {
                 let wait = max(0, interval - Date().timeIntervalSince(started))
                 FileHandle.standardError.write(Data("spamtune-train: next run in \(Int(wait)) s\n".utf8))

@@ -48,7 +48,7 @@ isa_option=()
 [ -n "$isa" ] && isa_option=(--isa "$isa")
 # OpenBLAS 0.3.21 (Debian 12) does not know Zen 4/5 and picks its AVX2 kernels there,
 # at half the speed of its AVX-512 ones: compare with its best on this CPU.
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then
+if grep -qw avx512f /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=SkylakeX
 fi
 echo "OpenBLAS core type: ${OPENBLAS_CORETYPE:-auto}" >&2

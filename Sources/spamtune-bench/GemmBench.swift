@@ -11,7 +11,9 @@ import SpamtuneKernels
 ///   tn  weight grad    dW[k, n]  = xᵀ · dy       (m = k, inner dimension = T)
 ///   nt  input grad     dx[T, k]  = dy[T, n] · Wᵀ (inner dimension = n)
 /// `gflops` is from the fastest batch of calls (the least disturbed by other work on
-/// the machine), `median` from the median batch.
+/// the machine), `median` from the median batch. With `--clock cpu` time is the
+/// process's CPU time divided by the thread count: it leaves out the time the threads
+/// were not running, which makes A/B comparisons on a busy machine steadier.
 struct GemmBenchmark {
     enum Pass: String, CaseIterable {
         case nn, tn, nt
@@ -24,6 +26,7 @@ struct GemmBenchmark {
     var instructionSets = [InstructionSet.preferred]
     var passes: [Pass] = [.nn]
     var seconds = 0.6
+    var clock = CLOCK_MONOTONIC
 
     init(arguments: [String]) throws {
         var rest = arguments[...]
@@ -47,6 +50,12 @@ struct GemmBenchmark {
                 passes = try items.map { name in
                     guard let pass = Pass(rawValue: name) else { throw GemmBenchmarkError.badValue(option, name) }
                     return pass
+                }
+            case "--clock":
+                switch value {
+                case "wall": clock = CLOCK_MONOTONIC
+                case "cpu": clock = CLOCK_PROCESS_CPUTIME_ID
+                default: throw GemmBenchmarkError.badValue(option, value)
                 }
             case "--seconds":
                 guard let time = Double(value), time > 0 else { throw GemmBenchmarkError.badValue(option, value) }
@@ -104,22 +113,24 @@ struct GemmBenchmark {
             }
         }
         let flops = 2.0 * Double(tokens) * Double(k) * Double(n)
+        let clock = self.clock, threads = Double(kernels.threads)
+        let now = { Self.now(clock) / (clock == CLOCK_MONOTONIC ? 1 : threads) }
         // Warm up (caches, page faults, thread wake-up), and size batches to ~20 ms.
-        var start = Self.now()
+        var start = now()
         call()
         var calls = 1
-        while Self.now() - start < 0.05 {
+        while now() - start < 0.05 {
             call()
             calls += 1
         }
-        let perBatch = max(1, Int(0.02 / ((Self.now() - start) / Double(calls))))
+        let perBatch = max(1, Int(0.02 / ((now() - start) / Double(calls))))
         var rates: [Double] = []
-        let end = Self.now() + seconds
+        let end = now() + seconds
         repeat {
-            start = Self.now()
+            start = now()
             for _ in 0..<perBatch { call() }
-            rates.append(flops * Double(perBatch) / (Self.now() - start) / 1e9)
-        } while Self.now() < end || rates.count < 5
+            rates.append(flops * Double(perBatch) / (now() - start) / 1e9)
+        } while now() < end || rates.count < 5
         rates.sort()
         return (rates.last!, rates[rates.count / 2])
     }
@@ -131,9 +142,9 @@ struct GemmBenchmark {
         return matrix
     }
 
-    private static func now() -> Double {
+    private static func now(_ clock: clockid_t) -> Double {
         var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
+        clock_gettime(clock, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }
@@ -149,14 +160,14 @@ enum GemmBenchmarkError: Error, CustomStringConvertible {
         case .missingValue(let option): "gemm benchmark: option \(option) needs a value"
         case .badValue(let option, let value): "gemm benchmark: \(value) is not a valid value for \(option)"
         case .unknownOption(let option):
-            "gemm benchmark: unknown option \(option) (known: --threads, --tokens, --isa, --ops, --seconds)"
+            "gemm benchmark: unknown option \(option) (known: --threads, --tokens, --isa, --ops, --seconds, --clock)"
         case .unsupported(let name): "gemm benchmark: this CPU cannot run the \(name) kernels"
         }
     }
 }
 
 /// `spamtune-bench gemm [--threads 1,2] [--tokens 23,128,1024] [--isa avx512,avx2,baseline]
-/// [--ops nn,tn,nt] [--seconds 0.6]`
+/// [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]`
 func runGemmBenchmark(arguments: [String]) throws {
     try GemmBenchmark(arguments: arguments).run()
 }

@@ -2,7 +2,10 @@
  * `spamtune-bench gemm`: same cases, same timing method, same output line format
  * (plus impl=openblas). Built and run by bench/gemm.sh; never part of the product.
  *
- *   openblas_sgemm [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--seconds 0.6]
+ *   openblas_sgemm [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]
+ *
+ * --clock cpu times with the process's CPU time divided by the thread count, as
+ * `spamtune-bench gemm --clock cpu` does.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -14,10 +17,13 @@ void openblas_set_num_threads(int);
 
 static const int layers[][2] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+static int clock_divisor = 1;
+
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
+    clock_gettime(clock_id, &t);
+    return (t.tv_sec + t.tv_nsec * 1e-9) / clock_divisor;
 }
 
 static int parse_list(const char *text, int *values, int capacity) {
@@ -71,6 +77,13 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--threads")) thread_count = parse_list(argv[i + 1], threads, 8);
         else if (!strcmp(argv[i], "--tokens")) token_count = parse_list(argv[i + 1], tokens, 16);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--clock")) {
+            if (!strcmp(argv[i + 1], "cpu")) clock_id = CLOCK_PROCESS_CPUTIME_ID;
+            else if (strcmp(argv[i + 1], "wall")) {
+                fprintf(stderr, "openblas_sgemm: --clock takes wall or cpu\n");
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--ops")) {
             op_count = 0;
             char *copy = strdup(argv[i + 1]), *save = NULL;
@@ -89,6 +102,7 @@ int main(int argc, char **argv) {
     }
     for (int ti = 0; ti < thread_count; ti++) {
         openblas_set_num_threads(threads[ti]);
+        if (clock_id == CLOCK_PROCESS_CPUTIME_ID) clock_divisor = threads[ti];
         for (int oi = 0; oi < op_count; oi++) {
             char op = ops[oi][0] == 'n' ? (ops[oi][1] == 'n' ? 'n' : 'b') : 't';
             for (int tk = 0; tk < token_count; tk++) {

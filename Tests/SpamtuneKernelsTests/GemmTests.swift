@@ -189,14 +189,15 @@ func checkMatmul(_ kernels: Kernels, _ shape: GemmCase, seed: UInt64, sampled: B
     }
 
     /// Sizes at the edges of the blocking: one row, column or step of K, just below and
-    /// above the micro-tile (6 x 64) and the K and row blocks (256, 144).
+    /// above the micro-tile (6 x 64), the row and column blocks (144, 256) and the K
+    /// block (at most 768, in equal parts).
     @Test(arguments: KernelConfiguration.all)
     func blockEdges(_ configuration: KernelConfiguration) {
         let kernels = configuration.makeKernels()
         var seed: UInt64 = 500
         for (m, n, k) in [
-            (1, 1, 1), (1, 64, 1), (6, 64, 1), (7, 65, 257), (5, 63, 255), (144, 128, 256), (145, 129, 512),
-            (288, 192, 17), (289, 1, 3), (1, 700, 300), (12, 2, 768),
+            (1, 1, 1), (1, 64, 1), (6, 64, 1), (7, 65, 769), (5, 63, 767), (144, 128, 256), (145, 257, 40),
+            (150, 70, 1537), (288, 192, 17), (289, 1, 3), (1, 700, 300), (12, 2, 768),
         ] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {

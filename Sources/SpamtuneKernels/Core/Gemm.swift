@@ -3,7 +3,7 @@
 // the shares; each thread then works alone, without synchronisation.
 //
 // Blocking (BLIS-style, for a 48 KB L1 and 1 MB L2 per core):
-// - K is cut into blocks of `gemmDepth`; C is updated once per block.
+// - K is cut into equal blocks of at most `gemmDepth`; C is updated once per block.
 // - B is read in panels of `gemmColumns` columns. Row-major B (a linear layer's
 //   weights [in, out], row stride ldb) is read in place: weights are never copied.
 //   Only a ragged last panel is copied (zero-padded), and a transposed B is copied
@@ -18,11 +18,14 @@
 
 public let gemmRows = 6
 public let gemmColumns = 64
-public let gemmDepth = 256
-/// Rows of A per block: 144 x 256 floats (144 KB) stay in L2 beside a B panel.
+/// The longest K block. K is cut into equal blocks of at most this depth: a B panel
+/// (768 x 64 floats, 192 KB) and a block of A rows stay in L2, and GPT-2's K = 768
+/// layers update C in one pass.
+public let gemmDepth = 768
+/// Rows of A per block: 144 x 768 floats (432 KB) stay in L2 beside a B panel.
 public let gemmRowBlock = 144
-/// Columns of a transposed B copied at a time: 256 x 512 floats (512 KB), in L2.
-public let gemmColumnBlock = 512
+/// Columns of B copied at a time: 768 x 256 floats (768 KB), in L2.
+public let gemmColumnBlock = 256
 
 public struct GemmProblem {
     public var m: Int, n: Int, k: Int
@@ -52,16 +55,26 @@ public struct GemmProblem {
     @inlinable public var rowPanels: Int { (m + gemmRows - 1) / gemmRows }
     @inlinable public var columnPanels: Int { (n + gemmColumns - 1) / gemmColumns }
 
-    @inlinable var packedASize: Int { transposeA ? gemmRowBlock * min(gemmDepth, k) : 0 }
-    @inlinable var packedBSize: Int {
-        if transposeB { return min(gemmDepth, k) * gemmColumnBlock }
-        return n % gemmColumns == 0 ? 0 : min(gemmDepth, k) * gemmColumns
+    /// The depth of K blocks: K in equal parts of at most `gemmDepth`.
+    @inlinable public var depthBlock: Int {
+        let blocks = (k + gemmDepth - 1) / gemmDepth
+        return (k + blocks - 1) / max(1, blocks)
     }
+    @inlinable var packedASize: Int { transposeA ? gemmRowBlock * depthBlock : 0 }
+    @inlinable var packedBSize: Int {
+        if transposeB || m > gemmRowBlock { return depthBlock * gemmColumnBlock }
+        return n % gemmColumns == 0 ? 0 : depthBlock * gemmColumns
+    }
+    /// Whether a thread computing `rows` rows copies B into K-major panels per block:
+    /// always when B is transposed; for a row-major B when the copy serves more than
+    /// one block of rows (contiguous panels spare the TLB and the prefetchers the
+    /// long strides of a wide B). Otherwise only a ragged last panel is copied.
+    @inlinable func copiesB(rows: Int) -> Bool { transposeB || rows > gemmRowBlock }
     /// Floats of scratch each thread needs for `gemmCompute`.
     @inlinable public var scratchSize: Int { max(1, packedASize + packedBSize) }
 
     /// A size of per-thread scratch that other kernels may rely on.
-    public static let packedBPanelSize = gemmDepth * gemmColumns
+    public static let packedBPanelSize = 256 * gemmColumns
 }
 
 /// Computes C[rows, columns] for one thread. `rows` must start at a multiple of
@@ -76,17 +89,20 @@ public func gemmCompute<L: InstructionLevel>(
     let k = problem.k
     let packedA = scratch
     let packedB = scratch + problem.packedASize
+    let copiesB = problem.copiesB(rows: rows.count)
+    let depthBlock = problem.depthBlock
     var depthStart = 0
     while depthStart < k {
-        let depth = min(gemmDepth, k - depthStart)
+        let depth = min(depthBlock, k - depthStart)
         let overwrite = depthStart == 0 && !problem.accumulate
         let bias = depthStart == 0 ? problem.bias : nil
         var columnStart = columns.lowerBound
         while columnStart < columns.upperBound {
-            let columnEnd =
-                problem.transposeB ? min(columns.upperBound, columnStart + gemmColumnBlock) : columns.upperBound
+            let columnEnd = copiesB ? min(columns.upperBound, columnStart + gemmColumnBlock) : columns.upperBound
             if problem.transposeB {
                 gemmPackTransposedB(problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
+            } else if copiesB {
+                gemmPackB(problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
             } else if (columnEnd - columnStart) % gemmColumns != 0 {
                 let ragged = columnEnd - (columnEnd - columnStart) % gemmColumns
                 gemmPackB(problem, columns: ragged..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
@@ -102,7 +118,7 @@ public func gemmCompute<L: InstructionLevel>(
                     let width = min(gemmColumns, columnEnd - column0)
                     let panelB: UnsafePointer<Float>
                     let strideB: Int
-                    if problem.transposeB {
+                    if copiesB {
                         panelB = UnsafePointer(packedB + (column0 - columnStart) * depth)
                         strideB = gemmColumns
                     } else if width < gemmColumns {
@@ -172,18 +188,37 @@ func gemmPackTransposedA(
     }
 }
 
-/// Copies B[depthStart..<depthStart+depth, columns] (fewer than `gemmColumns` columns)
-/// into one zero-padded panel, row stride `gemmColumns`.
+/// Copies B[depthStart..<depthStart+depth, columns] into consecutive panels of
+/// `gemmColumns`, K-major, the last one zero-padded.
 @inlinable
 func gemmPackB(
     _ problem: GemmProblem, columns: Range<Int>, depthStart: Int, depth: Int, into packed: UnsafeMutablePointer<Float>
 ) {
-    let width = columns.count
-    for p in 0..<depth {
-        let source = problem.b + (depthStart + p) * problem.ldb + columns.lowerBound
-        let destination = packed + p * gemmColumns
-        for j in 0..<width { destination[j] = source[j] }
-        for j in width..<gemmColumns { destination[j] = 0 }
+    var column0 = columns.lowerBound
+    var panel = packed
+    while column0 < columns.upperBound {
+        let width = min(gemmColumns, columns.upperBound - column0)
+        var source = problem.b + depthStart * problem.ldb + column0
+        var destination = panel
+        if width == gemmColumns {
+            for _ in 0..<depth {
+                storeVector(loadVector(source), destination)
+                storeVector(loadVector(source + 16), destination + 16)
+                storeVector(loadVector(source + 32), destination + 32)
+                storeVector(loadVector(source + 48), destination + 48)
+                source += problem.ldb
+                destination += gemmColumns
+            }
+        } else {
+            for _ in 0..<depth {
+                for j in 0..<width { destination[j] = source[j] }
+                for j in width..<gemmColumns { destination[j] = 0 }
+                source += problem.ldb
+                destination += gemmColumns
+            }
+        }
+        panel += depth * gemmColumns
+        column0 += gemmColumns
     }
 }
 

@@ -100,7 +100,7 @@ public func gemmCompute<L: InstructionLevel>(
         while columnStart < columns.upperBound {
             let columnEnd = copiesB ? min(columns.upperBound, columnStart + gemmColumnBlock) : columns.upperBound
             if problem.transposeB {
-                gemmPackTransposedB(problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
+                gemmPackTransposedB(level, problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
             } else if copiesB {
                 gemmPackB(problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
             } else if (columnEnd - columnStart) % gemmColumns != 0 {
@@ -224,43 +224,89 @@ func gemmPackB(
 
 /// Copies op(B)[depthStart..<depthStart+depth, columns] (B transposed: element (p, j)
 /// at b[j * ldb + p]) into consecutive panels of `gemmColumns`, K-major, zero-padded.
+/// With wide vectors, 16 x 16 blocks are transposed in registers; one float at a time
+/// the copy would cost as much as the multiply for a short input.
 @inlinable
-func gemmPackTransposedB(
-    _ problem: GemmProblem, columns: Range<Int>, depthStart: Int, depth: Int, into packed: UnsafeMutablePointer<Float>
+func gemmPackTransposedB<L: InstructionLevel>(
+    _ level: L.Type, _ problem: GemmProblem, columns: Range<Int>, depthStart: Int, depth: Int,
+    into packed: UnsafeMutablePointer<Float>
 ) {
     let b = problem.b, ldb = problem.ldb
     var column0 = columns.lowerBound
     var panel = packed
     while column0 < columns.upperBound {
         let width = min(gemmColumns, columns.upperBound - column0)
-        // Eight source rows at a time: eight read streams, and each destination line
-        // gets eight neighbouring floats at once.
-        var j = 0
-        while j < gemmColumns {
-            if j + 8 <= width {
-                let s0 = b + (column0 + j) * ldb + depthStart
-                let s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb, s4 = s3 + ldb, s5 = s4 + ldb, s6 = s5 + ldb
-                let s7 = s6 + ldb
-                var destination = panel + j
-                for p in 0..<depth {
-                    destination[0] = s0[p]; destination[1] = s1[p]; destination[2] = s2[p]; destination[3] = s3[p]
-                    destination[4] = s4[p]; destination[5] = s5[p]; destination[6] = s6[p]; destination[7] = s7[p]
-                    destination += gemmColumns
+        var j0 = 0
+        while j0 < gemmColumns {
+            var p0 = 0
+            if L.vectorRegisterBits >= 256 && j0 + 16 <= width {
+                let source = b + (column0 + j0) * ldb + depthStart
+                while p0 + 16 <= depth {
+                    transpose16x16(source + p0, stride: ldb, into: panel + p0 * gemmColumns + j0, stride: gemmColumns)
+                    p0 += 16
                 }
-                j += 8
-            } else {
+            }
+            for j in j0..<j0 + 16 {
                 if j < width {
                     let source = b + (column0 + j) * ldb + depthStart
-                    for p in 0..<depth { panel[p * gemmColumns + j] = source[p] }
+                    for p in p0..<depth { panel[p * gemmColumns + j] = source[p] }
                 } else {
-                    for p in 0..<depth { panel[p * gemmColumns + j] = 0 }
+                    for p in p0..<depth { panel[p * gemmColumns + j] = 0 }
                 }
-                j += 1
             }
+            j0 += 16
         }
         panel += depth * gemmColumns
         column0 += gemmColumns
     }
+}
+
+@usableFromInline
+typealias VectorBlock = (
+    Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector,
+    Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector
+)
+
+/// The even and the odd elements of x followed by y (one vpermt2ps each on AVX-512).
+@inlinable @inline(__always)
+func deinterleave(_ x: Vector, _ y: Vector) -> (Vector, Vector) {
+    let joined = SIMD32(lowHalf: x, highHalf: y)
+    return (joined.evenHalf, joined.oddHalf)
+}
+
+/// One round of pairing vector u with vector u + 8: the element at vector bits v and
+/// lane bits l moves to vector (v2 v1 v0 l0), lane (v3 l3 l2 l1). Four rounds move
+/// (row i, column j) to vector reverse(j), lane reverse(i), bits reversed.
+@inlinable @inline(__always)
+func deinterleaveRound(_ x: VectorBlock) -> VectorBlock {
+    let (e0, o0) = deinterleave(x.0, x.8), (e1, o1) = deinterleave(x.1, x.9)
+    let (e2, o2) = deinterleave(x.2, x.10), (e3, o3) = deinterleave(x.3, x.11)
+    let (e4, o4) = deinterleave(x.4, x.12), (e5, o5) = deinterleave(x.5, x.13)
+    let (e6, o6) = deinterleave(x.6, x.14), (e7, o7) = deinterleave(x.7, x.15)
+    return (e0, o0, e1, o1, e2, o2, e3, o3, e4, o4, e5, o5, e6, o6, e7, o7)
+}
+
+/// destination[q * destinationStride + i] = source[i * sourceStride + q], i, q < 16.
+/// Rows are loaded in bit-reversed order, so that after the four rounds lane i holds
+/// row i, and column q is vector reverse(q).
+@inlinable @inline(__always)
+func transpose16x16(
+    _ source: UnsafePointer<Float>, stride sourceStride: Int, into destination: UnsafeMutablePointer<Float>,
+    stride destinationStride: Int
+) {
+    @inline(__always) func row(_ i: Int) -> Vector { loadVector(source + i * sourceStride) }
+    var block: VectorBlock = (
+        row(0), row(8), row(4), row(12), row(2), row(10), row(6), row(14),
+        row(1), row(9), row(5), row(13), row(3), row(11), row(7), row(15)
+    )
+    block = deinterleaveRound(deinterleaveRound(deinterleaveRound(deinterleaveRound(block))))
+    @inline(__always) func store(_ column: Int, _ value: Vector) {
+        storeVector(value, destination + column * destinationStride)
+    }
+    store(0, block.0); store(8, block.1); store(4, block.2); store(12, block.3)
+    store(2, block.4); store(10, block.5); store(6, block.6); store(14, block.7)
+    store(1, block.8); store(9, block.9); store(5, block.10); store(13, block.11)
+    store(3, block.12); store(11, block.13); store(7, block.14); store(15, block.15)
 }
 
 /// C[rows x columns] (=|+=) A_panel * B_panel (+ bias) for one tile of gemmRows x

@@ -2,6 +2,10 @@
 # Kernels.matmul against OpenBLAS sgemm on GPT-2 124M's linear layers, side by side.
 #
 #   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--isa avx512]
+#                 [--clock wall|cpu]
+#
+# --clock cpu times by CPU time per thread instead of wall time: on a machine shared
+# with other work it leaves out the time our threads were waiting for a core.
 #
 # Installs OpenBLAS (pthread build) with apt-get if missing: it is used by this script
 # only, never linked into spamtune. Both programs run the same cases with the same
@@ -10,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 threads=1,2 tokens=23,128,1024 ops=nn isa=""
+rounds=3 threads=1,2 tokens=23,128,1024 ops=nn isa="" clock=wall
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2 ;;
@@ -18,6 +22,7 @@ while [ $# -gt 0 ]; do
         --tokens) tokens=$2 ;;
         --ops) ops=$2 ;;
         --isa) isa=$2 ;;
+        --clock) clock=$2 ;;
         *) echo "gemm.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
@@ -52,7 +57,7 @@ if grep -qw avx512f /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=SkylakeX
 fi
 echo "OpenBLAS core type: ${OPENBLAS_CORETYPE:-auto}" >&2
-common=(--tokens "$tokens" --ops "$ops")
+common=(--tokens "$tokens" --ops "$ops" --clock "$clock")
 for round in $(seq "$rounds"); do
     echo "round $round of $rounds" >&2
     for count in ${threads//,/ }; do

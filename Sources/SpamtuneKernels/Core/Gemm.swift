@@ -80,6 +80,10 @@ public struct GemmProblem {
 /// Computes C[rows, columns] for one thread. `rows` must start at a multiple of
 /// `gemmRows` and `columns` at a multiple of `gemmColumns`; `scratch` holds
 /// `problem.scratchSize` floats.
+///
+/// Per K block, the loop over blocks of rows sits outside the loop over blocks of
+/// columns when A is copied (transposed A, copied one float at a time), and inside it
+/// otherwise: whichever operand costs more to copy is copied once per K block.
 @inlinable
 public func gemmCompute<L: InstructionLevel>(
     _ level: L.Type, _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>,
@@ -91,70 +95,112 @@ public func gemmCompute<L: InstructionLevel>(
     let packedB = scratch + problem.packedASize
     let copiesB = problem.copiesB(rows: rows.count)
     let depthBlock = problem.depthBlock
+
+    func columnBlockEnd(_ columnStart: Int) -> Int {
+        copiesB ? min(columns.upperBound, columnStart + gemmColumnBlock) : columns.upperBound
+    }
+    func rowBlockEnd(_ rowStart: Int) -> Int { min(rows.upperBound, rowStart + gemmRowBlock) }
+    func copyB(_ block: Range<Int>, depthStart: Int, depth: Int) {
+        if problem.transposeB {
+            gemmPackTransposedB(level, problem, columns: block, depthStart: depthStart, depth: depth, into: packedB)
+        } else if copiesB {
+            gemmPackB(problem, columns: block, depthStart: depthStart, depth: depth, into: packedB)
+        } else if block.count % gemmColumns != 0 {
+            let ragged = block.upperBound - block.count % gemmColumns
+            gemmPackB(problem, columns: ragged..<block.upperBound, depthStart: depthStart, depth: depth, into: packedB)
+        }
+    }
+    func copyA(_ block: Range<Int>, depthStart: Int, depth: Int) {
+        if problem.transposeA {
+            gemmPackTransposedA(problem, rows: block, depthStart: depthStart, depth: depth, into: packedA)
+        }
+    }
+
     var depthStart = 0
     while depthStart < k {
         let depth = min(depthBlock, k - depthStart)
-        let overwrite = depthStart == 0 && !problem.accumulate
-        let bias = depthStart == 0 ? problem.bias : nil
-        var columnStart = columns.lowerBound
-        while columnStart < columns.upperBound {
-            let columnEnd = copiesB ? min(columns.upperBound, columnStart + gemmColumnBlock) : columns.upperBound
-            if problem.transposeB {
-                gemmPackTransposedB(level, problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
-            } else if copiesB {
-                gemmPackB(problem, columns: columnStart..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
-            } else if (columnEnd - columnStart) % gemmColumns != 0 {
-                let ragged = columnEnd - (columnEnd - columnStart) % gemmColumns
-                gemmPackB(problem, columns: ragged..<columnEnd, depthStart: depthStart, depth: depth, into: packedB)
-            }
+        if problem.transposeA {
             var rowStart = rows.lowerBound
             while rowStart < rows.upperBound {
-                let rowEnd = min(rows.upperBound, rowStart + gemmRowBlock)
-                if problem.transposeA {
-                    gemmPackTransposedA(problem, rows: rowStart..<rowEnd, depthStart: depthStart, depth: depth, into: packedA)
+                let rowBlock = rowStart..<rowBlockEnd(rowStart)
+                copyA(rowBlock, depthStart: depthStart, depth: depth)
+                var columnStart = columns.lowerBound
+                while columnStart < columns.upperBound {
+                    let columnBlock = columnStart..<columnBlockEnd(columnStart)
+                    copyB(columnBlock, depthStart: depthStart, depth: depth)
+                    gemmBlock(
+                        level, problem, rows: rowBlock, columns: columnBlock, depthStart: depthStart, depth: depth,
+                        packedA: packedA, packedB: packedB, copiesB: copiesB)
+                    columnStart = columnBlock.upperBound
                 }
-                var column0 = columnStart
-                while column0 < columnEnd {
-                    let width = min(gemmColumns, columnEnd - column0)
-                    let panelB: UnsafePointer<Float>
-                    let strideB: Int
-                    if copiesB {
-                        panelB = UnsafePointer(packedB + (column0 - columnStart) * depth)
-                        strideB = gemmColumns
-                    } else if width < gemmColumns {
-                        panelB = UnsafePointer(packedB)
-                        strideB = gemmColumns
-                    } else {
-                        panelB = problem.b + depthStart * problem.ldb + column0
-                        strideB = problem.ldb
-                    }
-                    var row0 = rowStart
-                    while row0 < rowEnd {
-                        let panelA: UnsafePointer<Float>
-                        let rowStride: Int, depthStride: Int
-                        if problem.transposeA {
-                            panelA = UnsafePointer(packedA + (row0 - rowStart) * depth)
-                            rowStride = 1
-                            depthStride = gemmRows
-                        } else {
-                            panelA = problem.a + row0 * problem.lda + depthStart
-                            rowStride = problem.lda
-                            depthStride = 1
-                        }
-                        gemmTile(
-                            level, a: panelA, rowStride: rowStride, depthStride: depthStride,
-                            rows: min(gemmRows, rowEnd - row0), b: panelB, strideB: strideB, depth: depth,
-                            c: problem.c + row0 * problem.ldc + column0, ldc: problem.ldc, columns: width,
-                            overwrite: overwrite, bias: bias.map { $0 + column0 })
-                        row0 += gemmRows
-                    }
-                    column0 += gemmColumns
-                }
-                rowStart = rowEnd
+                rowStart = rowBlock.upperBound
             }
-            columnStart = columnEnd
+        } else {
+            var columnStart = columns.lowerBound
+            while columnStart < columns.upperBound {
+                let columnBlock = columnStart..<columnBlockEnd(columnStart)
+                copyB(columnBlock, depthStart: depthStart, depth: depth)
+                var rowStart = rows.lowerBound
+                while rowStart < rows.upperBound {
+                    let rowBlock = rowStart..<rowBlockEnd(rowStart)
+                    copyA(rowBlock, depthStart: depthStart, depth: depth)
+                    gemmBlock(
+                        level, problem, rows: rowBlock, columns: columnBlock, depthStart: depthStart, depth: depth,
+                        packedA: packedA, packedB: packedB, copiesB: copiesB)
+                    rowStart = rowBlock.upperBound
+                }
+                columnStart = columnBlock.upperBound
+            }
         }
         depthStart += depth
+    }
+}
+
+/// One block of rows times one block of columns over one K block, tile by tile: the
+/// row panels of A (in L1/L2) against each column panel of B (streamed from L2).
+@inlinable @inline(__always)
+func gemmBlock<L: InstructionLevel>(
+    _ level: L.Type, _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>, depthStart: Int, depth: Int,
+    packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>, copiesB: Bool
+) {
+    let overwrite = depthStart == 0 && !problem.accumulate
+    let bias = depthStart == 0 ? problem.bias : nil
+    var column0 = columns.lowerBound
+    while column0 < columns.upperBound {
+        let width = min(gemmColumns, columns.upperBound - column0)
+        let panelB: UnsafePointer<Float>
+        let strideB: Int
+        if copiesB {
+            panelB = packedB + (column0 - columns.lowerBound) * depth
+            strideB = gemmColumns
+        } else if width < gemmColumns {
+            panelB = packedB
+            strideB = gemmColumns
+        } else {
+            panelB = problem.b + depthStart * problem.ldb + column0
+            strideB = problem.ldb
+        }
+        var row0 = rows.lowerBound
+        while row0 < rows.upperBound {
+            let panelA: UnsafePointer<Float>
+            let rowStride: Int, depthStride: Int
+            if problem.transposeA {
+                panelA = packedA + (row0 - rows.lowerBound) * depth
+                rowStride = 1
+                depthStride = gemmRows
+            } else {
+                panelA = problem.a + row0 * problem.lda + depthStart
+                rowStride = problem.lda
+                depthStride = 1
+            }
+            gemmTile(
+                level, a: panelA, rowStride: rowStride, depthStride: depthStride,
+                rows: min(gemmRows, rows.upperBound - row0), b: panelB, strideB: strideB, depth: depth,
+                c: problem.c + row0 * problem.ldc + column0, ldc: problem.ldc, columns: width,
+                overwrite: overwrite, bias: bias.map { $0 + column0 })
+            row0 += gemmRows
+        }
+        column0 += gemmColumns
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kernels.matmul against OpenBLAS sgemm on GPT-2 124M's linear layers, side by side.
 #
-#   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--isa avx512]
+#   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--isa avx512|avx2|baseline]
 #                 [--clock wall|cpu]
 #
 # --clock cpu times by CPU time per thread instead of wall time: on a machine shared
@@ -51,11 +51,14 @@ bench_binary="$(swift build -c release --show-bin-path)/spamtune-bench"
 
 isa_option=()
 [ -n "$isa" ] && isa_option=(--isa "$isa")
-# OpenBLAS 0.3.21 (Debian 12) does not know Zen 4/5 and picks its AVX2 kernels there,
-# at half the speed of its AVX-512 ones: compare with its best on this CPU.
-if grep -qw avx512f /proc/cpuinfo; then
-    export OPENBLAS_CORETYPE=SkylakeX
-fi
+# OpenBLAS 0.3.21 (Debian 12) does not know Zen 4/5 and picks its AVX2 kernels there
+# (this workplace's environment even forces Haswell), at half the speed of its AVX-512
+# ones: compare each of our levels with OpenBLAS's kernels for the same instruction set.
+case "$isa" in
+    avx2) export OPENBLAS_CORETYPE=Haswell ;;
+    baseline) export OPENBLAS_CORETYPE=Prescott ;;
+    *) if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi ;;
+esac
 echo "OpenBLAS core type: ${OPENBLAS_CORETYPE:-auto}" >&2
 common=(--tokens "$tokens" --ops "$ops" --clock "$clock")
 for round in $(seq "$rounds"); do

@@ -4,17 +4,24 @@
 //
 // Blocking (BLIS-style, for a 48 KB L1 and 1 MB L2 per core):
 // - K is cut into equal blocks of at most `gemmDepth`; C is updated once per block.
-// - B is read in panels of `gemmColumns` columns. Row-major B (a linear layer's
-//   weights [in, out], row stride ldb) is read in place: weights are never copied.
-//   Only a ragged last panel is copied (zero-padded), and a transposed B is copied
-//   per block of `gemmColumnBlock` columns into K-major panels.
+// - B is read in panels of `gemmColumns` columns. A row-major B (a linear layer's
+//   weights [in, out], row stride ldb) is read in place when one block of rows uses
+//   it (a short input): the weights are never copied for inference. Only a ragged
+//   last panel is copied, zero-padded. When B is transposed, or serves several blocks
+//   of rows, it is copied per K block and block of `gemmColumnBlock` columns into
+//   contiguous K-major panels (16 x 16 register transposes for a transposed B).
 // - A is read in blocks of `gemmRowBlock` rows, which stay in L2 while the micro-kernel
-//   sweeps the column panels. Row-major A is read in place (each row is a contiguous
+//   sweeps the column panels. A row-major A is read in place (each row a contiguous
 //   stream); a transposed A is copied per block into row panels of `gemmRows`,
 //   K-major and row-interleaved.
 // - The micro-kernel keeps a gemmRows x gemmColumns tile of C in registers: on AVX-512
-//   6 x 64 in 24 zmm registers; on AVX2 (16 ymm) four 6 x 16 tiles in turn, 12 ymm each;
-//   on the baseline (16 xmm) 6 x 8 tiles, 12 xmm each.
+//   6 x 64 in 24 zmm registers (4 B loads and 6 broadcasts per 24 FMAs); on AVX2
+//   (16 ymm) four 6 x 16 tiles in turn, 12 ymm each; on the baseline (16 xmm) 6 x 8
+//   tiles in 12 xmm (the separate multiply and add need temporaries, so a few
+//   accumulators spill to L1; about 25 GFLOP/s per core, a portable fallback).
+//
+// Measured on 2 Zen 5 cores (bench/gemm.sh) this matches OpenBLAS 0.3.21's AVX-512
+// sgemm within about 15% on GPT-2's shapes, and beats it on short inputs.
 
 public let gemmRows = 6
 public let gemmColumns = 64
@@ -62,14 +69,23 @@ public struct GemmProblem {
     }
     @inlinable var packedASize: Int { transposeA ? gemmRowBlock * depthBlock : 0 }
     @inlinable var packedBSize: Int {
-        if transposeB || m > gemmRowBlock { return depthBlock * gemmColumnBlock }
+        if transposeB || m > gemmRowBlock || stridesAliasB { return depthBlock * gemmColumnBlock }
         return n % gemmColumns == 0 ? 0 : depthBlock * gemmColumns
     }
+    /// Whether B's rows are a multiple of 2 KB apart: then the cache lines of a
+    /// 16-column strip fall into a thirty-second of the cache sets or fewer and evict
+    /// each other from L1 and L2 (GPT-2's 3072-wide MLP weights).
+    @inlinable var stridesAliasB: Bool { ldb % 512 == 0 }
     /// Whether a thread computing `rows` rows copies B into K-major panels per block:
-    /// always when B is transposed; for a row-major B when the copy serves more than
-    /// one block of rows (contiguous panels spare the TLB and the prefetchers the
-    /// long strides of a wide B). Otherwise only a ragged last panel is copied.
-    @inlinable func copiesB(rows: Int) -> Bool { transposeB || rows > gemmRowBlock }
+    /// when B is transposed; for a row-major B when the copy serves more than one
+    /// block of rows (contiguous panels spare the TLB and the prefetchers the long
+    /// strides of a wide B), or when its stride aliases and the micro-kernel reads
+    /// one 16-column strip at a time (AVX2 and below: half the speed in place, while
+    /// AVX-512's four lines per row keep up, and copying would cost it 30% at 23
+    /// tokens). Otherwise only a ragged last panel is copied.
+    @inlinable func copiesB<L: InstructionLevel>(_ level: L.Type, rows: Int) -> Bool {
+        transposeB || rows > gemmRowBlock || (L.vectorRegisterBits < 512 && stridesAliasB)
+    }
     /// Floats of scratch each thread needs for `gemmCompute`.
     @inlinable public var scratchSize: Int { max(1, packedASize + packedBSize) }
 
@@ -93,7 +109,7 @@ public func gemmCompute<L: InstructionLevel>(
     let k = problem.k
     let packedA = scratch
     let packedB = scratch + problem.packedASize
-    let copiesB = problem.copiesB(rows: rows.count)
+    let copiesB = problem.copiesB(level, rows: rows.count)
     let depthBlock = problem.depthBlock
 
     func columnBlockEnd(_ columnStart: Int) -> Int {

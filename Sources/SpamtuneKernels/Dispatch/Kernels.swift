@@ -61,20 +61,29 @@ public final class Kernels: @unchecked Sendable {
             set.gemmCompute(problem, rows: 0..<m, columns: 0..<n, scratch: scratch[0])
             return
         }
-        // Each thread takes a block of C's rows or of its columns, and reads all of the
+        // Each thread computes blocks of C's rows or of its columns, and reads all of the
         // other operand. Few rows (a short message): split the columns, so that each
-        // B panel, read from L3, serves all rows. Many rows: split the rows, so that
-        // neither thread copies what the other needs.
+        // B panel serves all rows; the blocks are handed out one by one, so that a
+        // thread delayed by other work on the machine does not hold up the others.
+        // Many rows: split the rows in halves, so that neither thread copies what the
+        // other needs.
         let rowPanels = problem.rowPanels, columnPanels = problem.columnPanels
-        let splitRows = rowPanels >= parts * (gemmRowBlock / gemmRows) || columnPanels < parts
-        pool.run { t in
-            if splitRows {
+        if rowPanels >= parts * (gemmRowBlock / gemmRows) || columnPanels < parts {
+            pool.run { t in
                 let panels = ThreadPool.share(of: rowPanels, part: t, parts: parts)
                 let rows = min(m, panels.lowerBound * gemmRows)..<min(m, panels.upperBound * gemmRows)
                 set.gemmCompute(problem, rows: rows, columns: 0..<n, scratch: scratch[t])
-            } else {
-                let panels = ThreadPool.share(of: columnPanels, part: t, parts: parts)
-                let columns = min(n, panels.lowerBound * gemmColumns)..<min(n, panels.upperBound * gemmColumns)
+            }
+            return
+        }
+        let panelsPerBlock = max(1, columnPanels / (3 * parts))
+        let blocks = (columnPanels + panelsPerBlock - 1) / panelsPerBlock
+        let next = Counter()
+        pool.run { t in
+            while true {
+                let block = next.take()
+                if block >= blocks { break }
+                let columns = block * panelsPerBlock * gemmColumns..<min(n, (block + 1) * panelsPerBlock * gemmColumns)
                 set.gemmCompute(problem, rows: 0..<m, columns: columns, scratch: scratch[t])
             }
         }

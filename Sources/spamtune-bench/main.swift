@@ -10,6 +10,7 @@ let subcommands: [String: ([String]) throws -> Void] = [
     "classify": runClassifyBenchmark,
     "tokenizer": { try runTokenizerBenchmark(arguments: $0) },
     "mail": { try runMailBenchmark(arguments: $0) },
+    "gemm": { try runGemmBenchmark(arguments: $0) },
 ]
 
 guard let name = arguments.first, let run = subcommands[name] else {

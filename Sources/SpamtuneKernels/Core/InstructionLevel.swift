@@ -6,6 +6,9 @@ public protocol InstructionLevel {
     /// Whether a fused multiply-add instruction exists. Without one, `addingProduct`
     /// becomes a library call per lane, so the kernels use a separate multiply and add.
     static var fusedMultiplyAdd: Bool { get }
+    /// The width of the vector registers (512, 256 or 128 bits; 16 of them below 512):
+    /// kernels that keep many vectors in registers pick their tile shape by it.
+    static var vectorRegisterBits: Int { get }
 }
 
 public typealias Vector = SIMD16<Float>
@@ -14,6 +17,12 @@ public let vectorWidth = 16
 extension InstructionLevel {
     @inlinable @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector {
+        if fusedMultiplyAdd { return c.addingProduct(a, b) }
+        return c + a * b
+    }
+
+    @inlinable @inline(__always)
+    public static func multiplyAdd<V: SIMD>(_ a: V, _ b: V, _ c: V) -> V where V.Scalar == Float {
         if fusedMultiplyAdd { return c.addingProduct(a, b) }
         return c + a * b
     }

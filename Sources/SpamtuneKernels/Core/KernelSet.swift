@@ -2,10 +2,8 @@
 /// whose methods forward to the generic bodies in this module, specialised there.
 public protocol KernelSet {
     static var name: String { get }
-    static func gemmPackA(_ problem: GemmProblem, panels: Range<Int>, into packed: UnsafeMutablePointer<Float>)
     static func gemmCompute(
-        _ problem: GemmProblem, packedA: UnsafePointer<Float>, columns: Range<Int>, rows: Range<Int>,
-        scratch: UnsafeMutablePointer<Float>)
+        _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>, scratch: UnsafeMutablePointer<Float>)
     static func layerNormForward(
         output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
         reciprocalStd: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,

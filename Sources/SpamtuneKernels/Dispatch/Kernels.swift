@@ -9,7 +9,6 @@ public final class Kernels: @unchecked Sendable {
     public let instructionSet: InstructionSet
     public let pool: ThreadPool
     private let set: any KernelSet.Type
-    private let packedA = ScratchBuffer()
     private let threadScratch: [ScratchBuffer]
     private let partials: [ScratchBuffer]
 
@@ -55,25 +54,37 @@ public final class Kernels: @unchecked Sendable {
         let problem = GemmProblem(
             m: m, n: n, k: k, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB,
             c: c, ldc: ldc, bias: bias, accumulate: accumulate)
-        let packed = packedA.reserve(problem.packedASize)
         let set = self.set
+        let scratch = threadScratch.indices.map { threadScratch[$0].reserve(problem.scratchSize) }
         let parts = m * n * k < parallelThreshold ? 1 : pool.size
-        let scratch = threadScratch.indices.map { threadScratch[$0].reserve(GemmProblem.packedBPanelSize) }
-        let rowPanels = problem.rowPanels, columnPanels = problem.columnPanels
         if parts == 1 {
-            set.gemmPackA(problem, panels: 0..<rowPanels, into: packed)
-            set.gemmCompute(problem, packedA: packed, columns: 0..<columnPanels, rows: 0..<rowPanels, scratch: scratch[0])
+            set.gemmCompute(problem, rows: 0..<m, columns: 0..<n, scratch: scratch[0])
             return
         }
-        pool.run { t in
-            set.gemmPackA(problem, panels: ThreadPool.share(of: rowPanels, part: t, parts: parts), into: packed)
+        // Each thread computes blocks of C's rows or of its columns, and reads all of the
+        // other operand. Few rows (a short message): split the columns, so that each
+        // B panel serves all rows; the blocks are handed out one by one, so that a
+        // thread delayed by other work on the machine does not hold up the others.
+        // Many rows: split the rows in halves, so that neither thread copies what the
+        // other needs.
+        let rowPanels = problem.rowPanels, columnPanels = problem.columnPanels
+        if rowPanels >= parts * (gemmRowBlock / gemmRows) || columnPanels < parts {
+            pool.run { t in
+                let panels = ThreadPool.share(of: rowPanels, part: t, parts: parts)
+                let rows = min(m, panels.lowerBound * gemmRows)..<min(m, panels.upperBound * gemmRows)
+                set.gemmCompute(problem, rows: rows, columns: 0..<n, scratch: scratch[t])
+            }
+            return
         }
-        let splitColumns = columnPanels >= parts
+        let panelsPerBlock = max(1, columnPanels / (3 * parts))
+        let blocks = (columnPanels + panelsPerBlock - 1) / panelsPerBlock
+        let next = Counter()
         pool.run { t in
-            let columns = splitColumns ? ThreadPool.share(of: columnPanels, part: t, parts: parts) : 0..<columnPanels
-            let rows = splitColumns ? 0..<rowPanels : ThreadPool.share(of: rowPanels, part: t, parts: parts)
-            if !columns.isEmpty && !rows.isEmpty {
-                set.gemmCompute(problem, packedA: packed, columns: columns, rows: rows, scratch: scratch[t])
+            while true {
+                let block = next.take()
+                if block >= blocks { break }
+                let columns = block * panelsPerBlock * gemmColumns..<min(n, (block + 1) * panelsPerBlock * gemmColumns)
+                set.gemmCompute(problem, rows: 0..<m, columns: columns, scratch: scratch[t])
             }
         }
     }

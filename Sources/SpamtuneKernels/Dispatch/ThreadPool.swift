@@ -12,14 +12,68 @@ import Glibc
 /// spin briefly before sleeping: waking a sleeping thread costs more than a small GEMM.
 public final class ThreadPool: @unchecked Sendable {
     public let size: Int
-    private let state: SharedState
+    private let state: State
+
+    /// What the workers share with the pool. The workers hold it, not the pool, so that
+    /// a worker that is slow to start or to stop never touches a pool being destroyed.
+    private final class State: @unchecked Sendable {
+        let generation = Atomic<Int>(0)
+        let remaining = Atomic<Int>(0)
+        let exited = Atomic<Int>(0)
+        let stopping = Atomic<Bool>(false)
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        /// Written by `run` before it publishes a generation, read by workers after.
+        var body: ((Int) -> Void)?
+        let spinLimit = 20_000
+
+        init() {
+            pthread_mutex_init(mutex, nil)
+            pthread_cond_init(wake, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(wake)
+            pthread_mutex_destroy(mutex)
+            wake.deallocate()
+            mutex.deallocate()
+        }
+
+        func publish() {
+            pthread_mutex_lock(mutex)
+            generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+        }
+
+        func workerLoop(index: Int) {
+            var seen = 0
+            while true {
+                var spins = 0
+                while generation.load(ordering: .acquiring) == seen {
+                    spins += 1
+                    if spins > spinLimit {
+                        pthread_mutex_lock(mutex)
+                        while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
+                        pthread_mutex_unlock(mutex)
+                    }
+                }
+                seen = generation.load(ordering: .acquiring)
+                if stopping.load(ordering: .acquiring) {
+                    exited.wrappingAdd(1, ordering: .releasing)
+                    return
+                }
+                body?(index)
+                remaining.wrappingSubtract(1, ordering: .releasing)
+            }
+        }
+    }
 
     public init(threads: Int) {
         size = max(1, threads)
-        state = SharedState()
+        state = State()
         for index in 1..<size {
-            let state = self.state
-            let thread = Thread { state.workerLoop(index: index) }
+            let thread = Thread { [state] in state.workerLoop(index: index) }
             thread.name = "spamtune-compute-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -27,8 +81,9 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     deinit {
-        // Workers hold the shared state, not the pool; they exit after this wake-up.
-        state.stop()
+        state.stopping.store(true, ordering: .releasing)
+        state.publish()
+        while state.exited.load(ordering: .acquiring) < size - 1 { sched_yield() }
     }
 
     /// Runs `work(threadIndex)` on every thread; index 0 is the caller's thread.
@@ -39,7 +94,16 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(work) { escapable in
-            state.run(escapable, workers: size - 1)
+            state.body = escapable
+            state.remaining.store(size - 1, ordering: .releasing)
+            state.publish()
+            escapable(0)
+            var spins = 0
+            while state.remaining.load(ordering: .acquiring) != 0 {
+                spins += 1
+                if spins > state.spinLimit { sched_yield() }
+            }
+            state.body = nil
         }
     }
 
@@ -64,71 +128,5 @@ public final class ThreadPool: @unchecked Sendable {
         let base = count / parts, extra = count % parts
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))
-    }
-}
-
-private final class SharedState: @unchecked Sendable {
-    let generation = Atomic<Int>(0)
-    let remaining = Atomic<Int>(0)
-    let stopping = Atomic<Bool>(false)
-    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    var body: ((Int) -> Void)?
-    let spinLimit = 20_000
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(wake, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(wake)
-        pthread_mutex_destroy(mutex)
-        wake.deallocate()
-        mutex.deallocate()
-    }
-
-    func run(_ work: @escaping (Int) -> Void, workers: Int) {
-        body = work
-        remaining.store(workers, ordering: .releasing)
-        publish()
-        work(0)
-        var spins = 0
-        while remaining.load(ordering: .acquiring) != 0 {
-            spins += 1
-            if spins > spinLimit { sched_yield() }
-        }
-        body = nil
-    }
-
-    func stop() {
-        stopping.store(true, ordering: .releasing)
-        publish()
-    }
-
-    private func publish() {
-        pthread_mutex_lock(mutex)
-        generation.wrappingAdd(1, ordering: .acquiringAndReleasing)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
-    }
-
-    func workerLoop(index: Int) {
-        var seen = 0
-        while true {
-            var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
-                spins += 1
-                if spins > spinLimit {
-                    pthread_mutex_lock(mutex)
-                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
-                    pthread_mutex_unlock(mutex)
-                }
-            }
-            seen = generation.load(ordering: .acquiring)
-            if stopping.load(ordering: .acquiring) { return }
-            body?(index)
-            remaining.wrappingSubtract(1, ordering: .releasing)
-        }
     }
 }

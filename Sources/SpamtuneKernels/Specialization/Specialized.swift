@@ -10,6 +10,13 @@ public struct Level: InstructionLevel {
     #else
     @inlinable @inline(__always) public static var fusedMultiplyAdd: Bool { false }
     #endif
+    #if SPAMTUNE_AVX512
+    @inlinable @inline(__always) public static var vectorRegisterBits: Int { 512 }
+    #elseif SPAMTUNE_AVX2
+    @inlinable @inline(__always) public static var vectorRegisterBits: Int { 256 }
+    #else
+    @inlinable @inline(__always) public static var vectorRegisterBits: Int { 128 }
+    #endif
 }
 
 public enum SpecializedKernels: KernelSet {
@@ -23,15 +30,10 @@ public enum SpecializedKernels: KernelSet {
         #endif
     }
 
-    public static func gemmPackA(_ problem: GemmProblem, panels: Range<Int>, into packed: UnsafeMutablePointer<Float>) {
-        SpamtuneKernelCore.gemmPackA(problem, panels: panels, into: packed)
-    }
-
     public static func gemmCompute(
-        _ problem: GemmProblem, packedA: UnsafePointer<Float>, columns: Range<Int>, rows: Range<Int>,
-        scratch: UnsafeMutablePointer<Float>
+        _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>, scratch: UnsafeMutablePointer<Float>
     ) {
-        SpamtuneKernelCore.gemmCompute(Level.self, problem, packedA: packedA, columns: columns, rows: rows, scratch: scratch)
+        SpamtuneKernelCore.gemmCompute(Level.self, problem, rows: rows, columns: columns, scratch: scratch)
     }
 
     public static func layerNormForward(

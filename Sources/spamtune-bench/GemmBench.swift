@@ -1,0 +1,173 @@
+import Foundation
+import SpamtuneKernels
+
+/// The matrix multiplies of GPT-2 124M's linear layers, timed on `Kernels.matmul`.
+///
+/// One line per case, in the format `bench/gemm.sh` reads and the OpenBLAS program
+/// (bench/openblas_sgemm.c) prints too:
+///     gemm op=nn tokens=128 k=768 n=2304 threads=1 isa=avx512 gflops=187.3 median=180.2
+/// `k` and `n` are the layer's input and output widths. `op` is the pass:
+///   nn  forward        y[T, n]   = x[T, k] · W[k, n]
+///   tn  weight grad    dW[k, n]  = xᵀ · dy       (m = k, inner dimension = T)
+///   nt  input grad     dx[T, k]  = dy[T, n] · Wᵀ (inner dimension = n)
+/// `gflops` is from the fastest batch of calls (the least disturbed by other work on
+/// the machine), `median` from the median batch. With `--clock cpu` time is the
+/// process's CPU time divided by the thread count: it leaves out the time the threads
+/// were not running, which makes A/B comparisons on a busy machine steadier.
+struct GemmBenchmark {
+    enum Pass: String, CaseIterable {
+        case nn, tn, nt
+    }
+
+    static let layers: [(k: Int, n: Int)] = [(768, 2304), (768, 768), (768, 3072), (3072, 768)]
+
+    var threads = [1, 2]
+    var tokens = [23, 128, 1024]
+    var instructionSets = [InstructionSet.preferred]
+    var passes: [Pass] = [.nn]
+    var seconds = 0.6
+    var clock = CLOCK_MONOTONIC
+
+    init(arguments: [String]) throws {
+        var rest = arguments[...]
+        while let option = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw GemmBenchmarkError.missingValue(option) }
+            let items = value.split(separator: ",").map(String.init)
+            switch option {
+            case "--threads": threads = try items.map { try Self.positive($0, option) }
+            case "--tokens": tokens = try items.map { try Self.positive($0, option) }
+            case "--isa":
+                instructionSets = try items.map { name in
+                    guard let level = InstructionSet(rawValue: name) else {
+                        throw GemmBenchmarkError.badValue(option, name)
+                    }
+                    guard InstructionSet.supported.contains(level) else {
+                        throw GemmBenchmarkError.unsupported(name)
+                    }
+                    return level
+                }
+            case "--ops":
+                passes = try items.map { name in
+                    guard let pass = Pass(rawValue: name) else { throw GemmBenchmarkError.badValue(option, name) }
+                    return pass
+                }
+            case "--clock":
+                switch value {
+                case "wall": clock = CLOCK_MONOTONIC
+                case "cpu": clock = CLOCK_PROCESS_CPUTIME_ID
+                default: throw GemmBenchmarkError.badValue(option, value)
+                }
+            case "--seconds":
+                guard let time = Double(value), time > 0 else { throw GemmBenchmarkError.badValue(option, value) }
+                seconds = time
+            default: throw GemmBenchmarkError.unknownOption(option)
+            }
+        }
+    }
+
+    private static func positive(_ text: String, _ option: String) throws -> Int {
+        guard let value = Int(text), value > 0 else { throw GemmBenchmarkError.badValue(option, text) }
+        return value
+    }
+
+    func run() {
+        for level in instructionSets {
+            for threadCount in threads {
+                let kernels = Kernels(threads: threadCount, instructionSet: level)
+                for pass in passes {
+                    for tokenCount in tokens {
+                        for layer in Self.layers {
+                            let (best, median) = measure(kernels, pass: pass, tokens: tokenCount, k: layer.k, n: layer.n)
+                            print(
+                                "gemm op=\(pass) tokens=\(tokenCount) k=\(layer.k) n=\(layer.n) threads=\(threadCount)"
+                                    + " isa=\(level) gflops=\(Self.format(best)) median=\(Self.format(median))")
+                            fflush(stdout)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func format(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    /// GFLOP/s of the fastest and the median batch.
+    private func measure(_ kernels: Kernels, pass: Pass, tokens: Int, k: Int, n: Int) -> (Double, Double) {
+        // Sizes of the stored operands: x [T, k], W [k, n], dy [T, n], and the result.
+        let x = Self.randomMatrix(tokens * k), w = Self.randomMatrix(k * n), dy = Self.randomMatrix(tokens * n)
+        let result = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens, k) * max(n, k))
+        defer {
+            x.deallocate(); w.deallocate(); dy.deallocate(); result.deallocate()
+        }
+        let call: () -> Void
+        switch pass {
+        case .nn:
+            call = { kernels.matmul(m: tokens, n: n, k: k, a: x, lda: k, b: w, ldb: n, c: result, ldc: n) }
+        case .tn:
+            call = {
+                kernels.matmul(m: k, n: n, k: tokens, a: x, lda: k, transposeA: true, b: dy, ldb: n, c: result, ldc: n)
+            }
+        case .nt:
+            call = {
+                kernels.matmul(m: tokens, n: k, k: n, a: dy, lda: n, b: w, ldb: n, transposeB: true, c: result, ldc: k)
+            }
+        }
+        let flops = 2.0 * Double(tokens) * Double(k) * Double(n)
+        let clock = self.clock, threads = Double(kernels.threads)
+        let now = { Self.now(clock) / (clock == CLOCK_MONOTONIC ? 1 : threads) }
+        // Warm up (caches, page faults, thread wake-up), and size batches to ~20 ms.
+        var start = now()
+        call()
+        var calls = 1
+        while now() - start < 0.05 {
+            call()
+            calls += 1
+        }
+        let perBatch = max(1, Int(0.02 / ((now() - start) / Double(calls))))
+        var rates: [Double] = []
+        let end = now() + seconds
+        repeat {
+            start = now()
+            for _ in 0..<perBatch { call() }
+            rates.append(flops * Double(perBatch) / (now() - start) / 1e9)
+        } while now() < end || rates.count < 5
+        rates.sort()
+        return (rates.last!, rates[rates.count / 2])
+    }
+
+    private static func randomMatrix(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let matrix = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        var generator = SystemRandomNumberGenerator()
+        for i in 0..<count { matrix[i] = Float.random(in: -1...1, using: &generator) }
+        return matrix
+    }
+
+    private static func now(_ clock: clockid_t) -> Double {
+        var time = timespec()
+        clock_gettime(clock, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+}
+
+enum GemmBenchmarkError: Error, CustomStringConvertible {
+    case missingValue(String)
+    case badValue(String, String)
+    case unknownOption(String)
+    case unsupported(String)
+
+    var description: String {
+        switch self {
+        case .missingValue(let option): "gemm benchmark: option \(option) needs a value"
+        case .badValue(let option, let value): "gemm benchmark: \(value) is not a valid value for \(option)"
+        case .unknownOption(let option):
+            "gemm benchmark: unknown option \(option) (known: --threads, --tokens, --isa, --ops, --seconds, --clock)"
+        case .unsupported(let name): "gemm benchmark: this CPU cannot run the \(name) kernels"
+        }
+    }
+}
+
+/// `spamtune-bench gemm [--threads 1,2] [--tokens 23,128,1024] [--isa avx512,avx2,baseline]
+/// [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]`
+func runGemmBenchmark(arguments: [String]) throws {
+    try GemmBenchmark(arguments: arguments).run()
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Kernels.matmul against OpenBLAS sgemm on GPT-2 124M's linear layers, side by side.
+#
+#   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--isa avx512|avx2|baseline]
+#                 [--clock wall|cpu]
+#
+# --clock cpu times by CPU time per thread instead of wall time: on a machine shared
+# with other work it leaves out the time our threads were waiting for a core.
+#
+# Installs OpenBLAS (pthread build) with apt-get if missing: it is used by this script
+# only, never linked into spamtune. Both programs run the same cases with the same
+# timing method; they take turns, round after round, so that noise from other work on
+# the machine hits both alike, and each case keeps its best round.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=3 threads=1,2 tokens=23,128,1024 ops=nn isa="" clock=wall
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) rounds=$2 ;;
+        --threads) threads=$2 ;;
+        --tokens) tokens=$2 ;;
+        --ops) ops=$2 ;;
+        --isa) isa=$2 ;;
+        --clock) clock=$2 ;;
+        *) echo "gemm.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift 2
+done
+
+if ! [ -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h ] && ! [ -e /usr/include/cblas.h ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "gemm.sh: OpenBLAS is not installed; run as root or: apt-get install libopenblas-pthread-dev" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-pthread-dev >/dev/null
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+include=/usr/include/x86_64-linux-gnu/openblas-pthread
+library=/usr/lib/x86_64-linux-gnu/openblas-pthread
+if [ -d "$include" ]; then
+    gcc -O2 -I"$include" -o "$work/openblas_sgemm" bench/openblas_sgemm.c -L"$library" -Wl,-rpath,"$library" -lopenblas
+else
+    gcc -O2 -o "$work/openblas_sgemm" bench/openblas_sgemm.c -lopenblas
+fi
+swift build -c release --product spamtune-bench >&2
+bench_binary="$(swift build -c release --show-bin-path)/spamtune-bench"
+
+isa_option=()
+[ -n "$isa" ] && isa_option=(--isa "$isa")
+# OpenBLAS 0.3.21 (Debian 12) does not know Zen 4/5 and picks its AVX2 kernels there
+# (this workplace's environment even forces Haswell), at half the speed of its AVX-512
+# ones: compare each of our levels with OpenBLAS's kernels for the same instruction set.
+case "$isa" in
+    avx2) export OPENBLAS_CORETYPE=Haswell ;;
+    baseline) export OPENBLAS_CORETYPE=Prescott ;;
+    *) if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi ;;
+esac
+echo "OpenBLAS core type: ${OPENBLAS_CORETYPE:-auto}" >&2
+common=(--tokens "$tokens" --ops "$ops" --clock "$clock")
+for round in $(seq "$rounds"); do
+    echo "round $round of $rounds" >&2
+    for count in ${threads//,/ }; do
+        OPENBLAS_NUM_THREADS=$count "$work/openblas_sgemm" --threads "$count" "${common[@]}" >>"$work/openblas.txt"
+        "$bench_binary" gemm --threads "$count" "${common[@]}" "${isa_option[@]}" >>"$work/ours.txt"
+    done
+done
+
+# Best round per case; key = op tokens k n threads.
+awk '
+    function field(name,    i, parts) {
+        for (i = 1; i <= NF; i++) { split($i, parts, "="); if (parts[1] == name) return parts[2] }
+        return ""
+    }
+    {
+        key = field("op") " " field("tokens") " " field("k") " " field("n") " " field("threads")
+        rate = field("gflops") + 0
+        if (FILENAME ~ /openblas/) { if (rate > blas[key]) blas[key] = rate }
+        else { if (rate > ours[key]) ours[key] = rate; isa[key] = field("isa") }
+        if (!(key in seen)) { seen[key] = 1; order[++count] = key }
+    }
+    END {
+        printf "%-3s %7s %5s %5s %7s %-8s %9s %9s %6s\n", "op", "tokens", "k", "n", "threads", "isa", "ours", "openblas", "ratio"
+        for (i = 1; i <= count; i++) {
+            key = order[i]; split(key, p, " ")
+            ratio = blas[key] > 0 ? ours[key] / blas[key] : 0
+            printf "%-3s %7s %5s %5s %7s %-8s %9.1f %9.1f %6.2f\n", p[1], p[2], p[3], p[4], p[5], isa[key], ours[key], blas[key], ratio
+        }
+    }
+' "$work/openblas.txt" "$work/ours.txt"

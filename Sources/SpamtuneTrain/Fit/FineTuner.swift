@@ -134,6 +134,10 @@ public final class FineTuner {
         return history
     }
 
+    /// Predictions for every training or validation example, from the cached features.
+    public func evaluateTraining() -> Evaluation { accuracy(train, batches: nil, order: nil) }
+    public func evaluateValidation() -> Evaluation { accuracy(validation, batches: nil, order: nil) }
+
     /// Predictions for every example of `examples` (its features computed on the fly).
     public func evaluate(_ examples: [EncodedExample]) -> Evaluation {
         let cache = FeatureCache(examples: examples, classifier: classifier)

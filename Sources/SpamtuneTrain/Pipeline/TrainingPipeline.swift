@@ -158,8 +158,7 @@ public final class TrainingPipeline {
 
         // 4. Evaluate
         let evaluations = (
-            train: tuner.evaluate(examples(trainIDs, split.train)),
-            validation: tuner.evaluate(examples(validationIDs, split.validation)),
+            train: tuner.evaluateTraining(), validation: tuner.evaluateValidation(),
             test: tuner.evaluate(examples(testIDs, split.test)))
         log(String(format: "accuracy: train %.2f%%, validation %.2f%%, test %.2f%%; test false-positive rate %.2f%% (ham called spam)",
                    evaluations.train.accuracy * 100, evaluations.validation.accuracy * 100, evaluations.test.accuracy * 100,

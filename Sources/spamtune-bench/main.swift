@@ -11,6 +11,9 @@ let subcommands: [String: ([String]) throws -> Void] = [
     "tokenizer": { try runTokenizerBenchmark(arguments: $0) },
     "mail": { try runMailBenchmark(arguments: $0) },
     "gemm": { try runGemmBenchmark(arguments: $0) },
+    "make-checkpoint": runMakeCheckpoint,
+    "spamd-load": runSpamdLoadBenchmark,
+    "milter-load": runMilterLoadBenchmark,
 ]
 
 guard let name = arguments.first, let run = subcommands[name] else {

@@ -86,7 +86,7 @@ enum BaseModel {
             throw TrainingError.baseModel(url.path, "\(error)")
         }
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
         let directory = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         let file = isDirectory.boolValue && FileManager.default.fileExists(atPath: url.appendingPathComponent("model.safetensors").path)
             ? url.appendingPathComponent("model.safetensors") : url

@@ -16,9 +16,10 @@
 //   K-major and row-interleaved.
 // - The micro-kernel keeps a gemmRows x gemmColumns tile of C in registers: on AVX-512
 //   6 x 64 in 24 zmm registers (4 B loads and 6 broadcasts per 24 FMAs); on AVX2
-//   (16 ymm) four 6 x 16 tiles in turn, 12 ymm each; on the baseline (16 xmm) 6 x 8
-//   tiles in 12 xmm (the separate multiply and add need temporaries, so a few
-//   accumulators spill to L1; about 25 GFLOP/s per core, a portable fallback).
+//   (16 ymm) four 6 x 16 tiles in turn, 12 ymm each; on the baseline (16 xmm) 6 x 4
+//   tiles in 6 xmm (6 x 8 spills around the separate multiply and add, and is 6%
+//   slower; either way SSE's broadcasts limit it to ~28 GFLOP/s per core, a portable
+//   fallback).
 //
 // Measured on 2 Zen 5 cores (bench/gemm.sh) this matches OpenBLAS 0.3.21's AVX-512
 // sgemm within about 15% on GPT-2's shapes, and beats it on short inputs.
@@ -397,10 +398,10 @@ func gemmTile<L: InstructionLevel>(
         var column = 0
         while column < columns {
             gemmKernel6xVector(
-                level, SIMD8<Float>.self, a: a, rowStride: rowStride, depthStride: depthStride, rows: rows,
+                level, SIMD4<Float>.self, a: a, rowStride: rowStride, depthStride: depthStride, rows: rows,
                 b: b + column, strideB: strideB, depth: depth, c: c + column, ldc: ldc,
-                columns: min(8, columns - column), overwrite: overwrite, bias: bias.map { $0 + column })
-            column += 8
+                columns: min(4, columns - column), overwrite: overwrite, bias: bias.map { $0 + column })
+            column += 4
         }
     }
 }
@@ -496,8 +497,8 @@ func gemmStorePartial(
 }
 
 /// The micro-kernel for narrower registers: a 6 x V.scalarCount tile in six
-/// accumulators (12 registers on AVX2 with SIMD16, and on the baseline with SIMD8),
-/// leaving room for B, the broadcast and, without FMA, the product.
+/// accumulators (12 ymm registers on AVX2 with SIMD16, 6 xmm on the baseline with
+/// SIMD4), leaving room for B, the broadcast and, without FMA, the product.
 @inlinable @inline(__always)
 func gemmKernel6xVector<L: InstructionLevel, V: SIMD>(
     _ level: L.Type, _ vector: V.Type, a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, rows: Int,

@@ -73,7 +73,7 @@ struct SpamdLoadTests {
 
         let harness = URL(fileURLWithPath: "/tmp/st-ref-\(UUID().uuidString.prefix(8).lowercased())")
         let script = ProjectPaths.sharedFile("harness/spamd-loopback.sh")
-        let harnessEnvironment = ["SPAMTUNE_HARNESS_DIR": harness.path]
+        let harnessEnvironment = ["SPAMTUNE_HARNESS_DIR": harness.path, "SPAMD_SOCKET": harness.appendingPathComponent("spamd.sock").path]
         defer {
             _ = try? runDaemonizingScript(script, ["stop"], environment: harnessEnvironment)
             try? FileManager.default.removeItem(at: harness)

@@ -134,7 +134,8 @@ struct SpamdSpamcTests {
     @Test func answersLikeTheReferenceSpamd() throws {
         let harness = URL(fileURLWithPath: "/tmp/st-ref-\(UUID().uuidString.prefix(8).lowercased())")
         let script = ProjectPaths.sharedFile("harness/spamd-loopback.sh")
-        let environment = ["SPAMTUNE_HARNESS_DIR": harness.path]
+        // Every path the harness derives, set here: a caller's environment may carry others.
+        let environment = ["SPAMTUNE_HARNESS_DIR": harness.path, "SPAMD_SOCKET": harness.appendingPathComponent("spamd.sock").path]
         defer {
             _ = try? runDaemonizingScript(script, ["stop"], environment: environment)
             try? FileManager.default.removeItem(at: harness)

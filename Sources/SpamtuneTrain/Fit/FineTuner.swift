@@ -17,6 +17,10 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     /// the steps, then cosine decay to a tenth of the peak.
     public var schedule = LearningRateSchedule.constant
     public var warmupFraction = 0.05
+    /// When the whole model trains (no frozen features), each training example loses
+    /// this share of its tokens at random in every step: augmentation against a small
+    /// model learning the training messages by heart. 0: off (the book's).
+    public var tokenDropout = 0.0
 
     public enum LearningRateSchedule: String, Codable, Sendable { case constant, cosine }
 
@@ -150,7 +154,15 @@ public final class FineTuner {
     // MARK: -
 
     private func lossAndGradients(_ cache: FeatureCache, _ indices: [Int]) throws -> Float {
-        let batch = TokenBatch(indices.map { cache.examples[$0].ids })
+        var sequences = indices.map { cache.examples[$0].ids }
+        if cache.isEmpty && settings.tokenDropout > 0 {
+            let keep = UInt64((1 - settings.tokenDropout) * Double(UInt64.max >> 11))
+            sequences = sequences.map { ids in
+                let kept = ids.filter { _ in random.next() >> 11 < keep }
+                return kept.isEmpty ? [ids[ids.count - 1]] : kept
+            }
+        }
+        let batch = TokenBatch(sequences)
         cache.gather(indices, into: &gathered)
         return try gathered.withUnsafeBufferPointer { features in
             try classifier.lossAndGradients(

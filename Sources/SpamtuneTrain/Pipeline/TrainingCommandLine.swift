@@ -88,6 +88,10 @@ public enum TrainingCommandLine {
             guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
             scratch.extraHam = extra == "yes"
         }
+        scratch.tokenDropout = try parsed.double("scratch-token-dropout", default: scratch.tokenDropout)!
+        guard (0..<1).contains(scratch.tokenDropout) else {
+            throw ArgumentError.conflicting("--scratch-token-dropout must be at least 0 and below 1")
+        }
         if let schedule = parsed.value("scratch-schedule") {
             guard let value = FineTuneSettings.LearningRateSchedule(rawValue: schedule) else {
                 throw ArgumentError.conflicting("--scratch-schedule must be constant or cosine")

@@ -108,6 +108,7 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// balanced: a model that starts from nothing needs every message it can get.
     public var extraHam = false
     public var schedule = FineTuneSettings.LearningRateSchedule.constant
+    public var tokenDropout = 0.0
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)

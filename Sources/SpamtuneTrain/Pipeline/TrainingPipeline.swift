@@ -131,7 +131,10 @@ public final class TrainingPipeline {
         settings.seed = UInt64(h.seed)
         settings.evaluationInterval = h.evaluationInterval
         settings.evaluationBatches = h.evaluationBatches
-        if scope.embeddings { settings.schedule = options.scratch.schedule }
+        if scope.embeddings {
+            settings.schedule = options.scratch.schedule
+            settings.tokenDropout = options.scratch.tokenDropout
+        }
         func examples(_ ids: [[Int]], _ labels: [TrainingExample]) -> [EncodedExample] {
             zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }
         }

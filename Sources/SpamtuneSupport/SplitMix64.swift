@@ -33,4 +33,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
             array.swapAt(i, below(i + 1))
         }
     }
+
+    /// A standard normal sample (Box–Muller over 53-bit uniforms), portable across machines.
+    public mutating func normal() -> Float {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), Double.leastNonzeroMagnitude)
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

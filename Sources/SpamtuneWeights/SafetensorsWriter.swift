@@ -8,6 +8,7 @@ private let posixWrite = Darwin.write
 private let posixClose = Darwin.close
 #endif
 import Foundation
+import SpamtuneSupport
 
 /// Writes F32 tensors as safetensors, the way Hugging Face's library lays them out: the
 /// header padded with spaces to a multiple of 8 bytes so the data is aligned, tensors
@@ -63,14 +64,14 @@ public enum SafetensorsWriter {
         var json = "{"
         var fields: [String] = []
         if !metadata.isEmpty {
-            let entries = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            let entries = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }
             fields.append("\"__metadata__\":{" + entries.joined(separator: ",") + "}")
         }
         var offset = 0
         for tensor in ordered {
             let end = offset + tensor.count * 4
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            fields.append("\(JSONText.quote(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         json += fields.joined(separator: ",") + "}"
@@ -83,22 +84,6 @@ public enum SafetensorsWriter {
         return bytes
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// A file being written with POSIX calls, so that every failure (ENOSPC above all) is

@@ -257,15 +257,7 @@ public final class SocketConnection: @unchecked Sendable {
             return buffer[bufferStart..<end]
         }
         var chunk = [UInt8](repeating: 0, count: min(limit, 65536))
-        let count = try chunk.withUnsafeMutableBytes { raw -> Int in
-            while true {
-                let n = recv(descriptor, raw.baseAddress, raw.count, 0)
-                if n >= 0 { return n }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
-                throw ConnectionError.failed(String(cString: strerror(errno)))
-            }
-        }
+        let count = try chunk.withUnsafeMutableBytes { try receive(into: $0) }
         return chunk[0..<count]
     }
 
@@ -293,15 +285,7 @@ public final class SocketConnection: @unchecked Sendable {
             }
             guard buffer.count - bufferStart <= limit else { throw ConnectionError.lineTooLong(limit) }
             var chunk = [UInt8](repeating: 0, count: 16384)
-            let count = try chunk.withUnsafeMutableBytes { raw -> Int in
-                while true {
-                    let n = recv(descriptor, raw.baseAddress, raw.count, 0)
-                    if n >= 0 { return n }
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
-                    throw ConnectionError.failed(String(cString: strerror(errno)))
-                }
-            }
+            let count = try chunk.withUnsafeMutableBytes { try receive(into: $0) }
             if count == 0 {
                 if bufferStart == buffer.count { return nil }
                 throw ConnectionError.endOfStream
@@ -311,6 +295,17 @@ public final class SocketConnection: @unchecked Sendable {
                 bufferStart = 0
             }
             buffer += chunk[0..<count]
+        }
+    }
+
+    /// One recv: the byte count (0 at end of stream), retried when interrupted.
+    private func receive(into raw: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = recv(descriptor, raw.baseAddress, raw.count, 0)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
+            throw ConnectionError.failed(String(cString: strerror(errno)))
         }
     }
 

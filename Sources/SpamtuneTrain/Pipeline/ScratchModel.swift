@@ -23,7 +23,7 @@ final class RandomInitialization: TensorSource {
                 values.initialize(repeating: 0, count: count)
             } else {
                 let deviation: Float = name.hasSuffix("c_proj.weight") ? 0.02 * residualScale : 0.02
-                for i in 0..<count { values[i] = deviation * normal(&random) }
+                for i in 0..<count { values[i] = deviation * random.normal() }
             }
             tensors[name] = (count, values)
         }
@@ -38,14 +38,3 @@ final class RandomInitialization: TensorSource {
         return UnsafePointer(tensor.values)
     }
 }
-
-/// A standard normal sample from SplitMix64 (Box–Muller), portable across machines.
-func normal(_ random: inout SplitMix64) -> Float {
-    let u1 = max(Double(random.next() >> 11) / Double(1 << 53), Double.leastNonzeroMagnitude)
-    let u2 = Double(random.next() >> 11) / Double(1 << 53)
-    return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

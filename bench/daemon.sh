@@ -39,6 +39,9 @@ milter_socket_group = none
 spamd_listen = unix:$work/spamd.sock
 control_socket = $work/control.sock
 threads = 2
+# Every message scored by the model: the same corpus goes through spamc, the milter
+# and the soak, and cached verdicts would measure the cache instead.
+cache_entries = 0
 CONF
 $bin/spamtuned --config $work/spamtune.conf 2> $work/spamtuned.log &
 daemon=$!

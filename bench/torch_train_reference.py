@@ -12,6 +12,7 @@ and `torch_train.peak_rss_mb` lines.
 import argparse, csv, resource, sys, time
 
 import tiktoken
+import tiktoken.load
 import torch
 from torch.utils.data import DataLoader, Dataset
 

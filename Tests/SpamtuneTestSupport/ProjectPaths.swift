@@ -52,16 +52,17 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: Data? = 
     process.standardInput = stdin
     try process.run()
     // Read both pipes while the process runs so neither fills up and blocks it.
-    var outputData = Data(), errorData = Data()
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let outputData = Collected(), errorData = Collected()
     let group = DispatchGroup()
     group.enter()
     DispatchQueue.global().async {
-        outputData = output.fileHandleForReading.readDataToEndOfFile()
+        outputData.data = output.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
     group.enter()
     DispatchQueue.global().async {
-        errorData = error.fileHandleForReading.readDataToEndOfFile()
+        errorData.data = error.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
     if let input { stdin.fileHandleForWriting.write(input) }
@@ -69,6 +70,6 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: Data? = 
     process.waitUntilExit()
     group.wait()
     return ProcessResult(
-        status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
-        standardError: String(decoding: errorData, as: UTF8.self))
+        status: process.terminationStatus, standardOutput: String(decoding: outputData.data, as: UTF8.self),
+        standardError: String(decoding: errorData.data, as: UTF8.self))
 }

@@ -48,6 +48,9 @@ public final class TrainableClassifier: @unchecked Sendable {
     private let embedded = FloatBuffer()
     private let topInput = FloatBuffer(), normalized = FloatBuffer(), normMean = FloatBuffer(), normReciprocalStd = FloatBuffer()
     private let pooled = FloatBuffer(), dPooledRows = FloatBuffer()
+    private let embeddingMask = FloatBuffer(), dEmbedded = FloatBuffer()
+    /// Dropout in training passes (none by default, as in the book's fine-tuning).
+    public var dropout: Dropout?
     private let dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
     private let dBlock = (FloatBuffer(), FloatBuffer())
 
@@ -168,6 +171,12 @@ public final class TrainableClassifier: @unchecked Sendable {
         }
 
         if scope.embeddings {
+            if let dropout, dropout.probability > 0 {
+                let count = batch.rowCount * c
+                let masked = dEmbedded.reserve(count)
+                for i in 0..<count { masked[i] = dOutput[i] * embeddingMask.pointer[i] }
+                dOutput = UnsafePointer(masked)
+            }
             let dWte = gradients.tensor("wte.weight"), dWpe = gradients.tensor("wpe.weight")
             for (sequence, ids) in zip(batch.sequences, batch.ids) {
                 for (position, id) in ids.enumerated() {
@@ -196,7 +205,13 @@ public final class TrainableClassifier: @unchecked Sendable {
         let c = config.embeddingSize, s = batch.count
         var x: UnsafePointer<Float>
         if scope.embeddings {
-            x = UnsafePointer(model.embed(batch, into: embedded))
+            let values = model.embed(batch, into: embedded)
+            if training, let dropout, dropout.probability > 0 {
+                let count = batch.rowCount * c
+                dropout.fillMask(embeddingMask.reserve(count), count: count)
+                Dropout.apply(embeddingMask.pointer, to: values, count: count)
+            }
+            x = UnsafePointer(values)
         } else {
             guard let features else { preconditionFailure("frozen features are required when embeddings are frozen") }
             x = features
@@ -206,7 +221,8 @@ public final class TrainableClassifier: @unchecked Sendable {
             x = TransformerBlock.forward(
                 model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
                 sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
-                heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training)
+                heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training,
+                dropout: dropout)
         }
         // The final LayerNorm's input must outlive the next forward pass's block scratch.
         let rows = readsLastRowOnly ? s : batch.rowCount

@@ -31,7 +31,7 @@ let usage = """
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N --threshold P
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
-      --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P
+      --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
       --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
@@ -45,7 +45,7 @@ let usage = """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still

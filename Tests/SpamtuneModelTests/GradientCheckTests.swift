@@ -61,6 +61,52 @@ import Testing
         }
     }
 
+    /// With dropout on (its masks replayed identically for every pass), the gradients
+    /// still match: the backward pass multiplies the same masks in.
+    @Test(arguments: [TrainableScope(blocks: 1), TrainableScope(blocks: 2, embeddings: true)])
+    func gradientsWithDropoutMatchFiniteDifferences(scope: TrainableScope) throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 42)
+        let trainable = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: Kernels(threads: 2))
+        trainable.dropout = Dropout(probability: 0.3, seed: 5)
+        let features = trainable.frozenFeatures(for: Self.batch)
+        func loss() throws -> Double {
+            trainable.gradients.zero()
+            trainable.dropout?.reset(seed: 5)
+            return try Double(features.withUnsafeBufferPointer {
+                try trainable.lossAndGradients(for: Self.batch, features: $0.baseAddress, labels: Self.labels)
+            })
+        }
+        let withoutDropout = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: Kernels(threads: 2))
+        let plainLoss = try features.withUnsafeBufferPointer {
+            try withoutDropout.lossAndGradients(for: Self.batch, features: $0.baseAddress, labels: Self.labels)
+        }
+        let droppedLoss = try loss()
+        #expect(abs(Double(plainLoss) - droppedLoss) > 1e-6, "dropout changed nothing")
+        let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
+        var checked = 0
+        for entry in trainable.parameters.entries where entry.name.hasPrefix("h.") || entry.name == "wpe.weight" {
+            for i in stride(from: 0, to: entry.count, by: max(1, entry.count / 4)) {
+                let p = trainable.parameters.pointer + entry.offset + i
+                let saved = p.pointee
+                let h: Float = 1e-2
+                p.pointee = saved + h
+                let plus = try loss()
+                p.pointee = saved - h
+                let minus = try loss()
+                p.pointee = saved
+                let numeric = (plus - minus) / Double(2 * h)
+                let got = Double(analytic[entry.offset + i])
+                #expect(abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric), "\(entry.name)[\(i)] \(got) vs \(numeric)")
+                checked += 1
+            }
+        }
+        #expect(checked > 20)
+        // Evaluation never drops anything.
+        let a = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
+        let b = features.withUnsafeBufferPointer { withoutDropout.logits(for: Self.batch, features: $0.baseAddress) }
+        for (x, y) in zip(a, b) { #expect(maximumError(x, y) < 1e-6) }
+    }
+
     /// With a sequence alone or among others, its logits are the same: sequences in a
     /// batch never see each other, padding never exists.
     @Test func batchingDoesNotChangeLogits() throws {

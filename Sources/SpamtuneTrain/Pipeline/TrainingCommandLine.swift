@@ -89,6 +89,8 @@ public enum TrainingCommandLine {
             scratch.extraHam = extra == "yes"
         }
         scratch.tokenDropout = try parsed.double("scratch-token-dropout", default: scratch.tokenDropout)!
+        scratch.dropout = try parsed.double("scratch-dropout", default: scratch.dropout)!
+        guard (0..<1).contains(scratch.dropout) else { throw ArgumentError.conflicting("--scratch-dropout must be at least 0 and below 1") }
         guard (0..<1).contains(scratch.tokenDropout) else {
             throw ArgumentError.conflicting("--scratch-token-dropout must be at least 0 and below 1")
         }

@@ -113,6 +113,8 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     public var extraHam = false
     public var schedule = FineTuneSettings.LearningRateSchedule.constant
     public var tokenDropout = 0.0
+    /// GPT-2's residual and embedding dropout while training from scratch.
+    public var dropout = 0.0
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)

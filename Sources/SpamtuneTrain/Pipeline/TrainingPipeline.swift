@@ -124,6 +124,9 @@ public final class TrainingPipeline {
         let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
         let classifier = try TrainableClassifier(
             config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling)
+        if scope.embeddings && options.scratch.dropout > 0 {
+            classifier.dropout = Dropout(probability: Float(options.scratch.dropout), seed: UInt64(h.seed) ^ 0xD80D)
+        }
         var settings = FineTuneSettings()
         settings.epochs = h.epochs
         settings.batchSize = h.batchSize

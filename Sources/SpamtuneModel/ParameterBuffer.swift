@@ -91,6 +91,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidTrainableBlocks(requested: Int, layers: Int)
     case emptyBatch
     case labelOutOfRange(label: Int, classes: Int)
+    case languageModelNeedsEmbeddings
+    case tokenOutsideVocabulary(Int)
 
     public var description: String {
         switch self {
@@ -102,6 +104,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             "a training batch needs at least one example"
         case let .labelOutOfRange(label, classes):
             "label \(label) is not one of the \(classes) classes"
+        case .languageModelNeedsEmbeddings:
+            "language-model pretraining trains the embeddings: it needs a model trained from scratch"
+        case let .tokenOutsideVocabulary(token):
+            "token \(token) is not in the vocabulary the language-model head predicts"
         }
     }
 }

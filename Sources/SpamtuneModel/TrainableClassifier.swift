@@ -51,7 +51,7 @@ public final class TrainableClassifier: @unchecked Sendable {
     private let embeddingMask = FloatBuffer(), dEmbedded = FloatBuffer()
     /// Dropout in training passes (none by default, as in the book's fine-tuning).
     public var dropout: Dropout?
-    private let dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
+    private let lmLogits = FloatBuffer(), compactEmbedding = FloatBuffer(), dCompactEmbedding = FloatBuffer(), dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
     private let dBlock = (FloatBuffer(), FloatBuffer())
 
     /// `base` gives the frozen tensors and the initial values of the trainable ones
@@ -152,6 +152,79 @@ public final class TrainableClassifier: @unchecked Sendable {
             Pooling.meanBackward(dy, batch: batch, columns: c, into: spread)
             dNormalizedRows = UnsafePointer(spread)
         }
+        backward(from: dNormalizedRows, top: top, batch: batch)
+        return Float(loss)
+    }
+
+    /// Next-token cross-entropy at every position but each sequence's last, through the
+    /// token embedding as GPT-2's language-model head (tied weights): pretraining for a
+    /// model trained from scratch, on text without labels. The softmax runs over
+    /// `vocabulary` (the tokens the text can contain, a few thousand of GPT-2's 50,257,
+    /// which makes a step several times cheaper), or all tokens when it is nil. Adds the
+    /// gradients of every trainable tensor but the classification head.
+    public func languageModelLossAndGradients(for batch: TokenBatch, vocabulary: PredictedVocabulary? = nil) throws -> Float {
+        guard scope.embeddings else { throw ModelError.languageModelNeedsEmbeddings }
+        let c = config.embeddingSize, rows = batch.rowCount
+        let predictions = batch.sequences.reduce(0) { $0 + $1.tokens - 1 }
+        guard predictions > 0 else { throw ModelError.emptyBatch }
+        let top = forward(batch, features: nil, training: true, allRows: true)
+
+        // The output embedding: wte itself, or its rows for `vocabulary` gathered.
+        let wte = model.parameters.tokenEmbedding
+        let v = vocabulary?.ids.count ?? config.vocabularySize
+        var outputEmbedding = wte
+        if let vocabulary {
+            let gathered = compactEmbedding.reserve(v * c)
+            for (row, id) in vocabulary.ids.enumerated() { (gathered + row * c).update(from: wte + id * c, count: c) }
+            outputEmbedding = UnsafePointer(gathered)
+        }
+        let logits = lmLogits.reserve(rows * v)
+        kernels.matmul(m: rows, n: v, k: c, a: top.normalized, lda: c, b: outputEmbedding, ldb: c, transposeB: true, c: logits, ldc: v)
+
+        // Softmax cross-entropy in place: the logits become dlogits = (softmax - onehot) / P;
+        // a sequence's last row predicts nothing and gets no gradient.
+        let scale = 1 / Float(predictions)
+        kernels.softmaxRows(logits, rows: rows, columns: v, scale: scale)
+        var loss: Double = 0
+        for (sequence, ids) in zip(batch.sequences, batch.ids) {
+            for position in 0..<sequence.tokens {
+                let row = logits + (sequence.start + position) * v
+                guard position + 1 < sequence.tokens else {
+                    row.update(repeating: 0, count: v)
+                    continue
+                }
+                let next = ids[position + 1]
+                guard let target = vocabulary.map({ $0.column(of: next) }) ?? next else {
+                    throw ModelError.tokenOutsideVocabulary(next)
+                }
+                loss -= Foundation.log(Double(max(row[target] / scale, .leastNormalMagnitude)))
+                row[target] -= scale
+            }
+        }
+
+        let dy = dNormalized.reserve(rows * c)
+        kernels.matmul(m: rows, n: c, k: v, a: logits, lda: v, b: outputEmbedding, ldb: c, c: dy, ldc: c)
+        let dWte = gradients.tensor("wte.weight")
+        if let vocabulary {
+            let dCompact = dCompactEmbedding.reserve(v * c)
+            kernels.matmul(m: v, n: c, k: rows, a: logits, lda: v, transposeA: true, b: top.normalized, ldb: c, c: dCompact, ldc: c)
+            for (row, id) in vocabulary.ids.enumerated() {
+                let source = dCompact + row * c, target = dWte + id * c
+                for j in 0..<c { target[j] += source[j] }
+            }
+        } else {
+            kernels.matmul(
+                m: v, n: c, k: rows, a: logits, lda: v, transposeA: true, b: top.normalized, ldb: c, c: dWte, ldc: c,
+                accumulate: true)
+        }
+        backward(from: UnsafePointer(dy), top: top, batch: batch)
+        return Float(loss / Double(predictions))
+    }
+
+    /// From the gradient of the final LayerNorm's output down through the trainable
+    /// blocks (and the embeddings when they train).
+    private func backward(from dNormalizedRows: UnsafePointer<Float>, top: TopActivations, batch: TokenBatch) {
+        let c = config.embeddingSize
         // Final LayerNorm
         let dx = dTop.zeroed(top.rows * c)
         kernels.layerNormBackward(
@@ -189,7 +262,6 @@ public final class TrainableClassifier: @unchecked Sendable {
                 }
             }
         }
-        return Float(loss)
     }
 
     private struct TopActivations {
@@ -201,8 +273,9 @@ public final class TrainableClassifier: @unchecked Sendable {
         let pooled: UnsafePointer<Float>
     }
 
-    private func forward(_ batch: TokenBatch, features: UnsafePointer<Float>?, training: Bool) -> TopActivations {
+    private func forward(_ batch: TokenBatch, features: UnsafePointer<Float>?, training: Bool, allRows: Bool = false) -> TopActivations {
         let c = config.embeddingSize, s = batch.count
+        let lastRowOnly = readsLastRowOnly && !allRows
         var x: UnsafePointer<Float>
         if scope.embeddings {
             let values = model.embed(batch, into: embedded)
@@ -217,7 +290,7 @@ public final class TrainableClassifier: @unchecked Sendable {
             x = features
         }
         for i in 0..<scope.blocks {
-            let isTop = i == scope.blocks - 1 && readsLastRowOnly
+            let isTop = i == scope.blocks - 1 && lastRowOnly
             x = TransformerBlock.forward(
                 model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
                 sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
@@ -225,7 +298,7 @@ public final class TrainableClassifier: @unchecked Sendable {
                 dropout: dropout)
         }
         // The final LayerNorm's input must outlive the next forward pass's block scratch.
-        let rows = readsLastRowOnly ? s : batch.rowCount
+        let rows = lastRowOnly ? s : batch.rowCount
         let input = topInput.reserve(rows * c)
         input.update(from: x, count: rows * c)
         let y = normalized.reserve(rows * c)
@@ -249,4 +322,18 @@ public final class TrainableClassifier: @unchecked Sendable {
             expansionWeight: g.tensor(p + "mlp.c_fc.weight"), expansionBias: g.tensor(p + "mlp.c_fc.bias"),
             contractionWeight: g.tensor(p + "mlp.c_proj.weight"), contractionBias: g.tensor(p + "mlp.c_proj.bias"))
     }
+}
+
+/// The tokens a language-model head predicts among: the softmax's columns.
+public struct PredictedVocabulary: Sendable {
+    public let ids: [Int]
+    private let columns: [Int: Int]
+
+    /// Every token of `sequences`, in id order.
+    public init(covering sequences: [[Int]]) {
+        ids = Array(Set(sequences.joined())).sorted()
+        columns = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+    }
+
+    public func column(of token: Int) -> Int? { columns[token] }
 }

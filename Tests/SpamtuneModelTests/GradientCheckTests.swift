@@ -1,3 +1,4 @@
+import Foundation
 import SpamtuneKernels
 import SpamtuneModel
 import SpamtuneTestSupport
@@ -58,6 +59,66 @@ import Testing
                 }
             }
             #expect(checked > 10)
+        }
+    }
+
+    /// Next-token pretraining: its gradients (through the tied output embedding, the
+    /// blocks and the input embeddings) match finite differences, over the full
+    /// vocabulary and over a compact one; the classification head gets none.
+    @Test(arguments: [Pooling.lastToken, .mean], [false, true])
+    func languageModelGradientsMatchFiniteDifferences(pooling: Pooling, compact: Bool) throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 7)
+        let scope = TrainableScope.everything(layers: Self.config.layerCount)
+        let vocabulary = compact ? PredictedVocabulary(covering: Self.batch.ids) : nil
+        for level in InstructionSet.supported {
+            let kernels = Kernels(threads: 2, instructionSet: level)
+            let trainable = try TrainableClassifier(
+                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels, pooling: pooling)
+            func loss() throws -> Double {
+                trainable.gradients.zero()
+                return try Double(trainable.languageModelLossAndGradients(for: Self.batch, vocabulary: vocabulary))
+            }
+            let initial = try loss()
+            // A random model's loss is close to ln(vocabulary size).
+            #expect(abs(initial - log(Double(vocabulary?.ids.count ?? 40))) < 0.5)
+            let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
+            #expect(trainable.gradients.values("score.weight").allSatisfy { $0 == 0 })
+            for entry in trainable.parameters.entries where !entry.name.hasPrefix("score.") {
+                // wte rows 2, 11 and 39 are read as input and predicted as output.
+                let candidates = entry.name == "wte.weight"
+                    ? [2 * 32 + 1, 11 * 32 + 7, 39 * 32 + 31]
+                    : Array(stride(from: 0, to: entry.count, by: max(1, entry.count / 5)))
+                for i in candidates {
+                    let p = trainable.parameters.pointer + entry.offset + i
+                    let saved = p.pointee
+                    let h: Float = 1e-2
+                    p.pointee = saved + h
+                    let plus = try loss()
+                    p.pointee = saved - h
+                    let minus = try loss()
+                    p.pointee = saved
+                    let numeric = (plus - minus) / Double(2 * h)
+                    let got = Double(analytic[entry.offset + i])
+                    #expect(
+                        abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric),
+                        "\(entry.name)[\(i)] analytic \(got) numeric \(numeric) \(level) compact \(compact)")
+                }
+            }
+        }
+    }
+
+    @Test func languageModelLossRefusesATokenOutsideItsVocabulary() throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 7)
+        let trainable = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: .everything(layers: 2), base: base, kernels: Kernels(threads: 1))
+        let vocabulary = PredictedVocabulary(covering: [[3, 17]])
+        #expect(throws: ModelError.tokenOutsideVocabulary(5)) {
+            try trainable.languageModelLossAndGradients(for: TokenBatch([[3, 17, 5]]), vocabulary: vocabulary)
+        }
+        let frozen = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: 1), base: base, kernels: Kernels(threads: 1))
+        #expect(throws: ModelError.languageModelNeedsEmbeddings) {
+            try frozen.languageModelLossAndGradients(for: TokenBatch([[3, 17]]))
         }
     }
 

@@ -12,6 +12,7 @@ public protocol KernelSet {
         dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
         dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         mean: UnsafePointer<Float>, reciprocalStd: UnsafePointer<Float>, rows: Range<Int>, columns: Int)
+    static func softmaxRows(_ matrix: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Int, scale: Float)
     static func geluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, range: Range<Int>)
     static func geluBackward(
         dInput: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, range: Range<Int>)

@@ -137,6 +137,15 @@ public final class Kernels: @unchecked Sendable {
         }
     }
 
+    // MARK: Softmax
+
+    /// Each row of a [rows, columns] matrix becomes softmax(row) × scale, in place.
+    public func softmaxRows(_ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int, scale: Float = 1) {
+        let set = self.set
+        let parts = rows * columns < parallelThreshold / 4 ? 1 : min(pool.size, rows)
+        runSplit(rows, parts: parts) { set.softmaxRows(matrix, rows: $0, columns: columns, scale: scale) }
+    }
+
     // MARK: GELU
 
     public func geluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {

@@ -56,6 +56,10 @@ public enum SpecializedKernels: KernelSet {
             weight: weight, mean: mean, reciprocalStd: reciprocalStd, rows: rows, columns: columns)
     }
 
+    public static func softmaxRows(_ matrix: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Int, scale: Float) {
+        SpamtuneKernelCore.softmaxRows(Level.self, matrix, rows: rows, columns: columns, scale: scale)
+    }
+
     public static func geluForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, range: Range<Int>) {
         SpamtuneKernelCore.geluForward(Level.self, output: output, input: input, range: range)
     }

@@ -59,6 +59,8 @@ public struct TrainingHistory: Codable, Equatable, Sendable {
     public var epochs: [EpochRecord] = []
     public var featureSeconds: Double = 0
     public var trainingSeconds: Double = 0
+    /// Next-token pretraining before fine-tuning (a scratch model's), when it ran.
+    public var pretraining: [PretrainingEpoch]?
 }
 
 /// What the loop reports as it goes, for a progress line.

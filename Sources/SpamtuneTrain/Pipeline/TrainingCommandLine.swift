@@ -90,6 +90,14 @@ public enum TrainingCommandLine {
         }
         scratch.tokenDropout = try parsed.double("scratch-token-dropout", default: scratch.tokenDropout)!
         scratch.dropout = try parsed.double("scratch-dropout", default: scratch.dropout)!
+        scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
+        scratch.pretrainLearningRate = Float(try parsed.double("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate))!)
+        if let text = parsed.value("scratch-pretrain-text") {
+            guard let value = ScratchShape.PretrainingText(rawValue: text) else {
+                throw ArgumentError.conflicting("--scratch-pretrain-text must be training or unused-ham, not '\(text)'")
+            }
+            scratch.pretrainText = value
+        }
         guard (0..<1).contains(scratch.dropout) else { throw ArgumentError.conflicting("--scratch-dropout must be at least 0 and below 1") }
         guard (0..<1).contains(scratch.tokenDropout) else {
             throw ArgumentError.conflicting("--scratch-token-dropout must be at least 0 and below 1")

@@ -115,6 +115,20 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     public var tokenDropout = 0.0
     /// GPT-2's residual and embedding dropout while training from scratch.
     public var dropout = 0.0
+    /// Epochs of next-token pretraining on message text before fine-tuning (0: none).
+    public var pretrainEpochs = 0
+    public var pretrainLearningRate: Float = 1e-3
+    public var pretrainText = PretrainingText.trainingAndUnusedHam
+
+    /// What the language-model pretraining reads. Never a validation or test message:
+    /// the held-out sets stay unseen, text and label.
+    public enum PretrainingText: String, Codable, Sendable {
+        /// The training messages only.
+        case training
+        /// The training messages and the ham that balancing set aside (exact copies of
+        /// validation and test messages left out).
+        case trainingAndUnusedHam = "unused-ham"
+    }
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)

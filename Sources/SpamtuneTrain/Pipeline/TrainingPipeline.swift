@@ -149,13 +149,40 @@ public final class TrainingPipeline {
                    Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
         stages.finish("frozen features")
         var lastLine = Date.distantPast
-        let history = try tuner.run { progress in
+        var pretraining: [PretrainingEpoch]?
+        if scope.embeddings && options.scratch.pretrainEpochs > 0 {
+            var corpus = trainIDs
+            if options.scratch.pretrainText == .trainingAndUnusedHam {
+                corpus += prepared.unusedHam.map { encode(TrainingExample(content: .text($0.text), label: .ham)) }
+            }
+            var pretrainSettings = PretrainingSettings()
+            pretrainSettings.epochs = options.scratch.pretrainEpochs
+            pretrainSettings.batchSize = h.batchSize
+            pretrainSettings.optimizer = AdamWSettings(learningRate: options.scratch.pretrainLearningRate, weightDecay: h.weightDecay)
+            pretrainSettings.seed = UInt64(h.seed)
+            let pretrainer = LanguageModelPretrainer(classifier: classifier, sequences: corpus, settings: pretrainSettings)
+            log("pretraining on the text of \(corpus.count) messages (next-token prediction, \(pretrainSettings.epochs) epochs; \(options.scratch.pretrainText == .training ? "the training messages" : "the training messages and the ham balancing set aside"), no validation or test message)")
+            let records = try pretrainer.run { progress in
+                guard Date().timeIntervalSince(lastLine) >= 2 else { return }
+                lastLine = Date()
+                self.log(String(format: "pretraining epoch %d/%d step %d/%d loss %.4f, %.1f messages/s, %@ left",
+                                progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                                progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
+            }
+            for record in records {
+                log(String(format: "pretraining epoch %d: next-token loss %.4f (%d tokens, %.1f s)", record.epoch, record.loss, record.tokens, record.seconds))
+            }
+            pretraining = records
+            stages.finish("pretraining")
+        }
+        var history = try tuner.run { progress in
             guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
             lastLine = Date()
             self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
                             progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
                             progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
         }
+        history.pretraining = pretraining
         for epoch in history.epochs {
             log(String(format: "epoch %d: training accuracy %.2f%%, validation accuracy %.2f%% (on %d batches)", epoch.epoch,
                        epoch.trainAccuracy * 100, epoch.validationAccuracy * 100, h.evaluationBatches))

@@ -11,7 +11,9 @@ import SpamtuneWeights
 /// bias: with W the [2, C] head, logits = W·(x̂⊙γ + β) + b = W·(x̂⊙γ + β + δ) where
 /// W·δ = b; δ = Wᵀ(W·Wᵀ)⁻¹·b is the smallest such shift. Transformers reads the logits
 /// at the last token that is not `pad_token_id`, which is the last token of an unpadded
-/// input: models trained with mean pooling cannot be exported this way.
+/// input: models trained with mean pooling cannot be exported this way. A model trained
+/// on padded inputs (the book's recipe) is exported with no pad token, so that
+/// transformers reads the last position of an input padded as it was in training.
 public enum HuggingFaceExport {
     public static func export(checkpoint: URL, to directory: URL) throws {
         let manifest = try CheckpointManifest.read(from: checkpoint)
@@ -48,7 +50,7 @@ public enum HuggingFaceExport {
         try SafetensorsWriter.writeAtomically(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors").path)
 
         let labels = Dictionary(uniqueKeysWithValues: manifest.labels.enumerated().map { ("\($0.offset)", $0.element) })
-        let configJSON: [String: Any] = [
+        var configJSON: [String: Any] = [
             "model_type": "gpt2", "architectures": ["GPT2ForSequenceClassification"],
             "n_layer": config.layerCount, "n_embd": config.embeddingSize, "n_head": config.headCount,
             "n_positions": config.contextLength, "n_ctx": config.contextLength, "vocab_size": config.vocabularySize,
@@ -59,6 +61,13 @@ public enum HuggingFaceExport {
             "label2id": Dictionary(uniqueKeysWithValues: manifest.labels.enumerated().map { ($0.element, $0.offset) }),
             "problem_type": "single_label_classification", "torch_dtype": "float32",
         ]
+        if case let .fixed(length, tokenID) = manifest.input.padding {
+            // Trained the book's way, on inputs padded to `length` and read at the last
+            // position: with no pad_token_id transformers reads the last position too, so a
+            // message padded as spamtune.json says gives the same logits (one at a time).
+            configJSON["pad_token_id"] = NSNull()
+            configJSON["spamtune_padding"] = ["length": length, "token_id": tokenID]
+        }
         let data = try JSONSerialization.data(withJSONObject: configJSON, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
         // The tokenizer under Hugging Face's names.

@@ -162,6 +162,10 @@ public struct TrainingReport: Codable, Sendable {
             "| stage | seconds | peak memory (MB) |", "|---|---|---|",
         ]
         lines += stages.map { String(format: "| %@ | %.1f | %.0f |", $0.name, $0.seconds, $0.peakResidentMB) }
+        if let pretraining = history.pretraining, let first = pretraining.first, let last = pretraining.last {
+            lines += ["", String(format: "Pretrained on message text first (next-token prediction, %d epochs of %d tokens): loss %.3f after the first epoch, %.3f after the last.",
+                                 pretraining.count, last.tokens, first.loss, last.loss)]
+        }
         lines += ["", "\(promoted ? "Promoted to current" : "Kept aside"): \(promotionReason).", "", "![loss](loss.svg) ![accuracy](accuracy.svg)", ""]
         return lines.joined(separator: "\n")
     }

@@ -33,6 +33,9 @@ let usage = """
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
       --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
       --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
+      --scratch-pretrain-epochs N (next-token pretraining first; default 5, 0 for none)
+      --scratch-pretrain-text training|unused-ham (what it reads: the training messages, and by
+      default also the ham balancing set aside; never a validation or test message) --scratch-pretrain-lr X
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped

@@ -21,6 +21,10 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     /// this share of its tokens at random in every step: augmentation against a small
     /// model learning the training messages by heart. 0: off (the book's).
     public var tokenDropout = 0.0
+    /// Polyak averaging: the trained weights become an exponential moving average of
+    /// the weights after each step (this decay per step), which steadies a small
+    /// model's last epochs. 0: off (the book's: the weights after the last step).
+    public var weightAverageDecay = 0.0
 
     public enum LearningRateSchedule: String, Codable, Sendable { case constant, cosine }
 
@@ -106,6 +110,11 @@ public final class FineTuner {
         var examplesSeen = 0
         var step = -1
         let totalSteps = stepsPerEpoch * settings.epochs
+        let average = settings.weightAverageDecay > 0 ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
+        var averaged = average ?? []
+        defer {
+            if average != nil { classifier.parameters.pointer.update(from: averaged, count: averaged.count) }
+        }
         for epoch in 1...max(1, settings.epochs) where settings.epochs > 0 {
             let epochStart = Date()
             let order = shuffled(train.examples.count)
@@ -115,6 +124,12 @@ public final class FineTuner {
                 let loss = try lossAndGradients(train, indices)
                 optimizer.settings.learningRate = settings.learningRate(step: step + 1, total: totalSteps)
                 optimizer.update(parameters: classifier.parameters.pointer, gradients: classifier.gradients.pointer)
+                if average != nil {
+                    let decay = Float(settings.weightAverageDecay), p = classifier.parameters.pointer
+                    averaged.withUnsafeMutableBufferPointer { a in
+                        for i in a.indices { a[i] = decay * a[i] + (1 - decay) * p[i] }
+                    }
+                }
                 examplesSeen += indices.count
                 step += 1
                 if settings.evaluationInterval > 0 && step % settings.evaluationInterval == 0 {

@@ -92,6 +92,10 @@ public enum TrainingCommandLine {
         scratch.dropout = try parsed.double("scratch-dropout", default: scratch.dropout)!
         scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
         scratch.pretrainLearningRate = Float(try parsed.double("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate))!)
+        scratch.weightAverageDecay = try parsed.double("scratch-average-decay", default: scratch.weightAverageDecay)!
+        guard (0..<1).contains(scratch.weightAverageDecay) else {
+            throw ArgumentError.conflicting("--scratch-average-decay must be at least 0 and below 1")
+        }
         if let text = parsed.value("scratch-pretrain-text") {
             guard let value = ScratchShape.PretrainingText(rawValue: text) else {
                 throw ArgumentError.conflicting("--scratch-pretrain-text must be training or unused-ham, not '\(text)'")

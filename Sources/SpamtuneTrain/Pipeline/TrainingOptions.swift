@@ -121,6 +121,8 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// 96.7%, 20 worse again (the model learns the messages by heart).
     public var pretrainEpochs = 5
     public var pretrainLearningRate: Float = 1e-3
+    /// Polyak averaging of the fine-tuned weights (decay per step; 0: off).
+    public var weightAverageDecay = 0.0
     public var pretrainText = PretrainingText.trainingAndUnusedHam
 
     /// What the language-model pretraining reads. Never a validation or test message:

@@ -137,6 +137,7 @@ public final class TrainingPipeline {
         if scope.embeddings {
             settings.schedule = options.scratch.schedule
             settings.tokenDropout = options.scratch.tokenDropout
+            settings.weightAverageDecay = options.scratch.weightAverageDecay
         }
         func examples(_ ids: [[Int]], _ labels: [TrainingExample]) -> [EncodedExample] {
             zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }

@@ -1,0 +1,72 @@
+import SpamtuneKernels
+import SpamtuneModel
+import SpamtuneSupport
+@testable import SpamtuneTrain
+import SpamtuneWeights
+import Testing
+
+/// The training loops on a tiny GPT-2 trained from scratch: next-token pretraining,
+/// fine-tuning, and weight averaging.
+@Suite struct FineTunerTests {
+    static let config = try! GPT2Config(layerCount: 1, embeddingSize: 16, headCount: 2, contextLength: 32, vocabularySize: 64)
+
+    func scratchClassifier(seed: UInt64 = 1) throws -> TrainableClassifier {
+        try TrainableClassifier(
+            config: Self.config, classes: 2, scope: .everything(layers: 1),
+            base: RandomInitialization(config: Self.config, classes: 2, seed: seed), kernels: Kernels(threads: 1))
+    }
+
+    /// Messages that follow a rule: ham counts up from its first token, spam counts down.
+    func examples(_ count: Int) -> [EncodedExample] {
+        var random = SplitMix64(seed: 9)
+        return (0..<count).map { i in
+            let start = Int(random.next() % 40) + 12, length = Int(random.next() % 8) + 4
+            let spam = i % 2 == 1
+            return EncodedExample(ids: (0..<length).map { spam ? start - $0 : start + $0 }, label: spam ? 1 : 0)
+        }
+    }
+
+    @Test func pretrainingLearnsTheTextAndLeavesTheHeadAlone() throws {
+        let classifier = try scratchClassifier()
+        let head = classifier.parameters.values("score.weight")
+        var settings = PretrainingSettings()
+        settings.epochs = 6
+        settings.batchSize = 8
+        settings.optimizer = AdamWSettings(learningRate: 1e-2, weightDecay: 0.1)
+        let epochs = try LanguageModelPretrainer(classifier: classifier, sequences: examples(64).map(\.ids), settings: settings).run()
+        #expect(epochs.count == 6)
+        // Counting is easy to predict: the loss falls well below the first epoch's.
+        #expect(epochs.last!.loss < epochs.first!.loss * 0.6, "\(epochs.map(\.loss))")
+        #expect(classifier.parameters.values("score.weight") == head)
+    }
+
+    @Test func fineTuningLearnsTheRule() throws {
+        let classifier = try scratchClassifier()
+        var settings = FineTuneSettings()
+        settings.epochs = 12
+        settings.batchSize = 8
+        settings.optimizer = AdamWSettings(learningRate: 3e-3, weightDecay: 0.1)
+        let tuner = FineTuner(classifier: classifier, train: examples(64), validation: examples(16), settings: settings)
+        _ = try tuner.run()
+        #expect(tuner.evaluateTraining().accuracy >= 0.9)
+    }
+
+    /// Averaging with a decay this close to 1 barely moves from the starting weights,
+    /// however far the steps themselves went.
+    @Test func weightAveragingReturnsTheAverageNotTheLastStep() throws {
+        let plain = try scratchClassifier(), averaged = try scratchClassifier()
+        let start = averaged.parameters.values("h.0.mlp.c_fc.weight")
+        var settings = FineTuneSettings()
+        settings.epochs = 3
+        settings.batchSize = 8
+        settings.optimizer = AdamWSettings(learningRate: 3e-3, weightDecay: 0.1)
+        _ = try FineTuner(classifier: plain, train: examples(32), validation: examples(8), settings: settings).run()
+        settings.weightAverageDecay = 0.999_999
+        _ = try FineTuner(classifier: averaged, train: examples(32), validation: examples(8), settings: settings).run()
+        func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let moved = distance(plain.parameters.values("h.0.mlp.c_fc.weight"), start)
+        let averagedMoved = distance(averaged.parameters.values("h.0.mlp.c_fc.weight"), start)
+        #expect(moved > 1e-3)
+        #expect(averagedMoved < moved / 100, "plain moved \(moved), averaged \(averagedMoved)")
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
 import SpamtuneTestSupport
+import SpamtuneWeights
 import Testing
 
 @testable import SpamtuneDaemon
@@ -114,6 +115,19 @@ struct ControlTests {
         let refused = try runProcess(spamtune, ["reload", "--socket", bed.controlSocket])
         #expect(refused.status == 1)
         #expect(refused.standardError.hasPrefix("spamtune reload: reload refused, still serving v2: "), "\(refused.standardError)")
+        #expect(try status(bed).model.version == "v2")
+
+        // One whose weights load but are NaN scores nothing: refused before it serves.
+        let poisoned = try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v3-nan")
+        let head = try SafetensorsFile(path: ProjectPaths.fixture("model/tiny/head.safetensors").path)
+        let nanTensors = try head.names.map { name in
+            let tensor = try head.tensor(named: name)
+            return TensorView(name: name, shape: tensor.shape, values: [Float](repeating: .nan, count: tensor.count))
+        }
+        try SafetensorsWriter.writeAtomically(nanTensors, to: poisoned.appendingPathComponent(CheckpointManifest.weightsFileName).path)
+        let refusedNaN = try runProcess(spamtune, ["reload", "--socket", bed.controlSocket])
+        #expect(refusedNaN.status == 1)
+        #expect(refusedNaN.standardError.contains("no finite score"), "\(refusedNaN.standardError)")
         #expect(try status(bed).model.version == "v2")
 
         // SIGHUP reloads too.

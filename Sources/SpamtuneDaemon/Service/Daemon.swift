@@ -44,6 +44,15 @@ public final class Daemon: @unchecked Sendable {
             // Resolve `current` anew each time, so a reload picks up a newly promoted version.
             let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
             let classifier = try SpamClassifier.load(checkpoint: directory, threads: threads, maxTokens: maxTokens)
+            // One full-length message before serving: it faults in every page of the
+            // memory-mapped weights (else the first messages after a start or a reload wait
+            // for the disk), and a model whose weights give NaN is refused here, not in
+            // front of mail.
+            let warmUp = classifier.classify(texts: [String(repeating: "spamtuned checks the model before it serves. ", count: 64)])
+            guard let logits = warmUp.first?.logits, logits.allSatisfy(\.isFinite) else {
+                throw ClassifierError.checkpoint(
+                    directory.path, "its weights give no finite score (NaN or infinity): the file is damaged; retrain, or roll back with spamtune-train rollback")
+            }
             return ScoringService.LoadedModel(
                 classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
         }

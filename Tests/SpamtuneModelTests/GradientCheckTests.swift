@@ -32,32 +32,9 @@ import Testing
             }
             _ = try loss()
             let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
-            var checked = 0
-            for entry in trainable.parameters.entries {
-                // A few elements of every tensor; for the embeddings, rows the batch uses.
-                let candidates: [Int]
-                if entry.name == "wte.weight" {
-                    candidates = [3 * 32 + 1, 8 * 32 + 7, 2 * 32 + 31]
-                } else {
-                    candidates = Array(stride(from: 0, to: entry.count, by: max(1, entry.count / 5)))
-                }
-                for i in candidates {
-                    let p = trainable.parameters.pointer + entry.offset + i
-                    let saved = p.pointee
-                    let h: Float = 1e-2
-                    p.pointee = saved + h
-                    let plus = try loss()
-                    p.pointee = saved - h
-                    let minus = try loss()
-                    p.pointee = saved
-                    let numeric = (plus - minus) / Double(2 * h)
-                    let got = Double(analytic[entry.offset + i])
-                    #expect(
-                        abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric),
-                        "\(entry.name)[\(i)] analytic \(got) numeric \(numeric) \(level) \(scope)")
-                    checked += 1
-                }
-            }
+            // A few elements of every tensor; for the embeddings, rows the batch uses.
+            let checked = try expectFiniteDifferencesMatch(
+                trainable, analytic: analytic, wteElements: [3 * 32 + 1, 8 * 32 + 7, 2 * 32 + 31], context: "\(level) \(scope)", loss: loss)
             #expect(checked > 10)
         }
     }
@@ -83,27 +60,10 @@ import Testing
             #expect(abs(initial - log(Double(vocabulary?.ids.count ?? 40))) < 0.5)
             let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
             #expect(trainable.gradients.values("score.weight").allSatisfy { $0 == 0 })
-            for entry in trainable.parameters.entries where !entry.name.hasPrefix("score.") {
-                // wte rows 2, 11 and 39 are read as input and predicted as output.
-                let candidates = entry.name == "wte.weight"
-                    ? [2 * 32 + 1, 11 * 32 + 7, 39 * 32 + 31]
-                    : Array(stride(from: 0, to: entry.count, by: max(1, entry.count / 5)))
-                for i in candidates {
-                    let p = trainable.parameters.pointer + entry.offset + i
-                    let saved = p.pointee
-                    let h: Float = 1e-2
-                    p.pointee = saved + h
-                    let plus = try loss()
-                    p.pointee = saved - h
-                    let minus = try loss()
-                    p.pointee = saved
-                    let numeric = (plus - minus) / Double(2 * h)
-                    let got = Double(analytic[entry.offset + i])
-                    #expect(
-                        abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric),
-                        "\(entry.name)[\(i)] analytic \(got) numeric \(numeric) \(level) compact \(compact)")
-                }
-            }
+            // wte rows 2, 11 and 39 are read as input and predicted as output.
+            try expectFiniteDifferencesMatch(
+                trainable, analytic: analytic, wteElements: [2 * 32 + 1, 11 * 32 + 7, 39 * 32 + 31],
+                skip: { $0.hasPrefix("score.") }, context: "\(level) compact \(compact)", loss: loss)
         }
     }
 
@@ -144,23 +104,8 @@ import Testing
         let droppedLoss = try loss()
         #expect(abs(Double(plainLoss) - droppedLoss) > 1e-6, "dropout changed nothing")
         let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
-        var checked = 0
-        for entry in trainable.parameters.entries where entry.name.hasPrefix("h.") || entry.name == "wpe.weight" {
-            for i in stride(from: 0, to: entry.count, by: max(1, entry.count / 4)) {
-                let p = trainable.parameters.pointer + entry.offset + i
-                let saved = p.pointee
-                let h: Float = 1e-2
-                p.pointee = saved + h
-                let plus = try loss()
-                p.pointee = saved - h
-                let minus = try loss()
-                p.pointee = saved
-                let numeric = (plus - minus) / Double(2 * h)
-                let got = Double(analytic[entry.offset + i])
-                #expect(abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric), "\(entry.name)[\(i)] \(got) vs \(numeric)")
-                checked += 1
-            }
-        }
+        let checked = try expectFiniteDifferencesMatch(
+            trainable, analytic: analytic, skip: { !($0.hasPrefix("h.") || $0 == "wpe.weight") }, context: "dropout", loss: loss)
         #expect(checked > 20)
         // Evaluation never drops anything.
         let a = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
@@ -194,4 +139,36 @@ import Testing
         let direct = trainable.model.logits(for: Self.batch)
         for (a, b) in zip(fromFeatures, direct) { #expect(maximumError(a, b) < 1e-5) }
     }
+}
+
+/// Central finite differences of `loss` (h = 1e-2) against the analytic gradients, for
+/// a few elements of every trainable tensor not skipped (`wteElements` of the token
+/// embedding, rows the batch uses); returns how many were checked.
+@discardableResult
+func expectFiniteDifferencesMatch(
+    _ trainable: TrainableClassifier, analytic: [Float], wteElements: [Int] = [], skip: (String) -> Bool = { _ in false },
+    context: String, loss: () throws -> Double
+) throws -> Int {
+    var checked = 0
+    for entry in trainable.parameters.entries where !skip(entry.name) {
+        let candidates = entry.name == "wte.weight"
+            ? wteElements : Array(stride(from: 0, to: entry.count, by: max(1, entry.count / 5)))
+        for i in candidates {
+            let p = trainable.parameters.pointer + entry.offset + i
+            let saved = p.pointee
+            let h: Float = 1e-2
+            p.pointee = saved + h
+            let plus = try loss()
+            p.pointee = saved - h
+            let minus = try loss()
+            p.pointee = saved
+            let numeric = (plus - minus) / Double(2 * h)
+            let got = Double(analytic[entry.offset + i])
+            #expect(
+                abs(got - numeric) < 2e-3 + 2e-2 * abs(numeric),
+                "\(entry.name)[\(i)] analytic \(got) numeric \(numeric) \(context)")
+            checked += 1
+        }
+    }
+    return checked
 }

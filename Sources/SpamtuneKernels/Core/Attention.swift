@@ -207,9 +207,11 @@ public func attentionBlockedScratchSize(tokens: Int, headSize: Int) -> Int {
     return (headSize + 4) * padded
 }
 
-/// exp(x - maximum) normalised to sum 1, in place.
+/// exp(x - maximum) normalised to sum `scale` (1: a softmax), in place.
 @inlinable
-public func softmaxRow<L: InstructionLevel>(_ level: L.Type, _ row: UnsafeMutablePointer<Float>, count: Int, maximum: Float) {
+public func softmaxRow<L: InstructionLevel>(
+    _ level: L.Type, _ row: UnsafeMutablePointer<Float>, count: Int, maximum: Float, scale: Float = 1
+) {
     var i = 0
     let m = Vector(repeating: maximum)
     var sums = Vector()
@@ -226,7 +228,7 @@ public func softmaxRow<L: InstructionLevel>(_ level: L.Type, _ row: UnsafeMutabl
         total += e
         i += 1
     }
-    let inverse = 1 / total
+    let inverse = scale / total
     i = 0
     let inv = Vector(repeating: inverse)
     while i + vectorWidth <= count {

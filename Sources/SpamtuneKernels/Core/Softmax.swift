@@ -18,17 +18,6 @@ public func softmaxRows<L: InstructionLevel>(
             maximum = Swift.max(maximum, row[i])
             i += 1
         }
-        softmaxRow(level, row, count: columns, maximum: maximum)
-        guard scale != 1 else { continue }
-        i = 0
-        let factor = Vector(repeating: scale)
-        while i + vectorWidth <= columns {
-            storeVector(loadVector(row + i) * factor, row + i)
-            i += vectorWidth
-        }
-        while i < columns {
-            row[i] *= scale
-            i += 1
-        }
+        softmaxRow(level, row, count: columns, maximum: maximum, scale: scale)
     }
 }

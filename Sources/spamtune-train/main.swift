@@ -37,6 +37,7 @@ let usage = """
       --scratch-pretrain-text training|unused-ham (what it reads: the training messages, and by
       default also the ham balancing set aside; never a validation or test message) --scratch-pretrain-lr X
       --scratch-average-decay D (fine-tuned weights averaged over steps, decay D per step; default 0: off)
+      --scratch-soup K (K fine-tunes from the same start in different orders, weights averaged; default 1)
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped
@@ -49,7 +50,7 @@ let usage = """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still

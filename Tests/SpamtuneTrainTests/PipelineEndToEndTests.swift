@@ -122,12 +122,13 @@ import Testing
             trainer,
             ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path,
              "--mirror", "http://127.0.0.1:\(closed)", "--retries", "0", "--scratch-layers", "1", "--scratch-dim", "32",
-             "--scratch-heads", "2", "--scratch-epochs", "1", "--scratch-pretrain-epochs", "1", "--threads", "2"])
+             "--scratch-heads", "2", "--scratch-epochs", "1", "--scratch-pretrain-epochs", "1", "--scratch-soup", "2", "--threads", "2"])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardError.contains("using the copy shipped with spamtune"))
         // Next-token pretraining on the training text and the ham balancing set aside.
         #expect(result.standardError.contains("pretraining on the text of 5011 messages"))
         #expect(result.standardError.contains("pretraining epoch 1: next-token loss"))
+        #expect(result.standardError.contains("weights averaged over 2 fine-tunes from the same start"))
         #expect(result.standardError.contains("NO PRETRAINED GPT-2 COULD BE HAD"))
         let manifest = try CheckpointManifest.read(from: directory.appendingPathComponent("models/current"))
         #expect(manifest.base.isScratch)

@@ -93,6 +93,7 @@ public enum TrainingCommandLine {
         scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
         scratch.pretrainLearningRate = Float(try parsed.double("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate))!)
         scratch.weightAverageDecay = try parsed.double("scratch-average-decay", default: scratch.weightAverageDecay)!
+        scratch.soup = try parsed.integer("scratch-soup", default: scratch.soup, range: 1...64)!
         guard (0..<1).contains(scratch.weightAverageDecay) else {
             throw ArgumentError.conflicting("--scratch-average-decay must be at least 0 and below 1")
         }

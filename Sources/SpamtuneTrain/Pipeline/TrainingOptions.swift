@@ -124,6 +124,9 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     public var pretrainLearningRate: Float = 1e-3
     /// Polyak averaging of the fine-tuned weights (decay per step; 0: off).
     public var weightAverageDecay = 0.0
+    /// Fine-tunes from the same (pretrained) start, in different orders, whose weights
+    /// are averaged into the model (1: one fine-tune, no averaging).
+    public var soup = 1
     public var pretrainText = PretrainingText.trainingAndUnusedHam
 
     /// What the language-model pretraining reads. Never a validation or test message:

@@ -176,6 +176,9 @@ public final class TrainingPipeline {
             pretraining = records
             stages.finish("pretraining")
         }
+        let soupSize = scope.embeddings ? max(1, options.scratch.soup) : 1
+        let soupStart = soupSize > 1
+            ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
         var history = try tuner.run { progress in
             guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
             lastLine = Date()
@@ -184,6 +187,23 @@ public final class TrainingPipeline {
                             progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
         }
         history.pretraining = pretraining
+        if let soupStart {
+            // A soup: more fine-tunes from the same start in other orders, their weights
+            // averaged (they stay in one basin, so the average is a model, and steadier).
+            let count = classifier.parameters.count
+            var sum = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: count))
+            for member in 1..<soupSize {
+                classifier.parameters.pointer.update(from: soupStart, count: count)
+                var memberSettings = settings
+                memberSettings.seed = settings.seed &+ UInt64(member)
+                _ = try FineTuner(
+                    classifier: classifier, train: examples(trainIDs, split.train),
+                    validation: examples(validationIDs, split.validation), settings: memberSettings).run()
+                for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
+            }
+            for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
+            log("weights averaged over \(soupSize) fine-tunes from the same start (a soup)")
+        }
         for epoch in history.epochs {
             log(String(format: "epoch %d: training accuracy %.2f%%, validation accuracy %.2f%% (on %d batches)", epoch.epoch,
                        epoch.trainAccuracy * 100, epoch.validationAccuracy * 100, h.evaluationBatches))

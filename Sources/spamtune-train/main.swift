@@ -37,7 +37,7 @@ let usage = """
       --scratch-pretrain-text training|unused-ham (what it reads: the training messages, and by
       default also the ham balancing set aside; never a validation or test message) --scratch-pretrain-lr X
       --scratch-average-decay D (fine-tuned weights averaged over steps, decay D per step; default 0: off)
-      --scratch-soup K (K fine-tunes from the same start in different orders, weights averaged; default 1)
+      --scratch-soup K (K fine-tunes from the same start in different orders, weights averaged; default 4)
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped

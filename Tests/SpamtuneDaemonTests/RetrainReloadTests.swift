@@ -19,7 +19,7 @@ import Testing
             ProjectPaths.builtProduct("spamtune-train"),
             ["--state-dir", bed.stateDirectory.path, "--models-dir", bed.models.path, "--cache-dir", bed.root.appendingPathComponent("cache").path,
              "--offline", "--base", "scratch", "--scratch-layers", "1", "--scratch-dim", "32", "--scratch-heads", "2",
-             "--scratch-epochs", "1", "--scratch-pretrain-epochs", "0", "--threads", "2", "--control-socket", bed.controlSocket])
+             "--scratch-epochs", "1", "--scratch-pretrain-epochs", "0", "--scratch-soup", "1", "--threads", "2", "--control-socket", bed.controlSocket])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("promoted"), "\(result.standardOutput)")
         #expect(result.standardError.contains("spamtuned reloaded: now serving"), "\(result.standardError)")

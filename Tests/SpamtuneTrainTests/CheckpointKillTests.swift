@@ -18,7 +18,7 @@ import Glibc
         process.arguments = [
             "--state-dir", state.path, "--cache-dir", state.appendingPathComponent("cache").path, "--offline",
             "--base", "scratch", "--scratch-layers", "1", "--scratch-dim", "32", "--scratch-heads", "2",
-            "--scratch-epochs", "1", "--scratch-pretrain-epochs", "0", "--threads", "1", "--seed", "\(seed)",
+            "--scratch-epochs", "1", "--scratch-pretrain-epochs", "0", "--scratch-soup", "1", "--threads", "1", "--seed", "\(seed)",
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -193,6 +193,7 @@ public final class TrainingPipeline {
             let count = classifier.parameters.count
             var sum = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: count))
             for member in 1..<soupSize {
+                log("soup: fine-tune \(member + 1) of \(soupSize), from the same start in another order")
                 classifier.parameters.pointer.update(from: soupStart, count: count)
                 var memberSettings = settings
                 memberSettings.seed = settings.seed &+ UInt64(member)

@@ -71,12 +71,7 @@ public enum TrainingCommandLine {
         h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
         h.threshold = try parsed.double("threshold", default: h.threshold)!
         guard h.threshold > 0 && h.threshold < 1 else { throw ArgumentError.conflicting("--threshold must be between 0 and 1") }
-        if let padding = parsed.value("padding") {
-            guard let value = Hyperparameters.Padding(rawValue: padding) else {
-                throw ArgumentError.conflicting("--padding must be none or longest, not '\(padding)'")
-            }
-            h.padding = value
-        }
+        h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
         options.hyperparameters = h
         var scratch = options.scratch
         scratch.layers = try parsed.integer("scratch-layers", default: scratch.layers, range: 1...96)!
@@ -88,37 +83,15 @@ public enum TrainingCommandLine {
             guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
             scratch.extraHam = extra == "yes"
         }
-        scratch.tokenDropout = try parsed.double("scratch-token-dropout", default: scratch.tokenDropout)!
-        scratch.dropout = try parsed.double("scratch-dropout", default: scratch.dropout)!
+        scratch.tokenDropout = try parsed.fraction("scratch-token-dropout", default: scratch.tokenDropout)
+        scratch.dropout = try parsed.fraction("scratch-dropout", default: scratch.dropout)
         scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
         scratch.pretrainLearningRate = Float(try parsed.double("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate))!)
-        scratch.weightAverageDecay = try parsed.double("scratch-average-decay", default: scratch.weightAverageDecay)!
+        scratch.weightAverageDecay = try parsed.fraction("scratch-average-decay", default: scratch.weightAverageDecay)
         scratch.soup = try parsed.integer("scratch-soup", default: scratch.soup, range: 1...64)!
-        guard (0..<1).contains(scratch.weightAverageDecay) else {
-            throw ArgumentError.conflicting("--scratch-average-decay must be at least 0 and below 1")
-        }
-        if let text = parsed.value("scratch-pretrain-text") {
-            guard let value = ScratchShape.PretrainingText(rawValue: text) else {
-                throw ArgumentError.conflicting("--scratch-pretrain-text must be training or unused-ham, not '\(text)'")
-            }
-            scratch.pretrainText = value
-        }
-        guard (0..<1).contains(scratch.dropout) else { throw ArgumentError.conflicting("--scratch-dropout must be at least 0 and below 1") }
-        guard (0..<1).contains(scratch.tokenDropout) else {
-            throw ArgumentError.conflicting("--scratch-token-dropout must be at least 0 and below 1")
-        }
-        if let schedule = parsed.value("scratch-schedule") {
-            guard let value = FineTuneSettings.LearningRateSchedule(rawValue: schedule) else {
-                throw ArgumentError.conflicting("--scratch-schedule must be constant or cosine")
-            }
-            scratch.schedule = value
-        }
-        if let pooling = parsed.value("scratch-pooling") {
-            guard let value = Pooling(rawValue: pooling) else {
-                throw ArgumentError.conflicting("--scratch-pooling must be last or mean, not '\(pooling)'")
-            }
-            scratch.pooling = value
-        }
+        scratch.pretrainText = try parsed.choice("scratch-pretrain-text", default: scratch.pretrainText, among: "training or unused-ham")
+        scratch.schedule = try parsed.choice("scratch-schedule", default: scratch.schedule, among: "constant or cosine")
+        scratch.pooling = try parsed.choice("scratch-pooling", default: scratch.pooling, among: "last or mean")
         guard scratch.embeddingSize % scratch.heads == 0 else {
             throw ArgumentError.conflicting("--scratch-dim must be divisible by --scratch-heads")
         }
@@ -144,4 +117,21 @@ public enum TrainingCommandLine {
 
 extension String {
     var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+extension ParsedArguments {
+    /// An option that is a share of something: at least 0 and below 1.
+    fileprivate func fraction(_ name: String, default fallback: Double) throws -> Double {
+        let value = try double(name, default: fallback)!
+        guard (0..<1).contains(value) else { throw ArgumentError.conflicting("--\(name) must be at least 0 and below 1") }
+        return value
+    }
+
+    /// An option naming one case of `Choice`; `among` lists them for the error.
+    fileprivate func choice<Choice: RawRepresentable>(_ name: String, default fallback: Choice, among: String) throws -> Choice
+    where Choice.RawValue == String {
+        guard let text = value(name) else { return fallback }
+        guard let choice = Choice(rawValue: text) else { throw ArgumentError.conflicting("--\(name) must be \(among), not '\(text)'") }
+        return choice
+    }
 }

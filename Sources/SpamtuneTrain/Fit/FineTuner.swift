@@ -110,10 +110,10 @@ public final class FineTuner {
         var examplesSeen = 0
         var step = -1
         let totalSteps = stepsPerEpoch * settings.epochs
-        let average = settings.weightAverageDecay > 0 ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
-        var averaged = average ?? []
+        var averaged = settings.weightAverageDecay > 0
+            ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
         defer {
-            if average != nil { classifier.parameters.pointer.update(from: averaged, count: averaged.count) }
+            if let averaged { classifier.parameters.pointer.update(from: averaged, count: averaged.count) }
         }
         for epoch in 1...max(1, settings.epochs) where settings.epochs > 0 {
             let epochStart = Date()
@@ -124,11 +124,9 @@ public final class FineTuner {
                 let loss = try lossAndGradients(train, indices)
                 optimizer.settings.learningRate = settings.learningRate(step: step + 1, total: totalSteps)
                 optimizer.update(parameters: classifier.parameters.pointer, gradients: classifier.gradients.pointer)
-                if average != nil {
-                    let decay = Float(settings.weightAverageDecay), p = classifier.parameters.pointer
-                    averaged.withUnsafeMutableBufferPointer { a in
-                        for i in a.indices { a[i] = decay * a[i] + (1 - decay) * p[i] }
-                    }
+                let decay = Float(settings.weightAverageDecay), p = classifier.parameters.pointer
+                averaged?.withUnsafeMutableBufferPointer { a in
+                    for i in a.indices { a[i] = decay * a[i] + (1 - decay) * p[i] }
                 }
                 examplesSeen += indices.count
                 step += 1

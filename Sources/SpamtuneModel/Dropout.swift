@@ -36,4 +36,13 @@ public final class Dropout: @unchecked Sendable {
     static func apply(_ mask: UnsafePointer<Float>, to values: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { values[i] *= mask[i] }
     }
+
+    /// The gradient through a mask the forward pass applied: gradient ⊙ mask, in `scratch`.
+    static func masked(
+        _ gradient: UnsafePointer<Float>, by mask: UnsafePointer<Float>, count: Int, scratch: FloatBuffer
+    ) -> UnsafePointer<Float> {
+        let out = scratch.reserve(count)
+        for i in 0..<count { out[i] = gradient[i] * mask[i] }
+        return UnsafePointer(out)
+    }
 }

@@ -245,10 +245,7 @@ public final class TrainableClassifier: @unchecked Sendable {
 
         if scope.embeddings {
             if let dropout, dropout.probability > 0 {
-                let count = batch.rowCount * c
-                let masked = dEmbedded.reserve(count)
-                for i in 0..<count { masked[i] = dOutput[i] * embeddingMask.pointer[i] }
-                dOutput = UnsafePointer(masked)
+                dOutput = Dropout.masked(dOutput, by: embeddingMask.pointer, count: batch.rowCount * c, scratch: dEmbedded)
             }
             let dWte = gradients.tensor("wte.weight"), dWpe = gradients.tensor("wpe.weight")
             for (sequence, ids) in zip(batch.sequences, batch.ids) {

@@ -207,9 +207,7 @@ enum TransformerBlock {
         _ gradient: UnsafePointer<Float>, _ mask: FloatBuffer, count: Int, _ s: BlockActivations, _ w: BackwardWorkspace
     ) -> UnsafePointer<Float> {
         guard s.dropout != nil else { return gradient }
-        let out = w.dMasked.reserve(count)
-        for i in 0..<count { out[i] = gradient[i] * mask.pointer[i] }
-        return UnsafePointer(out)
+        return Dropout.masked(gradient, by: mask.pointer, count: count, scratch: w.dMasked)
     }
 
     /// output (+)= input · W + b

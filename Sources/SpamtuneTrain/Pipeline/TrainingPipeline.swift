@@ -143,8 +143,9 @@ public final class TrainingPipeline {
             zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }
         }
         log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainIDs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
+        let trainExamples = examples(trainIDs, split.train), validationExamples = examples(validationIDs, split.validation)
         let tuner = FineTuner(
-            classifier: classifier, train: examples(trainIDs, split.train), validation: examples(validationIDs, split.validation),
+            classifier: classifier, train: trainExamples, validation: validationExamples,
             settings: settings)
         log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainIDs.count + validationIDs.count,
                    Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
@@ -198,8 +199,7 @@ public final class TrainingPipeline {
                 var memberSettings = settings
                 memberSettings.seed = settings.seed &+ UInt64(member)
                 _ = try FineTuner(
-                    classifier: classifier, train: examples(trainIDs, split.train),
-                    validation: examples(validationIDs, split.validation), settings: memberSettings).run()
+                    classifier: classifier, train: trainExamples, validation: validationExamples, settings: memberSettings).run()
                 for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
             }
             for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }

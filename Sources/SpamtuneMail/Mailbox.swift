@@ -63,7 +63,7 @@ public enum Mailbox {
     public static let defaultMaxMessageBytes = 64 * 1024 * 1024
 
     /// A reader for whatever `path` is: a Maildir (a directory with `cur` or `new`),
-    /// a directory of `.eml` files, an mbox file (starts with `From `), or a single
+    /// a directory of message files (see `EMLDirectoryReader`), an mbox file (starts with `From `), or a single
     /// message file.
     public static func open(path: String, maxMessageBytes: Int = defaultMaxMessageBytes) throws -> any MailboxReader {
         var isDirectory: ObjCBool = false
@@ -194,8 +194,10 @@ public struct MaildirReader: MailboxReader {
     }
 }
 
-/// A directory tree of message files named `*.eml` (any case), in name order,
-/// a directory's files before its subdirectories.
+/// A directory tree of message files in name order, a directory's files before its
+/// subdirectories. Message files are named `*.eml` (any case), or start with a digit
+/// as MH folders and the public spam corpora number them (`17`, `00042.5e2a…`); other
+/// names (notes, a corpus's `cmds` index) are not messages.
 public struct EMLDirectoryReader: MailboxReader {
     public let path: String
     let maxMessageBytes: Int
@@ -223,11 +225,17 @@ public struct EMLDirectoryReader: MailboxReader {
             for name in try MailFiles.sortedEntries(of: directory) {
                 let child = MailFiles.join(directory, name)
                 if MailFiles.isDirectory(child) { subdirectories.append(child) }
-                else if name.lowercased().hasSuffix(".eml") { files.append(child) }
+                else if EMLDirectoryReader.isMessageFileName(name) { files.append(child) }
             }
             pendingFiles = files.reversed()
             pendingDirectories.append(contentsOf: subdirectories.reversed())
         }
+    }
+}
+
+extension EMLDirectoryReader {
+    static func isMessageFileName(_ name: String) -> Bool {
+        name.lowercased().hasSuffix(".eml") || name.first.map { $0.isASCII && $0.isNumber } == true
     }
 }
 

@@ -191,6 +191,18 @@ import Testing
         #expect(messages.map(\.source.description).allSatisfy { $0.lowercased().hasSuffix(".eml") })
     }
 
+    @Test func numberedMessageFilesAreMessages() throws {
+        // MH folders and the public corpora number their messages; an index or a note is not one.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbered-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, subject) in [("17", "mh"), ("00042.5e2a9b", "corpus"), ("cmds", "index"), ("notes.txt", "note")] {
+            try Data("Subject: \(subject)\r\n\r\nbody\r\n".utf8).write(to: directory.appendingPathComponent(name))
+        }
+        var reader = try EMLDirectoryReader(path: directory.path)
+        #expect(subjects(try reader.readAll()) == ["corpus", "mh"])
+    }
+
     @Test func openDetectsTheFormat() throws {
         var maildir = try Mailbox.open(path: boxes + "/Maildir")
         #expect(maildir is MaildirReader)

@@ -12,6 +12,8 @@ public struct MailContent: Sendable, Hashable {
     public let attachmentNames: [String]
     /// The limits this message reached; empty for ordinary mail.
     public let limitHits: Set<MailLimit>
+    /// Header facts that tell real mail's kinds apart (layout v3 reads them).
+    public var signals: MailSignals = .none
 
     /// Content from texts that are not yet normalised; each goes through
     /// `TextNormalizer` and the limits, as a parsed message's do.

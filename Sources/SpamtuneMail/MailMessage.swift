@@ -122,9 +122,11 @@ public struct MailMessage: Sendable {
                                                       singleLine: true)
             let domain = TextNormalizer.normalize(sender.domain, maxCharacters: limits.maxHeaderTextCharacters, singleLine: true)
             if subject.wasCut || senderName.wasCut || domain.wasCut { hits.insert(.headerTextCharacters) }
-            return MailContent(normalizedSubject: subject.text,
-                               sender: MailSender(displayName: senderName.text, domain: domain.text),
-                               bodyText: extractor.bodyText, attachmentNames: extractor.attachmentNames, limitHits: hits)
+            var content = MailContent(normalizedSubject: subject.text,
+                                      sender: MailSender(displayName: senderName.text, domain: domain.text),
+                                      bodyText: extractor.bodyText, attachmentNames: extractor.attachmentNames, limitHits: hits)
+            content.signals = MailSignals(message: self, root: root, bodyText: content.bodyText)
+            return content
         }
     }
 

@@ -37,6 +37,23 @@ public enum TextLayout: String, Sendable, Hashable, Codable, CaseIterable, Custo
     /// joined by "\n", and followed by "\n\n" and the body when there is one.
     case v2
 
+    /// v2's lines, then the header signals (`MailSignals`), then the body:
+    /// ```
+    /// From: <display name> (<domain>)
+    /// Reply-To: (<domain>)
+    /// Subject: <subject>
+    /// List: <list id>
+    /// Mailer: <x-mailer or user-agent>
+    /// Type: <top MIME type>
+    /// Links: <host>, <host>
+    /// Attachments: <name>, <name>
+    ///
+    /// <body>
+    /// ```
+    /// with each line present only when it has content, as in v2. Plain text has no
+    /// signals, so an SMS reads the same as in v1 and v2.
+    case v3
+
     /// The layout new checkpoints are trained with.
     public static let latest: TextLayout = .v2
 
@@ -48,7 +65,7 @@ public enum TextLayout: String, Sendable, Hashable, Codable, CaseIterable, Custo
         switch self {
         case .v1:
             if !content.subject.isEmpty { headerLines.append("Subject: " + content.subject) }
-        case .v2:
+        case .v2, .v3:
             let sender = content.sender
             switch (sender.displayName.isEmpty, sender.domain.isEmpty) {
             case (false, false): headerLines.append("From: \(sender.displayName) (\(sender.domain))")
@@ -56,7 +73,15 @@ public enum TextLayout: String, Sendable, Hashable, Codable, CaseIterable, Custo
             case (true, false): headerLines.append("From: (\(sender.domain))")
             case (true, true): break
             }
+            let signals = content.signals
+            if self == .v3, !signals.replyToDomain.isEmpty { headerLines.append("Reply-To: (\(signals.replyToDomain))") }
             if !content.subject.isEmpty { headerLines.append("Subject: " + content.subject) }
+            if self == .v3 {
+                if !signals.list.isEmpty { headerLines.append("List: " + signals.list) }
+                if !signals.mailer.isEmpty { headerLines.append("Mailer: " + signals.mailer) }
+                if !signals.structure.isEmpty { headerLines.append("Type: " + signals.structure) }
+                if !signals.linkHosts.isEmpty { headerLines.append("Links: " + signals.linkHosts.joined(separator: ", ")) }
+            }
             if !content.attachmentNames.isEmpty {
                 headerLines.append("Attachments: " + content.attachmentNames.joined(separator: ", "))
             }

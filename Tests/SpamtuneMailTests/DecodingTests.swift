@@ -195,6 +195,42 @@ import Testing
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(TextLayout.self, from: Data("\"v9\"".utf8)) }
     }
 
+    @Test func v3ReadsTheHeaderSignals() {
+        let raw = """
+            From: "Deals" <news@shop.example>
+            Reply-To: claims@other.example
+            Subject: Win big
+            List-Id: Shop news <news.shop.example>
+            X-Mailer: MassMailer 5.1
+            X-Spam-Status: Yes, score=9.9
+            MIME-Version: 1.0
+            Content-Type: text/html; charset=us-ascii
+
+            <p>Click <a href="http://win.example/x?id=1">here</a> or www.more.example/y and http://win.example/z</p>
+            """
+        let text = MailMessage(bytes: Array(raw.utf8)).classificationText(layout: .v3)
+        #expect(text == """
+            From: Deals (shop.example)
+            Reply-To: (other.example)
+            Subject: Win big
+            List: news.shop.example
+            Mailer: MassMailer 5.1
+            Type: text/html
+            Links: win.example, www.more.example
+
+            Click here (win.example) or www.more.example/y and http://win.example/z
+            """)
+        // Another filter's verdict is never read; the same domain in Reply-To says nothing new.
+        #expect(!text.contains("score=9.9"))
+        let plain = MailMessage(bytes: Array("From: A <a@b.example>\nReply-To: c@b.example\nSubject: S\n\nBody".utf8))
+        #expect(plain.classificationText(layout: .v3) == "From: A (b.example)\nSubject: S\nType: text/plain\n\nBody")
+    }
+
+    @Test func linkHostsAreDistinctAndBounded() {
+        let text = "(a.example) https://B.example/x ftp://c.example www.d.example http://e.example (not a host) (x.y)"
+        #expect(MailSignals.hosts(in: text) == ["a.example", "b.example", "c.example", "www.d.example"])
+    }
+
     @Test func messageAndContentAgree() {
         let message = MailMessage(bytes: Array("From: A <a@b.example>\nSubject: S\n\nBody".utf8))
         #expect(message.classificationText(layout: .v1) == "Subject: S\n\nBody")

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Mail accuracy: spamtune beside bogofilter and SpamAssassin Bayes-only, each trained on
+# exactly the same messages and tested on the same held-out ones.
+#
+#   bench/accuracy.sh BIN_DIR OUT_DIR
+#
+# env: SA_CORPUS     a directory with the SpamAssassin public corpus parts extracted
+#                    (easy_ham easy_ham_2 hard_ham spam spam_2), default
+#                    ../shared/corpora/spamassassin
+#      OTHER_CORPUS  another public corpus (ham/ and spam/, one message per file), for
+#                    the across-corpora rows, default ../shared/corpora/other
+#      SPAMTUNE_TRAIN_ARGS  extra spamtune-train options for every spamtune run
+#
+# 1. The SpamAssassin corpus split 70/30 by content hash (bench/mail_split.py): every
+#    filter learns from the 70 and is scored on the 30 it never saw. spamtune-train gets
+#    the 70 as --ham/--spam with --data none (it keeps its own validation share of it to
+#    choose the threshold it serves); its verdicts are `spamtune classify`'s, at that
+#    threshold.
+# 2. Across corpora: every filter learns from the whole SpamAssassin corpus and is
+#    scored on OTHER_CORPUS.
+# Rows: F1, false-positive rate and recall at the served verdict, recall at a
+# false-positive rate of 0.1%, and messages per second.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "$1" && pwd); out=$2
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+baselines=$here/../../shared/baselines
+sa=${SA_CORPUS:-$here/../../shared/corpora/spamassassin}
+other=${OTHER_CORPUS:-$here/../../shared/corpora/other}
+extra=${SPAMTUNE_TRAIN_ARGS:-}
+
+for tool in bogofilter sa-learn spamd; do
+    command -v $tool >/dev/null || { echo "accuracy: installing bogofilter and SpamAssassin (apt)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bogofilter spamassassin spamc >&2; break; }
+done
+[ -d "$sa/easy_ham" ] || { echo "accuracy: skipped: no SpamAssassin corpus in $sa (set SA_CORPUS)"; exit 0; }
+
+parts() { # LABEL=DIR arguments for the parts of the SpamAssassin corpus that exist
+    for p in easy_ham easy_ham_2 hard_ham; do [ -d "$sa/$p" ] && printf 'ham=%s ' "$sa/$p"; done
+    for p in spam spam_2; do [ -d "$sa/$p" ] && printf 'spam=%s ' "$sa/$p"; done
+}
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }
+
+# spamtune: train on SPLIT/train, score SPLIT/test; writes DIR/pred.tsv and DIR/seconds.
+spamtune_run() {
+    local split=$1 dir=$2; shift 2
+    rm -rf "$dir"; mkdir -p "$dir"
+    # shellcheck disable=SC2086
+    "$bin/spamtune-train" --state-dir "$dir/state" --base scratch --offline \
+        --ham "$split/train/ham" --spam "$split/train/spam" "$@" $extra > "$dir/train.log" 2>&1 \
+        || { tail -5 "$dir/train.log" >&2; return 1; }
+    local t0 t1
+    t0=$(now)
+    for label in ham spam; do
+        find "$split/test/$label" -type f | sort | xargs "$bin/spamtune" classify --checkpoint "$dir/state/models/current" \
+            | python3 -c "
+import sys, json
+for line in sys.stdin:
+    o = json.loads(line)
+    print('$label\t%s\t%s\t%s' % (o['label'], o['spam_probability'], o['source']))"
+    done > "$dir/pred.tsv"
+    t1=$(now)
+    elapsed "$t0" "$t1" > "$dir/seconds"
+}
+
+row() { python3 "$here/mail_metrics.py" "$1" "$2/$3" "$(cat "$2/seconds")"; }
+
+baselines_on() { # SPLIT OUT: bogofilter and SpamAssassin Bayes-only rows
+    bash "$baselines/bogofilter_eval.sh" "$1" "$2/bogofilter" >&2
+    row "bogofilter" "$2/bogofilter" pred_t05.tsv
+    if bash "$baselines/sa_eval.sh" "$1" "$2/sa" bayesonly >&2; then
+        local pred
+        pred=$(find "$2/sa" -name 'pred_t05.tsv' | head -1)
+        row "SpamAssassin Bayes-only" "$(dirname "$pred")" pred_t05.tsv
+    fi
+}
+
+echo "== SpamAssassin corpus, split 70/30 by content hash"
+# shellcheck disable=SC2046
+python3 "$here/mail_split.py" "$out/sa-split" $(parts)
+spamtune_run "$out/sa-split" "$out/sa-spamtune" --data none
+row "spamtune (scratch)" "$out/sa-spamtune" pred.tsv
+baselines_on "$out/sa-split" "$out/sa"
+
+if [ -d "$other/ham" ] && [ -d "$other/spam" ]; then
+    echo "== across corpora: trained on the whole SpamAssassin corpus, scored on $(basename "$other")"
+    cross=$out/cross-split
+    rm -rf "$cross"
+    # shellcheck disable=SC2046
+    python3 "$here/mail_split.py" "$cross/train-side" $(parts) --all-train >/dev/null
+    python3 "$here/mail_split.py" "$cross/test-side" ham="$other/ham" spam="$other/spam" --all-test >/dev/null
+    mkdir -p "$cross/split"
+    mv "$cross/train-side/train" "$cross/split/train"; mv "$cross/test-side/test" "$cross/split/test"
+    spamtune_run "$cross/split" "$out/cross-spamtune" --data none
+    row "spamtune (scratch)" "$out/cross-spamtune" pred.tsv
+    baselines_on "$cross/split" "$out/cross"
+else
+    echo "accuracy: across corpora skipped: no ham/ and spam/ in $other (set OTHER_CORPUS)"
+fi

@@ -15,11 +15,11 @@ public enum TestArchives {
         return url
     }
 
-    /// `tar --format FORMAT -cf - NAMES` run in `directory`.
+    /// `tar --format FORMAT -cf - NAMES` run in `directory`, folders read in name order.
     /// - Parameter format: gnu, posix (pax), ustar or v7.
     public static func tar(_ names: [String], in directory: URL, format: String = "gnu") throws -> [UInt8] {
         let result = try runProcess(
-            URL(fileURLWithPath: "/usr/bin/tar"), ["--format", format, "-C", directory.path, "-cf", "-"] + names)
+            URL(fileURLWithPath: "/usr/bin/tar"), ["--format", format, "--sort=name", "-C", directory.path, "-cf", "-"] + names)
         guard result.status == 0 else { throw ToolError(description: "tar failed: \(result.standardError)") }
         return Array(result.standardOutputData)
     }

@@ -143,7 +143,8 @@ public struct TarArchive: Sendable {
             default:
                 // Every name is checked, not only the files': a `..` anywhere marks the archive hostile.
                 guard ArchiveEntryName.isSafe(name) else { throw fail(.unsafeEntryName(displayName)) }
-                if regularFileTypes.contains(typeflag) {
+                // Old tars mark a directory only by the slash that ends its name.
+                if regularFileTypes.contains(typeflag) && name.last != UInt8(ascii: "/") {
                     entries.append(Entry(name: displayName, size: dataSize, dataOffset: dataOffset))
                 }
                 pending = PendingAttributes()

@@ -99,6 +99,11 @@ import Testing
         #expect(reason { _ = try TarArchive(bytes: notOctal, source: "bad.tar") } != nil)
     }
 
+    @Test func anOldStyleDirectoryMarkedOnlyByItsSlashIsNotAFile() throws {
+        let archive = TestArchives.handMadeArchive(name: "easy_ham/", contents: [], typeflag: "0")
+        #expect(try TarArchive(bytes: archive, source: "old.tar").entries.isEmpty)
+    }
+
     @Test func anEmptyArchiveHasNoEntries() throws {
         #expect(try TarArchive(bytes: [UInt8](repeating: 0, count: 10240), source: "empty.tar").entries.isEmpty)
     }

@@ -14,20 +14,53 @@ public enum SpamAssassinCorpus {
         public let name: String
         public let archiveName: String
         public let label: Label
-        /// The published file's size and sha256, when confirmed from a copy of it.
+        /// What the published part holds, independent of how it was compressed: its
+        /// message count and `contentDigest` of its messages.
+        public let pinnedMessageCount: Int?
+        public let pinnedContentDigest: String?
+        /// The published tarball's own size and sha256, when confirmed from a copy of it.
         public let pinnedSize: Int64?
         public let pinnedSHA256: String?
     }
 
     public static let baseURL = URL(string: "https://spamassassin.apache.org/old/publiccorpus/")!
 
+    /// The tarballs' own bytes could not be had to pin (no copy of the original archives was
+    /// found), so their size and sha256 stay open and the downloader records what arrives.
+    /// The content is pinned instead: message counts and digests computed from a byte-exact
+    /// copy of every message (each file's name carries the MD5 of its content, and all but
+    /// one, whose headers upstream rewrote in 2004, match it). Any faithful mirror passes,
+    /// whatever its bzip2 settings; an altered or cut one is refused.
     public static let parts: [Part] = [
-        Part(name: "easy_ham", archiveName: "20030228_easy_ham.tar.bz2", label: .ham, pinnedSize: nil, pinnedSHA256: nil),
-        Part(name: "easy_ham_2", archiveName: "20030228_easy_ham_2.tar.bz2", label: .ham, pinnedSize: nil, pinnedSHA256: nil),
-        Part(name: "hard_ham", archiveName: "20030228_hard_ham.tar.bz2", label: .ham, pinnedSize: nil, pinnedSHA256: nil),
-        Part(name: "spam", archiveName: "20030228_spam.tar.bz2", label: .spam, pinnedSize: nil, pinnedSHA256: nil),
-        Part(name: "spam_2", archiveName: "20050311_spam_2.tar.bz2", label: .spam, pinnedSize: nil, pinnedSHA256: nil),
+        Part(
+            name: "easy_ham", archiveName: "20030228_easy_ham.tar.bz2", label: .ham, pinnedMessageCount: 2500,
+            pinnedContentDigest: "00cbf3656a0deae090aaa006bafd080e69cd373e6e8ba933eb0a0222b019919e", pinnedSize: nil, pinnedSHA256: nil),
+        Part(
+            name: "easy_ham_2", archiveName: "20030228_easy_ham_2.tar.bz2", label: .ham, pinnedMessageCount: 1400,
+            pinnedContentDigest: "078141159c009739b18a0358e09848d0c875600305289d830a87d2c003916dbf", pinnedSize: nil, pinnedSHA256: nil),
+        Part(
+            name: "hard_ham", archiveName: "20030228_hard_ham.tar.bz2", label: .ham, pinnedMessageCount: 250,
+            pinnedContentDigest: "c38916c91792142e0685abb06a1a88db2604d68a8a80a4258a447f611f166a9c", pinnedSize: nil, pinnedSHA256: nil),
+        Part(
+            name: "spam", archiveName: "20030228_spam.tar.bz2", label: .spam, pinnedMessageCount: 500,
+            pinnedContentDigest: "7f49f1323c300404dda072e08df25e6510bf4b3162a66fae8805a6056e60274e", pinnedSize: nil, pinnedSHA256: nil),
+        // The 2005-03-11 version: one misclassified message of the 2003 spam_2 removed.
+        Part(
+            name: "spam_2", archiveName: "20050311_spam_2.tar.bz2", label: .spam, pinnedMessageCount: 1396,
+            pinnedContentDigest: "c5c840e352fb0e9e6977da3e5613f5c58ee6e70a2cada24a21798fd0504d1d4b", pinnedSize: nil, pinnedSHA256: nil),
     ]
+
+    /// sha256 over one line per message, `<file name>\t<sha256 of its bytes>\n`, in byte
+    /// order of the file names (the last path component: the folder is not content).
+    package static func contentDigest(_ messages: [(name: String, bytes: [UInt8])]) -> String {
+        let lines = messages.map { message -> [UInt8] in
+            let name = message.name.split(separator: "/").last.map(String.init) ?? message.name
+            return Array("\(name)\t\(SHA256.hexDigest(message.bytes))\n".utf8)
+        }
+        var hasher = SHA256()
+        for line in lines.sorted(by: { $0.lexicographicallyPrecedes($1) }) { hasher.update(line) }
+        return hasher.finalize().hexString
+    }
 
     /// The index file each tarball carries beside the messages.
     static let indexFileName = "cmds"
@@ -99,6 +132,11 @@ public enum SpamAssassinCorpus {
                 guard !messages.isEmpty else {
                     throw TrainingError.data("\(file.location.path) holds no messages: it is not a part of the SpamAssassin public corpus")
                 }
+                // A per-file URL names a file of the admin's choosing, so its pins do not apply
+                // (as the downloader drops the size and hash); a mirror serves the same files.
+                if overrides.files[part.archiveName] == nil {
+                    try verify(messages, of: part, source: file.location.path)
+                }
             } catch {
                 // A bad archive stays bad in the cache: drop it so the next run fetches it anew.
                 downloader.evict(file.name, of: plan)
@@ -141,6 +179,18 @@ public enum SpamAssassinCorpus {
         return Loaded(
             messages: items, parts: counts, duplicates: duplicates, conflicting: conflicted.count, origin: origins.joined(separator: " and "),
             archives: Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0.sha256) }))
+    }
+}
+
+extension SpamAssassinCorpus {
+    static func verify(_ messages: [(name: String, bytes: [UInt8])], of part: Part, source: String) throws {
+        let digest = contentDigest(messages)
+        let countMatches = part.pinnedMessageCount.map { $0 == messages.count } ?? true
+        let digestMatches = part.pinnedContentDigest.map { $0 == digest } ?? true
+        guard countMatches && digestMatches else {
+            throw TrainingError.data(
+                "\(source) holds \(messages.count) messages with content digest \(digest); the published \(part.name) holds \(part.pinnedMessageCount.map(String.init) ?? "?") with digest \(part.pinnedContentDigest ?? "?"): it is damaged or not that part of the corpus")
+        }
     }
 }
 

@@ -128,7 +128,7 @@ public enum ModelCatalog {
 extension ModelCatalog {
     /// The SpamAssassin public corpus as Apache serves it, cached in
     /// `data/spamassassin-publiccorpus/`, each tarball under its published name (the name
-    /// `--file-url` takes).
+    /// `--file-url` takes). Its content is pinned in `SpamAssassinCorpus.parts`.
     public static let spamAssassinCorpus = DownloadPlan(
         title: "the SpamAssassin public corpus (Apache)", directory: "data/spamassassin-publiccorpus",
         files: SpamAssassinCorpus.parts.map { part in

@@ -53,8 +53,10 @@ let package = Package(
             path: "Sources/SpamtuneKernels/Dispatch",
             swiftSettings: [.unsafeFlags(kernelFlags)]),
 
-        // Shared small pieces: SHA-256, memory-mapped files.
-        .target(name: "SpamtuneSupport"),
+        // The system's libbz2 (every Debian has it), for the mail corpus's .tar.bz2 files.
+        .systemLibrary(name: "CBZip2", path: "Sources/CBZip2", providers: [.apt(["libbz2-dev"])]),
+        // Shared small pieces: SHA-256, memory-mapped files, zip, tar and bzip2 reading.
+        .target(name: "SpamtuneSupport", dependencies: ["CBZip2"]),
         // GPT-2 byte-level BPE.
         .target(name: "SpamtuneTokenizer", dependencies: ["SpamtuneSupport"]),
         // safetensors and TensorFlow checkpoint reading and writing, model configs.

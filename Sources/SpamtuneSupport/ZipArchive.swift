@@ -271,7 +271,7 @@ public struct ZipArchive: Sendable {
             {
                 throw fail(.zip64Unsupported)
             }
-            if !isSafeEntryName(nameBytes) { throw fail(.unsafeEntryName(name)) }
+            if !ArchiveEntryName.isSafe(nameBytes) { throw fail(.unsafeEntryName(name)) }
             entries.append(Entry(
                 name: name, method: CompressionMethod(method), compressedSize: Int(compressedSize),
                 uncompressedSize: Int(uncompressedSize), crc32: crc, flags: flags, localHeaderOffset: Int(localOffset)))
@@ -306,18 +306,6 @@ public struct ZipArchive: Sendable {
             offset += 4 + Int(uint16(bytes, offset + 2))
         }
         return false
-    }
-
-    /// False for names that are absolute (`/x`, `\x`, `C:x`) or have a `..` component,
-    /// with either slash as separator since archives made on Windows use backslashes.
-    static func isSafeEntryName(_ name: [UInt8]) -> Bool {
-        let slash = UInt8(ascii: "/"), backslash = UInt8(ascii: "\\"), dot = UInt8(ascii: ".")
-        if name.isEmpty || name.contains(0) { return false }
-        if name[0] == slash || name[0] == backslash { return false }
-        let isDriveLetter = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(name[0] & 0xDF)
-        if name.count >= 2 && name[1] == UInt8(ascii: ":") && isDriveLetter { return false }
-        let components = name.split(omittingEmptySubsequences: false) { $0 == slash || $0 == backslash }
-        return !components.contains { $0.count == 2 && $0.allSatisfy { $0 == dot } }
     }
 
     private static func uint16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {

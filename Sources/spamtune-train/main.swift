@@ -24,9 +24,14 @@ let usage = """
       --base NAME|PATH       gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, a local model, or scratch
       --source S             automatic (default: Hugging Face, then OpenAI's checkpoint), huggingface, openai
       --mirror URL           fetch every file from URL instead of its default host (same paths)
-      --file-url NAME=URL    fetch one file (model.safetensors, sms+spam+collection.zip, ...) from URL
+      --file-url NAME=URL    fetch one file (model.safetensors, sms+spam+collection.zip, 20030228_spam.tar.bz2...) from URL
       --offline              use only the cache; a missing file is named, not downloaded
       --retries N            retries per download (default 3), the first after --retry-delay S (default 2), doubling
+    Data:
+      --data LIST            public data sets to train on beside --ham/--spam: sms,spamassassin (default;
+                             sms alone with --recipe book), sms, spamassassin, or none (labelled mail only).
+                             spamassassin is the SpamAssassin public corpus of raw mail, downloaded (not
+                             shipped); offline and not cached, it is skipped unless named here
     Recipe (--recipe book reproduces the book's chapter 6 exactly):
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N --threshold P
@@ -50,7 +55,7 @@ let usage = """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "seed", "threads", "threshold", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still
@@ -90,7 +95,7 @@ do {
         controlSocket = controlSocket ?? configuration.controlSocket
         defaults = TrainingCommandLine.Defaults(
             stateDirectory: configuration.stateDirectory, cacheDirectory: configuration.cacheDirectory,
-            base: configuration.trainBase, recipe: configuration.trainRecipe, ham: configuration.trainHam,
+            base: configuration.trainBase, recipe: configuration.trainRecipe, data: configuration.trainData, ham: configuration.trainHam,
             spam: configuration.trainSpam, threads: configuration.threads > 0 ? configuration.threads : nil)
     }
     let options = try TrainingCommandLine.options(from: parsed, defaults: defaults)

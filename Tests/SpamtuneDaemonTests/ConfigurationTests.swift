@@ -32,6 +32,7 @@ import Testing
         #expect(error("just words").hasPrefix("test.conf, line 1: expected `key = value`"))
         #expect(error("message_deadline = soon").contains("not a duration"))
         #expect(error("maildir = relative/path").contains("absolute path"))
+        #expect(error("train_data = sms,enron") == "test.conf, line 1: train_data: 'sms,enron' is not a comma-separated list of sms and spamassassin, or none")
     }
 
     @Test func valuesOfEveryKind() throws {
@@ -46,6 +47,7 @@ import Testing
             spamd_allowed_networks = 10.0.0.0/8, fd00::/8
             milter_socket_mode = 0600
             failure_action = tempfail
+            train_data = spamassassin, sms
             """
         let configuration = try DaemonConfiguration(file: ConfigurationFile(path: "t", text: text))
         #expect(configuration.maildirs == ["/home/a/Maildir", "/home/b/Maildir"])
@@ -59,5 +61,7 @@ import Testing
         #expect(configuration.spamdAllowedNetworks[1].contains([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))
         #expect(configuration.milterSocketMode == 0o600)
         #expect(configuration.failureAction == .tempfail)
+        #expect(configuration.trainData == "spamassassin, sms")
+        #expect(DaemonConfiguration().trainData == nil)
     }
 }

@@ -36,6 +36,8 @@ public struct ProcessResult {
     public var status: Int32
     public var standardOutput: String
     public var standardError: String
+    /// Standard output as bytes, for programs that write binary (tar, bzip2).
+    public var standardOutputData = Data()
 }
 
 /// Runs `executable` with `arguments`, feeding `input` on stdin, and waits.
@@ -71,5 +73,5 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: Data? = 
     group.wait()
     return ProcessResult(
         status: process.terminationStatus, standardOutput: String(decoding: outputData.data, as: UTF8.self),
-        standardError: String(decoding: errorData.data, as: UTF8.self))
+        standardError: String(decoding: errorData.data, as: UTF8.self), standardOutputData: outputData.data)
 }

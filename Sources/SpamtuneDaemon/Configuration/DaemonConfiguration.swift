@@ -83,6 +83,9 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local model path, or scratch.
     public var trainBase = "gpt2"
     public var trainRecipe = "spamtune"
+    /// The public data sets to train on (spamtune-train --data): a comma-separated list of
+    /// sms and spamassassin, or none; nil for the recipe's default.
+    public var trainData: String?
     /// Mail the admin labels: Maildirs, mbox files or directories of .eml.
     public var trainHam: [String] = []
     public var trainSpam: [String] = []
@@ -183,6 +186,14 @@ extension DaemonConfiguration {
         },
         key("train_base") { $0.trainBase = $1 },
         key("train_recipe") { $0.trainRecipe = try ValueParser.oneOf($1, ["book": "book", "spamtune": "spamtune"]) },
+        key("train_data") { config, value in
+            // Checked here so spamtuned names the line; spamtune-train parses the list itself.
+            let names = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard names == ["none"] || names.allSatisfy({ ["sms", "spamassassin"].contains($0) }) else {
+                throw ValueError("'\(value)' is not a comma-separated list of sms and spamassassin, or none")
+            }
+            config.trainData = value
+        },
         key("train_ham", repeatable: true) { config, value in
             guard value.hasPrefix("/") else { throw ValueError("labelled mail needs an absolute path, not '\(value)'") }
             config.trainHam.append(value)

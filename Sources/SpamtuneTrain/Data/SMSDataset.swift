@@ -48,6 +48,16 @@ public enum SMSDataset {
         case shipped(URL)
         /// The CSVs of an earlier run were complete and were read back.
         case earlierRun
+
+        /// For reports: where this run's SMS came from.
+        public var summary: String {
+            switch self {
+            case let .downloaded(url): "downloaded from \(url.absoluteString)"
+            case .cache: "the download cache"
+            case let .shipped(url): "the copy shipped with spamtune (\(url.path))"
+            case .earlierRun: "an earlier run's CSVs"
+            }
+        }
     }
 
     public struct Prepared: Sendable {

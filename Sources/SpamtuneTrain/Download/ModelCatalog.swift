@@ -124,3 +124,16 @@ public enum ModelCatalog {
         title: "the SMS Spam Collection (UCI)", directory: "data",
         files: [RemoteFile(name: "sms+spam+collection.zip", urls: [SMSSpamCollection.archiveURL])])
 }
+
+extension ModelCatalog {
+    /// The SpamAssassin public corpus as Apache serves it, cached in
+    /// `data/spamassassin-publiccorpus/`, each tarball under its published name (the name
+    /// `--file-url` takes). Its content is pinned in `SpamAssassinCorpus.parts`.
+    public static let spamAssassinCorpus = DownloadPlan(
+        title: "the SpamAssassin public corpus (Apache)", directory: "data/spamassassin-publiccorpus",
+        files: SpamAssassinCorpus.parts.map { part in
+            RemoteFile(
+                name: part.archiveName, urls: [SpamAssassinCorpus.baseURL.appendingPathComponent(part.archiveName)],
+                expectedSize: part.pinnedSize, expectedSHA256: part.pinnedSHA256)
+        })
+}

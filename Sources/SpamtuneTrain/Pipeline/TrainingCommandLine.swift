@@ -10,18 +10,21 @@ public enum TrainingCommandLine {
         public var cacheDirectory: String?
         public var base = "gpt2"
         public var recipe = "spamtune"
+        /// `train_data`: the `--data` list; nil for the recipe's default.
+        public var data: String?
         public var ham: [String] = []
         public var spam: [String] = []
         public var threads: Int?
 
         public init(
             stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String = "gpt2",
-            recipe: String = "spamtune", ham: [String] = [], spam: [String] = [], threads: Int? = nil
+            recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], threads: Int? = nil
         ) {
             self.stateDirectory = stateDirectory
             self.cacheDirectory = cacheDirectory
             self.base = base
             self.recipe = recipe
+            self.data = data
             self.ham = ham
             self.spam = spam
             self.threads = threads
@@ -102,6 +105,12 @@ public enum TrainingCommandLine {
         options.spamMail = parsed.all("spam").isEmpty ? defaults.spam : parsed.all("spam")
         let feedback = parsed.value("feedback") ?? state.appendingPathComponent("feedback").path
         options.feedbackDirectory = FileManager.default.fileExists(atPath: feedback) ? feedback : nil
+        if let list = parsed.value("data") ?? defaults.data {
+            options.data = try DataSelection.parse(list)
+        }
+        if options.data.sources.isEmpty && options.hamMail.isEmpty && options.spamMail.isEmpty && options.feedbackDirectory == nil {
+            throw ArgumentError.conflicting("--data none (train_data = none) trains on labelled mail only, and none is given: add --ham PATH and --spam PATH (or --feedback DIR), or name a data set")
+        }
         return options
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
 import SpamtuneModel
+import SpamtuneSupport
 import SpamtuneWeights
 
 /// Everything a training run is told: where things go, which base model, which
@@ -21,6 +22,8 @@ public struct TrainingOptions: Sendable {
     public var downloadAttempts = 4
     public var downloadRetryDelay = 2.0
     public var recipe = Recipe.spamtune
+    /// The public data sets trained on beside the admin's labelled mail.
+    public var data: DataSelection
     public var hyperparameters: Hyperparameters
     public var scratch = ScratchShape.default
     public var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -42,8 +45,52 @@ public struct TrainingOptions: Sendable {
         self.modelsDirectory = modelsDirectory
         self.cacheDirectory = cacheDirectory
         self.recipe = recipe
+        data = .defaults(for: recipe)
         hyperparameters = recipe.hyperparameters
     }
+}
+
+/// A public data set `--data` can name.
+public enum TrainingDataSource: String, CaseIterable, Codable, Sendable {
+    /// The SMS Spam Collection (downloaded; a copy ships with spamtune).
+    case sms
+    /// The SpamAssassin public corpus of raw mail (downloaded only).
+    case spamassassin
+}
+
+/// The public data sets a run trains on (`--data`, `train_data`).
+public struct DataSelection: Equatable, Sendable, CustomStringConvertible {
+    /// In a fixed order, whatever order they were named in, so runs are reproducible.
+    public var sources: [TrainingDataSource]
+    /// Named by the admin rather than defaulted: a source that cannot be had then stops
+    /// the run, where a default one is skipped with a log line.
+    public var isExplicit: Bool
+
+    public init(_ sources: [TrainingDataSource], isExplicit: Bool) {
+        self.sources = TrainingDataSource.allCases.filter(sources.contains)
+        self.isExplicit = isExplicit
+    }
+
+    /// `sms,spamassassin`; the book's recipe trains on the SMS collection alone, as the book does.
+    public static func defaults(for recipe: Recipe) -> DataSelection {
+        DataSelection(recipe == .book ? [.sms] : [.sms, .spamassassin], isExplicit: false)
+    }
+
+    /// A comma-separated list of sources, or `none`.
+    public static func parse(_ list: String) throws -> DataSelection {
+        let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if names == ["none"] { return DataSelection([], isExplicit: true) }
+        var sources = [TrainingDataSource]()
+        for name in names {
+            guard let source = TrainingDataSource(rawValue: name) else {
+                throw ArgumentError.conflicting("--data must be a comma-separated list of sms and spamassassin, or none, not '\(list)'")
+            }
+            sources.append(source)
+        }
+        return DataSelection(sources, isExplicit: true)
+    }
+
+    public var description: String { sources.isEmpty ? "none" : sources.map(\.rawValue).joined(separator: ",") }
 }
 
 /// A named set of defaults. `book` is chapter 6 exactly; `spamtune` changes what the

@@ -54,15 +54,8 @@ public final class TrainingPipeline {
         let downloader = Downloader(cacheRoot: options.cacheDirectory, options: downloadOptions, log: log)
 
         // 1. Data
-        let prepared = try await SMSDataset.prepare(
-            SMSDataset.Configuration(
-                outputDirectory: options.workDirectory.appendingPathComponent("data"), seed: options.hyperparameters.seed,
-                overrides: URLOverrides(mirror: options.mirror, files: options.fileURLs)),
-            downloader: downloader)
-        var split = ExampleSplit(prepared.split)
-        let mail = try LabelledMail.collect(
-            ham: options.hamMail, spam: options.spamMail, feedback: options.feedbackDirectory, log: log)
-        split.add(mail)
+        let data = try await TrainingData.gather(options, downloader: downloader, log: log)
+        var split = data.split
         stages.finish("data")
 
         // 2. Base model
@@ -90,7 +83,7 @@ public final class TrainingPipeline {
             h.learningRate = options.scratch.learningRate
             h.batchSize = options.scratch.batchSize
             h.maxTokens = min(h.maxTokens, config.contextLength)
-            if options.scratch.extraHam { split.addUnusedHam(prepared.unusedHam, log: log) }
+            if options.scratch.extraHam, let sms = data.sms { split.addUnusedHam(sms.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {
                 throw TrainingError.data("the GPT-2 tokenizer files shipped with spamtune are missing (see ShippedCollection)")
             }
@@ -154,8 +147,8 @@ public final class TrainingPipeline {
         var pretraining: [PretrainingEpoch]?
         if scope.embeddings && options.scratch.pretrainEpochs > 0 {
             var corpus = trainIDs
-            if options.scratch.pretrainText == .trainingAndUnusedHam {
-                corpus += prepared.unusedHam.map { encode(TrainingExample(content: .text($0.text), label: .ham)) }
+            if options.scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
+                corpus += sms.unusedHam.map { encode(TrainingExample(content: .text($0.text), label: .ham)) }
             }
             var pretrainSettings = PretrainingSettings()
             pretrainSettings.epochs = options.scratch.pretrainEpochs
@@ -237,7 +230,7 @@ public final class TrainingPipeline {
             : Promotion.decide(new: evaluations.test, split: split, store: store, log: log)
         var report = TrainingReport(
             version: version, base: baseRecord, config: config, recipe: options.recipe.rawValue, hyperparameters: h,
-            scope: scope, data: DataRecord(prepared: prepared, split: split), history: history,
+            scope: scope, data: DataRecord(sms: data.sms, sources: data.sources, split: split), history: history,
             train: evaluations.train, validation: evaluations.validation, test: evaluations.test,
             stages: stages.records, peakResidentMB: ProcessMemory.peakResidentMB(), promoted: promote, promotionReason: reason)
         var manifest = CheckpointManifest(
@@ -268,6 +261,8 @@ struct ExampleSplit {
     var validation: [TrainingExample] = []
     var test: [TrainingExample] = []
 
+    init() {}
+
     init(_ sms: DatasetSplit) {
         func convert(_ items: [LabelledText]) -> [TrainingExample] { items.map { TrainingExample(content: .text($0.text), label: $0.label) } }
         train = convert(sms.train)
@@ -287,8 +282,9 @@ struct ExampleSplit {
         log("training also on \(ham.count) ham messages that balancing set aside; each of the \(spam.count) training spam messages counted \(repeats) times")
     }
 
-    /// Adds labelled mail 70/10/20 by content hash, so an example stays in its split
-    /// from one run to the next and the held-out set is never trained on.
+    /// Adds mail (the admin's, or the public corpus's) 70/10/20 by content hash, so an
+    /// example stays in its split from one run to the next and the held-out set is never
+    /// trained on.
     mutating func add(_ mail: [LabelledMail.Item]) {
         for item in mail {
             let bucket = Int(item.hash[0]) * 100 / 256

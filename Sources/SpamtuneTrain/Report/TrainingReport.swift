@@ -6,23 +6,22 @@ import SpamtuneWeights
 
 /// Where the data came from and how it was split.
 public struct DataRecord: Codable, Equatable, Sendable {
+    /// Where the SMS collection came from, or that it was not used.
     public var origin: String
-    public var collectionSHA256: String
-    public var trainFileSHA256: String
+    /// The SMS collection's and its training CSV's hashes, when it was used.
+    public var collectionSHA256: String?
+    public var trainFileSHA256: String?
     public var trainExamples: Int
     public var validationExamples: Int
     public var testExamples: Int
     public var mailExamples: Int
+    /// Each source's examples, ham and spam, in the order they were added.
+    public var sources: [DataSourceRecord]
 
-    init(prepared: SMSDataset.Prepared, split: ExampleSplit) {
-        switch prepared.origin {
-        case let .downloaded(url): origin = "downloaded from \(url.absoluteString)"
-        case .cache: origin = "the download cache"
-        case let .shipped(url): origin = "the copy shipped with spamtune (\(url.path))"
-        case .earlierRun: origin = "an earlier run's CSVs"
-        }
-        collectionSHA256 = SMSSpamCollection.sha256
-        trainFileSHA256 = (try? Data(contentsOf: prepared.trainFile)).map { SHA256.hexDigest($0) } ?? ""
+    init(sms: SMSDataset.Prepared?, sources: [DataSourceRecord], split: ExampleSplit) {
+        origin = sms?.origin.summary ?? "no SMS data (--data without sms)"
+        collectionSHA256 = sms.map { _ in SMSSpamCollection.sha256 }
+        trainFileSHA256 = sms.map { (try? Data(contentsOf: $0.trainFile)).map { SHA256.hexDigest($0) } ?? "" }
         trainExamples = split.train.count
         validationExamples = split.validation.count
         testExamples = split.test.count
@@ -30,6 +29,12 @@ public struct DataRecord: Codable, Equatable, Sendable {
             if case .mail = $0.content { return true }
             return false
         }
+        self.sources = sources
+    }
+
+    /// `sms 747 ham / 747 spam, spamassassin 4150 ham / 1890 spam`, for report.md.
+    var sourcesSummary: String {
+        sources.isEmpty ? "none" : sources.map { "\($0.name) \($0.ham) ham / \($0.spam) spam (\($0.origin))" }.joined(separator: "; ")
     }
 }
 
@@ -76,6 +81,17 @@ public struct TrainingReport: Codable, Sendable {
     /// The summary kept in spamtune.json.
     var manifestRecord: TrainingRecord {
         func number(_ value: Double) -> JSONValue { .number((value * 1e6).rounded() / 1e6) }
+        var dataValues: [String: JSONValue] = [
+            "origin": .string(data.origin), "train": .number(Double(data.trainExamples)),
+            "validation": .number(Double(data.validationExamples)), "test": .number(Double(data.testExamples)),
+            "mail": .number(Double(data.mailExamples)),
+            "sources": .array(data.sources.map { source in
+                .object(["name": .string(source.name), "origin": .string(source.origin),
+                         "ham": .number(Double(source.ham)), "spam": .number(Double(source.spam))])
+            }),
+        ]
+        if let hash = data.collectionSHA256 { dataValues["collection_sha256"] = .string(hash) }
+        if let hash = data.trainFileSHA256 { dataValues["train_csv_sha256"] = .string(hash) }
         return TrainingRecord(values: [
             "recipe": .string(recipe),
             "hyperparameters": .object([
@@ -85,12 +101,7 @@ public struct TrainingReport: Codable, Sendable {
                 "seed": .number(Double(hyperparameters.seed)), "max_tokens": .number(Double(hyperparameters.maxTokens)),
                 "padding": .string(hyperparameters.padding.rawValue), "text_layout": .string(hyperparameters.textLayout),
             ]),
-            "data": .object([
-                "origin": .string(data.origin), "collection_sha256": .string(data.collectionSHA256),
-                "train_csv_sha256": .string(data.trainFileSHA256), "train": .number(Double(data.trainExamples)),
-                "validation": .number(Double(data.validationExamples)), "test": .number(Double(data.testExamples)),
-                "mail": .number(Double(data.mailExamples)),
-            ]),
+            "data": .object(dataValues),
             "metrics": .object([
                 "train_accuracy": number(train.accuracy), "validation_accuracy": number(validation.accuracy),
                 "test_accuracy": number(test.accuracy), "test_precision": number(test.precision),
@@ -147,7 +158,8 @@ public struct TrainingReport: Codable, Sendable {
         var lines = [
             "# spamtune model \(version)", "",
             "Base: \(base.name) (\(base.source)); \(config); recipe `\(recipe)`; trained: \(scope.embeddings ? "every layer" : "head, final LayerNorm, last \(scope.blocks) block(s)").",
-            "Data: \(data.trainExamples) training, \(data.validationExamples) validation, \(data.testExamples) test examples (\(data.mailExamples) of them mail), from \(data.origin).",
+            "Data: \(data.trainExamples) training, \(data.validationExamples) validation, \(data.testExamples) test examples (\(data.mailExamples) of them mail).",
+            "Sources: \(data.sourcesSummary).",
             "",
             "| split | accuracy |", "|---|---|",
             "| train | \(pct(train.accuracy)) |", "| validation | \(pct(validation.accuracy)) |", "| test | \(pct(test.accuracy)) |",

@@ -13,7 +13,9 @@ import SpamtuneWeights
 public struct CheckpointManifest: Codable, Equatable, Sendable {
     public static let fileName = "spamtune.json"
     public static let weightsFileName = "model.safetensors"
-    public static let currentFormatVersion = 1
+    /// 2: the head may read token evidence (`input.evidence`), which version 1 readers
+    /// would silently ignore.
+    public static let currentFormatVersion = 2
 
     public var format = "spamtune-checkpoint"
     public var formatVersion = CheckpointManifest.currentFormatVersion
@@ -128,6 +130,12 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         guard manifest.input.maxTokens > 0 else {
             throw ClassifierError.checkpoint(url.path, "has a maximum of \(manifest.input.maxTokens) tokens; it must be positive")
         }
+        if let evidence = manifest.input.evidence {
+            guard evidence.buckets > 1, evidence.buckets <= 1 << 24, evidence.buckets & (evidence.buckets - 1) == 0, evidence.tokens > 0 else {
+                throw ClassifierError.checkpoint(
+                    url.path, "has token evidence of \(evidence.buckets) buckets over \(evidence.tokens) tokens; buckets must be a power of 2 up to 2^24 and tokens positive")
+            }
+        }
         guard manifest.labels.count >= 2, manifest.threshold > 0, manifest.threshold < 1 else {
             throw ClassifierError.checkpoint(url.path, "needs at least two labels and a threshold between 0 and 1")
         }
@@ -185,10 +193,42 @@ public struct InputSettings: Codable, Equatable, Sendable {
         }
     }
 
-    public init(textLayout: String, maxTokens: Int, padding: Padding = .none) {
+    /// The token evidence the head reads beside the transformer, when it does.
+    public var evidence: EvidenceSettings?
+
+    /// Which buckets a message's tokens are hashed into, and how many of its tokens count.
+    public struct EvidenceSettings: Codable, Equatable, Sendable {
+        public var buckets: Int
+        public var tokens: Int
+
+        public init(buckets: Int, tokens: Int) {
+            self.buckets = buckets
+            self.tokens = tokens
+        }
+    }
+
+    public init(textLayout: String, maxTokens: Int, padding: Padding = .none, evidence: EvidenceSettings? = nil) {
         self.textLayout = textLayout
         self.maxTokens = maxTokens
         self.padding = padding
+        self.evidence = evidence
+    }
+
+    /// What the model reads for a laid-out text: its first tokens, prepared (cut, and
+    /// padded if so configured), and the evidence of a longer stretch when the head
+    /// reads it. `encode` gives at most the number of tokens it is asked for.
+    public func modelInput(_ text: String, encode: (String, Int) -> [Int]) -> ModelInput {
+        modelInput(encoded: encode(text, reach))
+    }
+
+    /// How many tokens of a text the model reads, the evidence included.
+    public var reach: Int { max(maxTokens, evidence?.tokens ?? 0) }
+
+    /// What the model reads for a text's first `reach` token ids.
+    public func modelInput(encoded ids: [Int]) -> ModelInput {
+        ModelInput(
+            ids: prepare(ids),
+            evidence: evidence.map { TokenEvidence(tokens: Array(ids.prefix($0.tokens)), bucketCount: $0.buckets) })
     }
 
     public static let rawLayout = "raw"
@@ -224,6 +264,17 @@ public struct InputSettings: Codable, Equatable, Sendable {
 
     /// An empty message still needs one position to classify at: <|endoftext|>.
     var padTokenForEmptyInput: Int { 50256 }
+}
+
+/// One message as the model reads it.
+public struct ModelInput: Sendable, Hashable {
+    public var ids: [Int]
+    public var evidence: TokenEvidence?
+
+    public init(ids: [Int], evidence: TokenEvidence? = nil) {
+        self.ids = ids
+        self.evidence = evidence
+    }
 }
 
 /// What training recorded; kept as loosely typed JSON so that older spamtune versions

@@ -47,31 +47,33 @@ public final class SpamClassifier: @unchecked Sendable {
 
     private var spamIndex: Int { labels.firstIndex(of: "spam") ?? 1 }
 
-    /// The token ids the model reads for a plain text (an SMS): laid out as training laid
-    /// it out, encoded, cut, and padded if the checkpoint says so. Tokenizing stops once
-    /// the limit is reached.
-    public func tokens(for text: String) -> [Int] {
-        encode(input.text(forPlainText: text))
+    /// What the model reads for a plain text (an SMS): laid out as training laid it out,
+    /// encoded, cut, and padded if the checkpoint says so. Tokenizing stops once the
+    /// limit is reached.
+    public func input(for text: String) -> ModelInput {
+        modelInput(input.text(forPlainText: text))
     }
 
-    /// The token ids the model reads for a raw message (RFC 5322 bytes).
-    public func tokens(forMail bytes: [UInt8]) -> [Int] {
-        encode(input.text(forMail: bytes))
+    /// What the model reads for a raw message (RFC 5322 bytes).
+    public func input(forMail bytes: [UInt8]) -> ModelInput {
+        modelInput(input.text(forMail: bytes))
     }
 
-    private func encode(_ text: String) -> [Int] {
-        input.prepare(tokenizer.encode(text, maxTokens: input.maxTokens))
+    private func modelInput(_ text: String) -> ModelInput {
+        input.modelInput(text) { tokenizer.encode($0, maxTokens: $1) }
     }
 
     public func classify(texts: [String]) -> [Classification] {
-        classify(tokenized: texts.map(tokens(for:)))
+        classify(texts.map(input(for:)))
     }
 
-    /// Verdicts for already prepared token sequences (see `tokens(for:)`), run as one batch.
-    public func classify(tokenized: [[Int]]) -> [Classification] {
-        guard !tokenized.isEmpty else { return [] }
-        let logits = model.logits(for: TokenBatch(tokenized))
-        return zip(logits, tokenized).map { values, ids in verdict(logits: values, tokens: ids.count) }
+    /// Verdicts for prepared inputs (see `input(for:)`), run as one batch.
+    public func classify(_ inputs: [ModelInput]) -> [Classification] {
+        guard !inputs.isEmpty else { return [] }
+        let evidence = inputs.compactMap(\.evidence)
+        let batch = TokenBatch(inputs.map(\.ids), evidence: evidence.count == inputs.count ? evidence : nil)
+        let logits = model.logits(for: batch)
+        return zip(logits, inputs).map { values, input in verdict(logits: values, tokens: input.ids.count) }
     }
 
     func verdict(logits: [Float], tokens: Int) -> Classification {
@@ -119,7 +121,8 @@ public final class SpamClassifier: @unchecked Sendable {
         if let maxTokens { input.maxTokens = maxTokens }
         input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
         let model = try makeModel(
-            weights, classes: manifest.labels.count, threads: threads, origin: directory.path, pooling: manifest.pooling)
+            weights, classes: manifest.labels.count, threads: threads, origin: directory.path, pooling: manifest.pooling,
+            evidenceBuckets: manifest.input.evidence?.buckets ?? 0)
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: input, labels: manifest.labels, threshold: manifest.threshold,
             manifest: manifest, origin: directory.path)
@@ -157,10 +160,11 @@ public final class SpamClassifier: @unchecked Sendable {
     }
 
     private static func makeModel(
-        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, pooling: Pooling = .lastToken
+        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, pooling: Pooling = .lastToken, evidenceBuckets: Int = 0
     ) throws -> GPT2Model {
         do {
-            let parameters = try GPT2Parameters(config: weights.config, classes: classes, source: weights)
+            let parameters = try GPT2Parameters(
+                config: weights.config, classes: classes, source: weights, evidenceBuckets: evidenceBuckets)
             return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads), pooling: pooling)
         } catch let error as ModelError {
             throw ClassifierError.model(origin, "\(error)")

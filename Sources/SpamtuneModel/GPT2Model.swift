@@ -36,9 +36,9 @@ public final class GPT2Model: @unchecked Sendable {
         if pooling == .mean {
             let pooled = lastRows.reserve(batch.count * c)
             Pooling.meanForward(normalized, batch: batch, columns: c, into: pooled)
-            return Self.headLogits(parameters.head, hidden: pooled, rows: batch.count, columns: c, kernels: kernels)
+            return parameters.head.logits(hidden: pooled, batch: batch, columns: c, kernels: kernels)
         }
-        return Self.headLogits(parameters.head, hidden: normalized, rows: batch.count, columns: c, kernels: kernels)
+        return parameters.head.logits(hidden: normalized, batch: batch, columns: c, kernels: kernels)
     }
 
     /// The hidden state entering the final LayerNorm at every position ([rows, C]).

@@ -50,10 +50,16 @@ public final class ParameterBuffer: @unchecked Sendable {
 
     public func zero() { pointer.update(repeating: 0, count: count) }
 
-    /// Copies each tensor's values from `source`.
-    public func load(from source: some TensorSource) throws {
+    /// Copies each tensor's values from `source`; those named in `optional` that the
+    /// source lacks stay zero.
+    public func load(from source: some TensorSource, optional: Set<String> = []) throws {
         for entry in entries {
-            let values = try source.floats(named: entry.name, shape: entry.shape)
+            let values: UnsafePointer<Float>
+            do {
+                values = try source.floats(named: entry.name, shape: entry.shape)
+            } catch where optional.contains(entry.name) {
+                continue
+            }
             (pointer + entry.offset).update(from: values, count: entry.count)
         }
     }

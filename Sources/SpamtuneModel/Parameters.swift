@@ -1,4 +1,5 @@
 import SpamtuneWeights
+import SpamtuneKernels
 
 /// Views of GPT-2's tensors, by role. Frozen tensors point into the memory-mapped weights
 /// file; trainable ones into a `ParameterBuffer` the trainer owns. Shapes follow Hugging
@@ -45,10 +46,21 @@ public struct HeadParameters {
     public var weight: UnsafePointer<Float>
     public var bias: UnsafePointer<Float>
     public var classes: Int
-    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, classes: Int) {
+    /// Weights on the token evidence, when the head reads it.
+    public var evidence: EvidenceParameters?
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, classes: Int, evidence: EvidenceParameters? = nil) {
         self.weight = weight
         self.bias = bias
         self.classes = classes
+        self.evidence = evidence
+    }
+
+    /// The logits of each sequence from the hidden state it is read at, plus its token
+    /// evidence when the head has weights for it.
+    func logits(hidden: UnsafePointer<Float>, batch: TokenBatch, columns: Int, kernels: Kernels) -> [[Float]] {
+        var logits = GPT2Model.headLogits(self, hidden: hidden, rows: batch.count, columns: columns, kernels: kernels)
+        if let evidence, let items = batch.evidence { evidence.addLogits(items, classes: classes, to: &logits) }
+        return logits
     }
 }
 
@@ -99,11 +111,16 @@ public enum GPT2TensorNames {
     public static func head(classes: Int, config: GPT2Config) -> [(name: String, shape: [Int])] {
         [(headWeight, [classes, config.embeddingSize]), (headBias, [classes])]
     }
+
+    public static func evidence(classes: Int, buckets: Int) -> [(name: String, shape: [Int])] {
+        buckets > 0 ? [(EvidenceParameters.tensorName, [classes, buckets])] : []
+    }
 }
 
 extension GPT2Parameters {
-    /// Binds every tensor of the model and head from `source`.
-    public init(config: GPT2Config, classes: Int, source: some TensorSource) throws {
+    /// Binds every tensor of the model and head from `source`; the head reads token
+    /// evidence in `evidenceBuckets` buckets when that is not 0.
+    public init(config: GPT2Config, classes: Int, source: some TensorSource, evidenceBuckets: Int = 0) throws {
         func bind(_ entry: (name: String, shape: [Int])) throws -> UnsafePointer<Float> {
             try source.floats(named: entry.name, shape: entry.shape)
         }
@@ -126,7 +143,10 @@ extension GPT2Parameters {
         let norm = try GPT2TensorNames.finalNorm(config: config).map(bind)
         finalNorm = LayerNormParameters(weight: norm[0], bias: norm[1])
         let head = try GPT2TensorNames.head(classes: classes, config: config).map(bind)
-        self.head = HeadParameters(weight: head[0], bias: head[1], classes: classes)
+        let evidence = try GPT2TensorNames.evidence(classes: classes, buckets: evidenceBuckets).map(bind).first
+        self.head = HeadParameters(
+            weight: head[0], bias: head[1], classes: classes,
+            evidence: evidence.map { EvidenceParameters(weight: $0, buckets: evidenceBuckets) })
         owners = [source]
     }
 }

@@ -7,9 +7,13 @@ public struct TokenBatch: Sendable {
     public let ids: [[Int]]
     public let sequences: [AttentionSequence]
     public let rowCount: Int
+    /// Each sequence's token evidence, for a head that reads it (see `TokenEvidence`).
+    public let evidence: [TokenEvidence]?
 
-    public init(_ ids: [[Int]]) {
+    public init(_ ids: [[Int]], evidence: [TokenEvidence]? = nil) {
+        precondition(evidence.map { $0.count == ids.count } ?? true, "one evidence per sequence")
         self.ids = ids
+        self.evidence = evidence
         var start = 0
         var sequences: [AttentionSequence] = []
         for sequence in ids {

@@ -56,9 +56,12 @@ public final class TrainableClassifier: @unchecked Sendable {
 
     /// `base` gives the frozen tensors and the initial values of the trainable ones
     /// (a new head comes from `initialHead` when the base has none).
+    ///
+    /// With `evidenceBuckets` > 0 the head also reads token evidence (`TokenEvidence`),
+    /// its weights starting at zero unless `base` has them.
     public init(
         config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels,
-        pooling: Pooling = .lastToken
+        pooling: Pooling = .lastToken, evidenceBuckets: Int = 0
     ) throws {
         guard scope.blocks >= 0, scope.blocks <= config.layerCount, !scope.embeddings || scope.blocks == config.layerCount else {
             throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layerCount)
@@ -66,11 +69,13 @@ public final class TrainableClassifier: @unchecked Sendable {
         self.config = config
         self.classes = classes
         self.scope = scope
-        parameters = ParameterBuffer(layout: scope.tensorLayout(config: config, classes: classes))
-        try parameters.load(from: base)
+        let evidenceLayout = GPT2TensorNames.evidence(classes: classes, buckets: evidenceBuckets)
+        parameters = ParameterBuffer(layout: scope.tensorLayout(config: config, classes: classes) + evidenceLayout)
+        try parameters.load(from: base, optional: Set(evidenceLayout.map(\.name)))
         gradients = ParameterBuffer(sameLayoutAs: parameters)
         let views = try GPT2Parameters(
-            config: config, classes: classes, source: OverlayTensorSource(overlay: parameters, base: base))
+            config: config, classes: classes, source: OverlayTensorSource(overlay: parameters, base: base),
+            evidenceBuckets: evidenceBuckets)
         model = GPT2Model(parameters: views, kernels: kernels, pooling: pooling)
         blockActivations = (0..<scope.blocks).map { _ in BlockActivations() }
     }
@@ -107,8 +112,7 @@ public final class TrainableClassifier: @unchecked Sendable {
     /// The logits for a batch, from its frozen features (see `frozenFeatures`).
     public func logits(for batch: TokenBatch, features: UnsafePointer<Float>?) -> [[Float]] {
         let top = forward(batch, features: features, training: false)
-        let c = config.embeddingSize
-        return GPT2Model.headLogits(model.parameters.head, hidden: top.pooled, rows: batch.count, columns: c, kernels: kernels)
+        return model.parameters.head.logits(hidden: top.pooled, batch: batch, columns: config.embeddingSize, kernels: kernels)
     }
 
     /// The mean cross-entropy of the batch's logits against `labels`; adds the gradients
@@ -121,7 +125,7 @@ public final class TrainableClassifier: @unchecked Sendable {
         let c = config.embeddingSize, s = batch.count
         let top = forward(batch, features: features, training: true)
         let head = model.parameters.head
-        let logits = GPT2Model.headLogits(head, hidden: top.pooled, rows: s, columns: c, kernels: kernels)
+        let logits = head.logits(hidden: top.pooled, batch: batch, columns: c, kernels: kernels)
 
         // Cross-entropy, mean over the batch; dlogits = (softmax - onehot) / S.
         let dl = dLogits.reserve(s * classes)
@@ -142,6 +146,11 @@ public final class TrainableClassifier: @unchecked Sendable {
             m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.pooled, ldb: c,
             c: gradients.tensor("score.weight"), ldc: c, accumulate: true)
         kernels.addColumnSums(of: dl, rows: s, columns: classes, into: gradients.tensor("score.bias"))
+        if let evidence = head.evidence, let items = batch.evidence {
+            EvidenceParameters.accumulateGradients(
+                items, dLogits: dl, classes: classes, buckets: evidence.buckets,
+                into: gradients.tensor(EvidenceParameters.tensorName))
+        }
         let dy = dNormalized.reserve(s * c)
         kernels.matmul(m: s, n: c, k: classes, a: dl, lda: classes, b: head.weight, ldb: c, c: dy, ldc: c)
 

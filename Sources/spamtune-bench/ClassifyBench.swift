@@ -44,12 +44,12 @@ func runClassifyBenchmark(_ arguments: [String]) throws {
     var random = SplitMix64(seed: 7)
     let vocabulary = classifier.model.config.vocabularySize
     for count in tokenCounts {
-        let ids = (0..<count).map { _ in random.below(vocabulary) }
-        for _ in 0..<3 { _ = classifier.classify(tokenized: [ids]) }
+        let ids = ModelInput(ids: (0..<count).map { _ in random.below(vocabulary) })
+        for _ in 0..<3 { _ = classifier.classify([ids]) }
         var times: [Double] = []
         for _ in 0..<repeats {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = classifier.classify(tokenized: [ids])
+            _ = classifier.classify([ids])
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         print("classify.latency_ms tokens=\(count) threads=\(threads) \(format(median(times)))")
@@ -57,11 +57,12 @@ func runClassifyBenchmark(_ arguments: [String]) throws {
 
     if let smsPath = parsed.value("sms") {
         let messages = try readTokenLines(smsPath).map { Array($0.prefix(classifier.input.maxTokens)) }.filter { !$0.isEmpty }
-        for message in messages.prefix(20) { _ = classifier.classify(tokenized: [message]) }
+            .map { ModelInput(ids: $0) }
+        for message in messages.prefix(20) { _ = classifier.classify([message]) }
         var done = 0
         var start = Date()
         while Date().timeIntervalSince(start) < seconds {
-            _ = classifier.classify(tokenized: [messages[done % messages.count]])
+            _ = classifier.classify([messages[done % messages.count]])
             done += 1
         }
         print("classify.sms_per_s threads=\(threads) \(format(Double(done) / Date().timeIntervalSince(start)))")
@@ -69,7 +70,7 @@ func runClassifyBenchmark(_ arguments: [String]) throws {
         start = Date()
         while Date().timeIntervalSince(start) < seconds {
             let batch = (0..<16).map { messages[(done + $0) % messages.count] }
-            _ = classifier.classify(tokenized: batch)
+            _ = classifier.classify(batch)
             done += 16
         }
         print("classify.sms_per_s_batched batch=16 threads=\(threads) \(format(Double(done) / Date().timeIntervalSince(start)))")

@@ -59,15 +59,15 @@ enum ClassifyCommand {
             throw ArgumentError.missingArgument("a model: --checkpoint DIR, or --base-model MODEL with --head FILE")
         }
 
-        var inputs: [(source: String, tokens: [Int])] = texts.enumerated().map { ("text:\($0.offset + 1)", classifier.tokens(for: $0.element)) }
+        var inputs: [(source: String, input: ModelInput)] = texts.enumerated().map { ("text:\($0.offset + 1)", classifier.input(for: $0.element)) }
         var failures = 0
         for path in parsed.positionals {
             do {
                 let bytes = try readInput(path)
-                let tokens = format == "text"
-                    ? classifier.tokens(for: String(decoding: bytes, as: UTF8.self))
-                    : classifier.tokens(forMail: bytes)
-                inputs.append((path == "-" ? "stdin" : path, tokens))
+                let input = format == "text"
+                    ? classifier.input(for: String(decoding: bytes, as: UTF8.self))
+                    : classifier.input(forMail: bytes)
+                inputs.append((path == "-" ? "stdin" : path, input))
             } catch {
                 FileHandle.standardError.write(Data("spamtune classify: \(error)\n".utf8))
                 failures += 1
@@ -77,9 +77,9 @@ enum ClassifyCommand {
         var start = 0
         while start < inputs.count {
             let batch = Array(inputs[start..<min(inputs.count, start + 16)])
-            let verdicts = classifier.classify(tokenized: batch.map(\.tokens))
-            for (input, verdict) in zip(batch, verdicts) {
-                print(jsonLine(source: input.source, verdict))
+            let verdicts = classifier.classify(batch.map(\.input))
+            for (item, verdict) in zip(batch, verdicts) {
+                print(jsonLine(source: item.source, verdict))
             }
             start += batch.count
         }

@@ -82,7 +82,7 @@ import Testing
         // The same as classifying the layout's text for this mail directly.
         let classifier = try SpamClassifier.load(
             baseModel: URL(fileURLWithPath: model), head: URL(fileURLWithPath: head), tokenizer: URL(fileURLWithPath: tokenizer), threads: 1)
-        let expected = classifier.classify(tokenized: [classifier.tokens(forMail: Array(message.utf8))])[0]
+        let expected = classifier.classify([classifier.input(forMail: Array(message.utf8))])[0]
         #expect(line.tokens == expected.tokens)
         #expect(abs(line.logits[0] - Double(expected.logits[0])) < 1e-5)
         let text = classifier.input.text(forMail: Array(message.utf8))

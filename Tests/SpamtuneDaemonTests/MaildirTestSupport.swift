@@ -167,7 +167,7 @@ final class LockedCounter: @unchecked Sendable {
 /// about half to Junk.
 func medianSpamProbability(_ messages: [[UInt8]], checkpoint: URL) throws -> Double {
     let classifier = try SpamClassifier.load(checkpoint: checkpoint.resolvingSymlinksInPath(), threads: 1)
-    let probabilities = classifier.classify(tokenized: messages.map { classifier.tokens(forMail: $0) }).map(\.spamProbability).sorted()
+    let probabilities = classifier.classify(messages.map { classifier.input(forMail: $0) }).map(\.spamProbability).sorted()
     let median = probabilities[probabilities.count / 2]
     return min(max(median, 1e-6), 1 - 1e-6)
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneKernels
 import SpamtuneModel
+import SpamtuneSupport
 import SpamtuneTestSupport
 import SpamtuneWeights
 import Testing
@@ -37,6 +38,71 @@ import Testing
                 trainable, analytic: analytic, wteElements: [3 * 32 + 1, 8 * 32 + 7, 2 * 32 + 31], context: "\(level) \(scope)", loss: loss)
             #expect(checked > 10)
         }
+    }
+
+    /// The head's token-evidence weights: their gradients match finite differences, and
+    /// the inference model and the trainer give the same logits with them.
+    @Test func evidenceGradientsMatchFiniteDifferences() throws {
+        let evidence = Self.batch.ids.map { TokenEvidence(tokens: $0, bucketCount: 64) }
+        let batch = TokenBatch(Self.batch.ids, evidence: evidence)
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 11)
+        let trainable = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: 1), base: base, kernels: Kernels(threads: 2),
+            evidenceBuckets: 64)
+        let weights = trainable.parameters.tensor(EvidenceParameters.tensorName)
+        #expect((0..<128).allSatisfy { weights[$0] == 0 }, "new evidence weights start at zero")
+        var random = SplitMix64(seed: 3)
+        for i in 0..<128 { weights[i] = Float(random.next() % 1000) / 500 - 1 }
+        let features = trainable.frozenFeatures(for: batch)
+        func loss() throws -> Double {
+            trainable.gradients.zero()
+            return try Double(features.withUnsafeBufferPointer {
+                try trainable.lossAndGradients(for: batch, features: $0.baseAddress, labels: Self.labels)
+            })
+        }
+        _ = try loss()
+        let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
+        let entry = try #require(trainable.parameters.entry(EvidenceParameters.tensorName))
+        let used = Set(evidence.flatMap(\.buckets).map(Int.init))
+        var checked = 0
+        for k in 0..<2 {
+            for bucket in 0..<64 {
+                let index = entry.offset + k * 64 + bucket
+                let p = trainable.parameters.pointer + index
+                let saved = p.pointee
+                p.pointee = saved + 1e-2
+                let plus = try loss()
+                p.pointee = saved - 1e-2
+                let minus = try loss()
+                p.pointee = saved
+                let numeric = (plus - minus) / 2e-2
+                #expect(abs(Double(analytic[index]) - numeric) < 1e-3 + 1e-2 * abs(numeric), "evidence[\(k), \(bucket)]")
+                if !used.contains(bucket) { #expect(analytic[index] == 0) }
+                checked += 1
+            }
+        }
+        #expect(checked == 128 && used.count > 10)
+        // Without evidence in the batch, the evidence weights play no part.
+        let withEvidence = trainable.logits(for: batch, features: features.withUnsafeBufferPointer { $0.baseAddress })
+        let without = trainable.logits(for: Self.batch, features: features.withUnsafeBufferPointer { $0.baseAddress })
+        #expect(withEvidence != without)
+        // The inference model bound to the same tensors reads the evidence the same way.
+        let inference = try GPT2Model(
+            parameters: GPT2Parameters(
+                config: Self.config, classes: 2, source: OverlayTensorSource(overlay: trainable.parameters, base: base),
+                evidenceBuckets: 64),
+            kernels: Kernels(threads: 2))
+        for (a, b) in zip(inference.logits(for: batch).joined(), withEvidence.joined()) { #expect(abs(a - b) < 1e-4) }
+    }
+
+    @Test func evidenceHashesTokensAndPairsIntoDistinctBuckets() {
+        let evidence = TokenEvidence(tokens: [5, 9, 5, 9], bucketCount: 1 << 18)
+        // Unigrams 5 and 9, pairs (5,9) and (9,5): four features, each counted once.
+        #expect(evidence.buckets.count == 4)
+        #expect(evidence.buckets == evidence.buckets.sorted())
+        #expect(evidence.buckets.allSatisfy { $0 >= 0 && $0 < 1 << 18 })
+        #expect(TokenEvidence(tokens: [9, 5], bucketCount: 1 << 18).buckets.count == 3)
+        #expect(abs(evidence.weight - 1 / Float(5).squareRoot()) < 1e-7)
     }
 
     /// Next-token pretraining: its gradients (through the tied output embedding, the

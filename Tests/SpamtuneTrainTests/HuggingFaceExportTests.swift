@@ -44,7 +44,7 @@ import Testing
         let original = try SpamClassifier.load(checkpoint: checkpoint, threads: 1)
         let batch = [[15496, 995], [40, 1101, 1654, 345, 1183, 1053, 484, 821], Array(repeating: 24223, count: 40)]
         let exportedLogits = model.logits(for: TokenBatch(batch))
-        let originalLogits = original.classify(tokenized: batch).map(\.logits)
+        let originalLogits = original.classify(batch.map { ModelInput(ids: $0) }).map(\.logits)
         for (a, b) in zip(exportedLogits, originalLogits) {
             #expect(maximumError(a, b) < 1e-4, "\(a) vs \(b)")
         }

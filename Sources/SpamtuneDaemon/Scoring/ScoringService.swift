@@ -94,8 +94,7 @@ public final class ScoringService: @unchecked Sendable {
         let deadline = started + settings.deadline
         let model = currentModel
         let bytes = message.count > settings.maxMessageBytes ? Array(message.prefix(settings.maxMessageBytes)) : message
-        let ids = model.classifier.tokens(forMail: bytes)
-        let verdict = scoreTokens(ids, model: model, deadline: deadline, started: started)
+        let verdict = scoreInput(model.classifier.input(forMail: bytes), model: model, deadline: deadline, started: started)
         statistics.record(verdict, channel: channel)
         log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: message.count)
         return verdict
@@ -105,8 +104,8 @@ public final class ScoringService: @unchecked Sendable {
     public func score(text: String, channel: Channel, identifier: String) -> Verdict {
         let started = DispatchTime.now()
         let model = currentModel
-        let verdict = scoreTokens(
-            model.classifier.tokens(for: text), model: model, deadline: started + settings.deadline, started: started)
+        let verdict = scoreInput(
+            model.classifier.input(for: text), model: model, deadline: started + settings.deadline, started: started)
         statistics.record(verdict, channel: channel)
         log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: text.utf8.count)
         return verdict
@@ -114,12 +113,13 @@ public final class ScoringService: @unchecked Sendable {
 
     private func threshold(_ model: LoadedModel) -> Double { settings.spamThreshold ?? model.classifier.threshold }
 
-    private func scoreTokens(_ ids: [Int], model: LoadedModel, deadline: DispatchTime, started: DispatchTime) -> Verdict {
-        let key = VerdictCache.Key(version: model.version, ids: ids)
+    private func scoreInput(_ input: ModelInput, model: LoadedModel, deadline: DispatchTime, started: DispatchTime) -> Verdict {
+        let ids = input.ids
+        let key = VerdictCache.Key(version: model.version, input: input)
         if let probability = cache.lookup(key) {
             return makeVerdict(.cached, probability: probability, tokens: ids.count, model: model, started: started)
         }
-        let request = Request(ids: ids, model: model)
+        let request = Request(input: input, model: model)
         lock.lock()
         while queue.count >= settings.queueLimit && !stopping {
             if !lock.wait(until: Date(timeIntervalSinceNow: seconds(until: deadline))) { break }
@@ -176,12 +176,12 @@ public final class ScoringService: @unchecked Sendable {
             var index = 0
             while index < queue.count && batch.count < settings.batchMaxMessages {
                 let candidate = queue[index]
-                if candidate.model !== first || (!batch.isEmpty && tokens + candidate.ids.count > settings.batchMaxTokens) {
+                if candidate.model !== first || (!batch.isEmpty && tokens + candidate.input.ids.count > settings.batchMaxTokens) {
                     index += 1
                     continue
                 }
                 batch.append(candidate)
-                tokens += candidate.ids.count
+                tokens += candidate.input.ids.count
                 queue.remove(at: index)
             }
             lock.broadcast()  // room in the queue
@@ -190,7 +190,7 @@ public final class ScoringService: @unchecked Sendable {
             let live = batch.filter { !$0.isAbandoned }
             guard !live.isEmpty else { continue }
             let started = DispatchTime.now()
-            let verdicts = first.classifier.classify(tokenized: live.map(\.ids))
+            let verdicts = first.classifier.classify(live.map(\.input))
             statistics.recordBatch(size: live.count, tokens: tokens, milliseconds: milliseconds(since: started))
             for (request, verdict) in zip(live, verdicts) {
                 request.finish(probability: verdict.spamProbability)
@@ -242,7 +242,7 @@ func milliseconds(since start: DispatchTime) -> Double {
 
 /// One message waiting for the scoring thread.
 private final class Request: @unchecked Sendable {
-    let ids: [Int]
+    let input: ModelInput
     let model: ScoringService.LoadedModel
     let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
@@ -250,8 +250,8 @@ private final class Request: @unchecked Sendable {
     private(set) var probability: Double?
     private(set) var error: String?
 
-    init(ids: [Int], model: ScoringService.LoadedModel) {
-        self.ids = ids
+    init(input: ModelInput, model: ScoringService.LoadedModel) {
+        self.input = input
         self.model = model
     }
 
@@ -277,7 +277,7 @@ private final class Request: @unchecked Sendable {
 final class VerdictCache: @unchecked Sendable {
     struct Key: Hashable {
         let version: String
-        let ids: [Int]
+        let input: ModelInput
     }
 
     private let capacity: Int

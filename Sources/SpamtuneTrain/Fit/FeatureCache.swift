@@ -67,8 +67,18 @@ public final class FeatureCache {
 public struct EncodedExample: Sendable, Equatable {
     public var ids: [Int]
     public var label: Int
-    public init(ids: [Int], label: Int) {
+    public var evidence: TokenEvidence?
+    public init(ids: [Int], label: Int, evidence: TokenEvidence? = nil) {
         self.ids = ids
         self.label = label
+        self.evidence = evidence
+    }
+}
+
+extension TokenBatch {
+    /// The examples' token ids, with their evidence when every one has it.
+    init(_ examples: [EncodedExample]) {
+        let evidence = examples.compactMap(\.evidence)
+        self.init(examples.map(\.ids), evidence: evidence.count == examples.count && !examples.isEmpty ? evidence : nil)
     }
 }

@@ -177,7 +177,8 @@ public final class FineTuner {
                 return kept.isEmpty ? [ids[ids.count - 1]] : kept
             }
         }
-        let batch = TokenBatch(sequences)
+        let evidence = indices.compactMap { cache.examples[$0].evidence }
+        let batch = TokenBatch(sequences, evidence: evidence.count == indices.count ? evidence : nil)
         cache.gather(indices, into: &gathered)
         return try gathered.withUnsafeBufferPointer { features in
             try classifier.lossAndGradients(
@@ -187,7 +188,7 @@ public final class FineTuner {
     }
 
     private func logits(_ cache: FeatureCache, _ indices: [Int]) -> [[Float]] {
-        let batch = TokenBatch(indices.map { cache.examples[$0].ids })
+        let batch = TokenBatch(indices.map { cache.examples[$0] })
         cache.gather(indices, into: &gathered)
         return gathered.withUnsafeBufferPointer { features in
             classifier.logits(for: batch, features: cache.isEmpty ? nil : features.baseAddress)

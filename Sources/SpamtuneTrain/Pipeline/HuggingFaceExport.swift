@@ -20,6 +20,9 @@ public enum HuggingFaceExport {
         guard manifest.pooling == .lastToken else {
             throw TrainingError.checkpoint("\(checkpoint.path) reads the mean over all tokens; GPT2ForSequenceClassification reads the last token, so it cannot be exported")
         }
+        guard manifest.input.evidence == nil else {
+            throw TrainingError.checkpoint("\(checkpoint.path) has a head that also reads token evidence beside GPT-2; GPT2ForSequenceClassification has no place for it, so it cannot be exported (train with --evidence-tokens 0 for an exportable model)")
+        }
         let trained = try SafetensorsFile(path: checkpoint.appendingPathComponent(CheckpointManifest.weightsFileName).path)
         let weights: GPT2Weights
         if manifest.base.isScratch {

@@ -18,13 +18,13 @@ enum Promotion {
         var start = 0
         while start < split.test.count {
             let batch = Array(split.test[start..<min(split.test.count, start + 16)])
-            let tokens = batch.map { example -> [Int] in
+            let tokens = batch.map { example -> ModelInput in
                 switch example.content {
-                case let .text(text): current.tokens(for: text)
-                case let .mail(bytes): current.tokens(forMail: bytes)
+                case let .text(text): current.input(for: text)
+                case let .mail(bytes): current.input(forMail: bytes)
                 }
             }
-            for (verdict, example) in zip(current.classify(tokenized: tokens), batch) {
+            for (verdict, example) in zip(current.classify(tokens), batch) {
                 old.add(label: example.label.rawValue, logits: verdict.logits)
             }
             start += batch.count

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneModel
 import SpamtuneSupport
 
@@ -75,6 +76,8 @@ public enum TrainingCommandLine {
         h.threshold = try parsed.double("threshold", default: h.threshold)!
         guard h.threshold > 0 && h.threshold < 1 else { throw ArgumentError.conflicting("--threshold must be between 0 and 1") }
         h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
+        let evidenceTokens = try parsed.integer("evidence-tokens", default: h.evidence?.tokens ?? 0, range: 0...65_536)!
+        h.evidence = evidenceTokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: h.evidence?.buckets ?? Recipe.evidenceBuckets, tokens: evidenceTokens)
         options.hyperparameters = h
         var scratch = options.scratch
         scratch.layers = try parsed.integer("scratch-layers", default: scratch.layers, range: 1...96)!

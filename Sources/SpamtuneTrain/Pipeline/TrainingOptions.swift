@@ -99,6 +99,10 @@ public struct DataSelection: Equatable, Sendable, CustomStringConvertible {
 public enum Recipe: String, Sendable, CaseIterable {
     case book, spamtune
 
+    /// Buckets of the head's token evidence: enough that few of a corpus's tokens and
+    /// pairs share one, few enough that the weights stay a small part of a checkpoint.
+    public static let evidenceBuckets = 1 << 18
+
     public var hyperparameters: Hyperparameters {
         var h = Hyperparameters()
         switch self {
@@ -132,6 +136,8 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     public var padding = Padding.none
     public var textLayout = "v2"
     public var threshold = 0.5
+    /// Token evidence read by the head beside the transformer (none in the book's recipe).
+    public var evidence: InputSettings.EvidenceSettings?
 
     public enum Padding: String, Codable, Sendable {
         /// No padding: every example at its own length, read at its last token.

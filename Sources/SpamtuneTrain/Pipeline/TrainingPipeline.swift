@@ -91,14 +91,14 @@ public final class TrainingPipeline {
         }
         h.maxTokens = min(h.maxTokens, config.contextLength)
         let tokenizer = try GPT2Tokenizer(files: tokenizerFiles)
-        var input = InputSettings(textLayout: h.textLayout, maxTokens: h.maxTokens)
+        var input = InputSettings(textLayout: h.textLayout, maxTokens: h.maxTokens, evidence: h.evidence)
         let encode = { (example: TrainingExample) -> [Int] in
             let text: String
             switch example.content {
             case let .text(sms): text = input.text(forPlainText: sms)
             case let .mail(bytes): text = input.text(forMail: bytes)
             }
-            return tokenizer.encode(text, maxTokens: input.maxTokens)
+            return tokenizer.encode(text, maxTokens: input.reach)
         }
         var trainIDs = split.train.map(encode)
         var validationIDs = split.validation.map(encode)
@@ -109,14 +109,18 @@ public final class TrainingPipeline {
             input.padding = .fixed(length: longest, tokenID: GPT2Tokenizer.endOfTextID)
             log("padding every example to \(longest) tokens, the longest training example (the book's recipe)")
         }
-        trainIDs = trainIDs.map(input.prepare)
-        validationIDs = validationIDs.map(input.prepare)
-        testIDs = testIDs.map(input.prepare)
+        let trainInputs = trainIDs.map(input.modelInput(encoded:))
+        let validationInputs = validationIDs.map(input.modelInput(encoded:))
+        let testInputs = testIDs.map(input.modelInput(encoded:))
+        trainIDs = trainInputs.map(\.ids)
+        validationIDs = validationInputs.map(\.ids)
+        testIDs = testInputs.map(\.ids)
         stages.finish("tokenize")
 
         let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
         let classifier = try TrainableClassifier(
-            config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling)
+            config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling,
+            evidenceBuckets: input.evidence?.buckets ?? 0)
         if scope.embeddings && options.scratch.dropout > 0 {
             classifier.dropout = Dropout(probability: Float(options.scratch.dropout), seed: UInt64(h.seed) ^ 0xD80D)
         }
@@ -132,11 +136,11 @@ public final class TrainingPipeline {
             settings.tokenDropout = options.scratch.tokenDropout
             settings.weightAverageDecay = options.scratch.weightAverageDecay
         }
-        func examples(_ ids: [[Int]], _ labels: [TrainingExample]) -> [EncodedExample] {
-            zip(ids, labels).map { EncodedExample(ids: $0, label: $1.label.rawValue) }
+        func examples(_ inputs: [ModelInput], _ labels: [TrainingExample]) -> [EncodedExample] {
+            zip(inputs, labels).map { EncodedExample(ids: $0.ids, label: $1.label.rawValue, evidence: $0.evidence) }
         }
         log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainIDs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
-        let trainExamples = examples(trainIDs, split.train), validationExamples = examples(validationIDs, split.validation)
+        let trainExamples = examples(trainInputs, split.train), validationExamples = examples(validationInputs, split.validation)
         let tuner = FineTuner(
             classifier: classifier, train: trainExamples, validation: validationExamples,
             settings: settings)
@@ -148,7 +152,7 @@ public final class TrainingPipeline {
         if scope.embeddings && options.scratch.pretrainEpochs > 0 {
             var corpus = trainIDs
             if options.scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
-                corpus += sms.unusedHam.map { encode(TrainingExample(content: .text($0.text), label: .ham)) }
+                corpus += sms.unusedHam.map { input.prepare(encode(TrainingExample(content: .text($0.text), label: .ham))) }
             }
             var pretrainSettings = PretrainingSettings()
             pretrainSettings.epochs = options.scratch.pretrainEpochs
@@ -207,7 +211,7 @@ public final class TrainingPipeline {
         // 4. Evaluate
         let evaluations = (
             train: tuner.evaluateTraining(), validation: tuner.evaluateValidation(),
-            test: tuner.evaluate(examples(testIDs, split.test)))
+            test: tuner.evaluate(examples(testInputs, split.test)))
         log(String(format: "accuracy: train %.2f%%, validation %.2f%%, test %.2f%%; test false-positive rate %.2f%% (ham called spam)",
                    evaluations.train.accuracy * 100, evaluations.validation.accuracy * 100, evaluations.test.accuracy * 100,
                    evaluations.test.falsePositiveRate * 100))

@@ -241,7 +241,8 @@ public final class TrainingPipeline {
             version: version, base: baseRecord, config: config, recipe: options.recipe.rawValue, hyperparameters: h,
             scope: scope, data: DataRecord(prepared: prepared, split: split), history: history,
             threshold: evaluation.threshold, train: evaluation.trainMetrics, validation: evaluation.validationMetrics,
-            test: evaluation.testMetrics, mistakes: evaluation.testMistakes(split.test), stages: stages.records, peakResidentMB: ProcessMemory.peakResidentMB(), promoted: promote, promotionReason: reason)
+            test: evaluation.testMetrics, mistakes: evaluation.testMistakes(split.test),
+            stages: stages.records, peakResidentMB: ProcessMemory.peakResidentMB(), promoted: promote, promotionReason: reason)
         var manifest = CheckpointManifest(
             createdAt: ISO8601DateFormatter().string(from: Date()), version: version, base: baseRecord, config: config,
             tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),

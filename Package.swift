@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "SpamtuneMailTests", dependencies: ["SpamtuneMail", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneTrainTests", dependencies: ["SpamtuneTrain", "SpamtuneTestSupport"]),
-        .testTarget(name: "SpamtuneDaemonTests", dependencies: ["SpamtuneDaemon", "SpamtuneTestSupport"]),
+        .testTarget(name: "SpamtuneDaemonTests", dependencies: ["SpamtuneDaemon", "SpamtuneTrain", "SpamtuneTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

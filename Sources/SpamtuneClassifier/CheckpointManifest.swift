@@ -68,7 +68,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
     public init(
         createdAt: String, version: String, base: BaseModel, config: GPT2Config, tokenizer: TokenizerFileNames,
-        input: InputSettings, labels: [String] = ["ham", "spam"], threshold: Double = 0.5, trainable: TrainableScope,
+        input: InputSettings, labels: [String] = Label.allCases.map(\.name), threshold: Double = Decision.defaultThreshold, trainable: TrainableScope,
         pooling: Pooling = .lastToken, training: TrainingRecord? = nil
     ) {
         self.pooling = pooling

@@ -5,15 +5,17 @@ import SpamtuneModel
 import SpamtuneTokenizer
 import SpamtuneWeights
 
-/// One verdict.
+/// One verdict: the decision, and what the model gave for it.
 public struct Classification: Sendable, Equatable {
-    public var label: String
-    public var isSpam: Bool
-    public var spamProbability: Double
+    public var decision: Decision
     /// Raw logits, one per label (ham, spam).
     public var logits: [Float]
     /// How many tokens the model read.
     public var tokens: Int
+
+    public var label: Label { decision.label }
+    public var isSpam: Bool { decision.isSpam }
+    public var spamProbability: Double { decision.spamProbability }
 }
 
 /// Text in, verdict out: tokenizer, input settings, model and threshold together. The
@@ -33,8 +35,8 @@ public final class SpamClassifier: @unchecked Sendable {
     public let origin: String
 
     public init(
-        model: GPT2Model, tokenizer: GPT2Tokenizer, input: InputSettings, labels: [String] = ["ham", "spam"],
-        threshold: Double = 0.5, manifest: CheckpointManifest? = nil, origin: String
+        model: GPT2Model, tokenizer: GPT2Tokenizer, input: InputSettings, labels: [String] = Label.allCases.map(\.name),
+        threshold: Double = Decision.defaultThreshold, manifest: CheckpointManifest? = nil, origin: String
     ) {
         self.model = model
         self.tokenizer = tokenizer
@@ -45,7 +47,7 @@ public final class SpamClassifier: @unchecked Sendable {
         self.origin = origin
     }
 
-    private var spamIndex: Int { labels.firstIndex(of: "spam") ?? 1 }
+    private var spamIndex: Int { labels.firstIndex(of: Label.spam.name) ?? Label.spam.rawValue }
 
     /// What the model reads for a plain text (an SMS): laid out as training laid it out,
     /// encoded, cut, and padded if the checkpoint says so. Tokenizing stops once the
@@ -77,13 +79,7 @@ public final class SpamClassifier: @unchecked Sendable {
     }
 
     func verdict(logits: [Float], tokens: Int) -> Classification {
-        let maximum = logits.max() ?? 0
-        let exps = logits.map { exp(Double($0 - maximum)) }
-        let probability = exps[spamIndex] / exps.reduce(0, +)
-        let isSpam = probability >= threshold
-        return Classification(
-            label: isSpam ? labels[spamIndex] : labels[spamIndex == 0 ? 1 : 0], isSpam: isSpam,
-            spamProbability: probability, logits: logits, tokens: tokens)
+        Classification(decision: Decision(logits: logits, threshold: threshold, spamIndex: spamIndex), logits: logits, tokens: tokens)
     }
 
     // MARK: Loading
@@ -153,7 +149,7 @@ public final class SpamClassifier: @unchecked Sendable {
         }
         let model = try makeModel(weights, classes: shape[0], threads: threads, origin: head.path)
         let limit = min(maxTokens ?? weights.config.contextLength, weights.config.contextLength)
-        let labels = shape[0] == 2 ? ["ham", "spam"] : (0..<shape[0]).map { "class\($0)" }
+        let labels = shape[0] == 2 ? Label.allCases.map(\.name) : (0..<shape[0]).map { "class\($0)" }
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: InputSettings(textLayout: textLayout, maxTokens: limit),
             labels: labels, origin: "\(baseModel.path) + \(head.path)")

@@ -34,9 +34,13 @@ let usage = """
                              shipped); offline and not cached, it is skipped unless named here
     Recipe (--recipe book reproduces the book's chapter 6 exactly):
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
-      --max-tokens N --padding none|longest --seed N --threads N --threshold P
+      --max-tokens N --padding none|longest --seed N --threads N
       --evidence-tokens N    the head also reads the tokens and token pairs of the first N tokens of
                              each message (hashed), beside the transformer's first --max-tokens; 0: off
+    The threshold served (P(spam) at or above it is spam):
+      --target-fpr P         the lowest threshold calling at most this share of the validation ham spam
+                             (default 0.005: 0.5%; kept within 0.05-0.999)
+      --threshold T          serve T instead of choosing one
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
       --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
       --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
@@ -56,7 +60,7 @@ let usage = """
 
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
-    "weight-decay", "trainable-blocks", "max-tokens", "padding", "evidence-tokens", "seed", "threads", "threshold", "scratch-layers",
+    "weight-decay", "trainable-blocks", "max-tokens", "padding", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
@@ -108,9 +112,8 @@ do {
         print("current: \(store.currentVersion ?? "none") in \(options.modelsDirectory.path)")
         if entries.isEmpty { print("no training runs recorded in \(options.workDirectory.path)") }
         for entry in entries.suffix(10) {
-            print(String(format: "%@  %@  base %@, recipe %@: test accuracy %.2f%%, false positives %.2f%%, %.0f s training; %@",
-                         entry.version, entry.promoted ? "promoted" : "kept aside", entry.base, entry.recipe,
-                         entry.testAccuracy * 100, entry.testFalsePositiveRate * 100, entry.trainingSeconds, entry.reason))
+            print("\(entry.version)  \(entry.promoted ? "promoted" : "kept aside")  base \(entry.base), recipe \(entry.recipe): "
+                + TrainingSummary.metrics(entry) + String(format: ", %.0f s training; ", entry.trainingSeconds) + entry.reason)
         }
     case "export":
         guard let target = parsed.value("hf") else { throw ArgumentError.missingArgument("--hf DIR") }
@@ -126,9 +129,7 @@ do {
         repeat {
             let started = Date()
             let result = try await TrainingPipeline(options: options).run()
-            print(String(format: "%@ %@: test accuracy %.2f%%, false-positive rate %.2f%%", result.version,
-                         result.promoted ? "promoted" : "kept aside", result.report.test.accuracy * 100,
-                         result.report.test.falsePositiveRate * 100))
+            print("\(result.version) \(result.promoted ? "promoted" : "kept aside"): " + TrainingSummary.metrics(result.report))
             if result.promoted, let controlSocket { tellDaemonToReload(controlSocket) }
             if let interval {
                 let wait = max(0, interval - Date().timeIntervalSince(started))

@@ -109,7 +109,7 @@ enum ClassifyCommand {
 
     static func jsonLine(source: String, _ verdict: Classification) -> String {
         let logits = verdict.logits.map { String(format: "%.9g", Double($0)) }.joined(separator: ",")
-        return "{\"source\":\(JSONText.quote(source)),\"label\":\(JSONText.quote(verdict.label)),"
+        return "{\"source\":\(JSONText.quote(source)),\"label\":\(JSONText.quote(verdict.label.name)),"
             + "\"spam_probability\":\(String(format: "%.9g", verdict.spamProbability)),\"logits\":[\(logits)],"
             + "\"tokens\":\(verdict.tokens)}"
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneTestSupport
 import Testing
 
@@ -13,7 +14,7 @@ import Glibc
 @Suite("Maildir: recovery and the steps of a delivery")
 struct MaildirRecoveryTests {
     /// A scanned copy of `original` as spamtuned writes it, signed with the bed's key.
-    func scannedCopy(_ original: [UInt8], verdict: MaildirScanMark.Verdict, bed: MaildirTestBed, at path: String) throws {
+    func scannedCopy(_ original: [UInt8], verdict: Label, bed: MaildirTestBed, at path: String) throws {
         let signer = try MaildirMarkSigner.loadOrCreate(stateDirectory: bed.configuration.stateDirectory)
         let source = bed.directory.appendingPathComponent("source-\(UUID().uuidString)").path
         try Data(original).write(to: URL(fileURLWithPath: source))

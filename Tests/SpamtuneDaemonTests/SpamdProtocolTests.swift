@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneTestSupport
 import Testing
 
@@ -146,7 +147,7 @@ struct SpamdProtocolTests {
 
     func verdict(_ probability: Double, threshold: Double = 0.5, outcome: Verdict.Outcome = .scored) -> Verdict {
         Verdict(
-            outcome: outcome, isSpam: probability >= threshold, spamProbability: probability, threshold: threshold, tokens: 42,
+            outcome: outcome, decision: Decision(spamProbability: probability, threshold: threshold), tokens: 42,
             modelVersion: "v1", milliseconds: 3)
     }
 

@@ -53,8 +53,21 @@ import Testing
             let name: String
             let source: String
         }
+        struct Threshold: Decodable {
+            let value: Double
+            let targetFalsePositiveRate: Double?
+        }
+        struct Mistakes: Decodable {
+            struct Mistake: Decodable { let message: String; let spamProbability: Double }
+            let hamCalledSpam: [Mistake]
+            let hamCalledSpamTotal: Int
+            let spamMissed: [Mistake]
+            let spamMissedTotal: Int
+        }
         let data: Data
         let test: Split
+        let threshold: Threshold
+        let mistakes: Mistakes
         let base: Base
         let promoted: Bool
     }
@@ -84,6 +97,18 @@ import Testing
         #expect(report.base.source == "huggingface")
         #expect(report.promoted)
         let reportedCorrect = report.test.truePositives + report.test.trueNegatives
+        // The threshold chosen on validation is the one the checkpoint serves, and the
+        // report lists the test mistakes made at it.
+        #expect(report.threshold.targetFalsePositiveRate == 0.005)
+        #expect(try CheckpointManifest.read(from: current).threshold == report.threshold.value)
+        #expect(result.standardError.contains("served threshold"))
+        #expect(report.mistakes.hamCalledSpamTotal == report.test.falsePositives)
+        #expect(report.mistakes.spamMissedTotal == report.test.falseNegatives)
+        #expect(report.mistakes.spamMissed.allSatisfy { $0.spamProbability < report.threshold.value && !$0.message.isEmpty })
+        #expect(report.mistakes.hamCalledSpam.allSatisfy { $0.spamProbability >= report.threshold.value })
+        let markdown = try String(contentsOf: current.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("## Test mistakes at the served threshold"))
+        #expect(markdown.contains("recall at FPR 0.1%"))
         #expect(report.test.truePositives + report.test.falsePositives + report.test.trueNegatives + report.test.falseNegatives == 300)
 
         // spamtune classify --checkpoint on the test split gives the same accuracy.

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneMail
 import SpamtuneSupport
 
@@ -6,18 +7,11 @@ import SpamtuneSupport
 import Glibc
 #endif
 
-/// What a user said a message is.
-public enum FeedbackLabel: String, Sendable, CaseIterable, Codable {
-    case spam, ham
-
-    var other: FeedbackLabel { self == .spam ? .ham : .spam }
-}
-
 /// One message in the feedback store.
 public struct FeedbackEntry: Sendable, Equatable {
     /// The message file, in the label's Maildir.
     public let url: URL
-    public let label: FeedbackLabel
+    public let label: Label
     /// When it was last labelled.
     public let date: Date
     /// SHA-256 of the message bytes (hex): the entry's identity.
@@ -31,7 +25,7 @@ public enum FeedbackChange: Sendable, Equatable {
     /// The message was not in the store.
     case added
     /// The message was stored under the other label; it now has this one.
-    case relabelled(from: FeedbackLabel)
+    case relabelled(from: Label)
     /// The message already had this label; only its date moved.
     case unchanged
 }
@@ -90,7 +84,7 @@ public final class FeedbackStore: Sendable {
         self.directory = directory.standardizedFileURL
         self.maxMessageBytes = maxMessageBytes
         self.strippedFieldNames = Set(strippedFieldNames.map { $0.lowercased() })
-        for label in FeedbackLabel.allCases {
+        for label in Label.allCases {
             for sub in ["tmp", "new", "cur"] {
                 let path = maildir(for: label).appendingPathComponent(sub).path
                 do {
@@ -111,11 +105,11 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The Maildir holding the messages with `label`.
-    public func maildir(for label: FeedbackLabel) -> URL { directory.appendingPathComponent(label.rawValue) }
+    public func maildir(for label: Label) -> URL { directory.appendingPathComponent(label.name) }
 
     /// Stores `message` as `label`; a message stored with the other label is moved.
     @discardableResult
-    public func record(_ message: [UInt8], label: FeedbackLabel, source: String) throws -> FeedbackChange {
+    public func record(_ message: [UInt8], label: Label, source: String) throws -> FeedbackChange {
         guard !message.isEmpty else { throw FeedbackError.emptyMessage }
         guard message.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: message.count, limit: maxMessageBytes) }
         let bytes = stripped(message)
@@ -144,7 +138,7 @@ public final class FeedbackStore: Sendable {
     /// Removes the message from the store (from `label` only, when given). Returns
     /// whether there was anything to remove.
     @discardableResult
-    public func remove(_ message: [UInt8], label: FeedbackLabel? = nil) throws -> Bool {
+    public func remove(_ message: [UInt8], label: Label? = nil) throws -> Bool {
         let digest = SHA256.hexDigest(stripped(message))
         writeLock.lock()
         defer { writeLock.unlock() }
@@ -161,7 +155,7 @@ public final class FeedbackStore: Sendable {
     /// Every entry, oldest first.
     public func entries() throws -> [FeedbackEntry] {
         var result: [FeedbackEntry] = []
-        for label in FeedbackLabel.allCases {
+        for label in Label.allCases {
             for url in try messageFiles(of: label) {
                 if let entry = try entry(at: url, label: label) { result.append(entry) }
             }
@@ -191,7 +185,7 @@ public final class FeedbackStore: Sendable {
 
     // MARK: Files
 
-    private func messageFiles(of label: FeedbackLabel) throws -> [URL] {
+    private func messageFiles(of label: Label) throws -> [URL] {
         var urls: [URL] = []
         for sub in ["new", "cur"] {
             let folder = maildir(for: label).appendingPathComponent(sub)
@@ -208,9 +202,9 @@ public final class FeedbackStore: Sendable {
 
     /// The files holding the message with this digest, under either label. A file
     /// moved to `cur/` by a mail client keeps its name up to the `:2,` flags.
-    private func files(digest: String) throws -> [(url: URL, label: FeedbackLabel)] {
-        var found: [(URL, FeedbackLabel)] = []
-        for label in FeedbackLabel.allCases {
+    private func files(digest: String) throws -> [(url: URL, label: Label)] {
+        var found: [(URL, Label)] = []
+        for label in Label.allCases {
             for url in try messageFiles(of: label) where url.lastPathComponent.hasPrefix(digest + ".") {
                 found.append((url, label))
             }
@@ -218,7 +212,7 @@ public final class FeedbackStore: Sendable {
         return found
     }
 
-    private func entry(at url: URL, label: FeedbackLabel) throws -> FeedbackEntry? {
+    private func entry(at url: URL, label: Label) throws -> FeedbackEntry? {
         let name = url.lastPathComponent
         let parts = name.split(separator: ".", maxSplits: 1)
         guard parts.count == 2, parts[0].count == 64, parts[0].allSatisfy(\.isHexDigit) else { return nil }

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 
 #if canImport(Glibc)
 import Glibc
@@ -124,7 +125,7 @@ final class MaildirDelivery: @unchecked Sendable {
             case .scored, .cached: return .notScored(reason: "-")
             }
         }
-        let mark = MaildirScanMark(verdict: verdict.isSpam ? .spam : .ham, model: Self.token(verdict.modelVersion))
+        let mark = MaildirScanMark(verdict: verdict.decision.label, model: Self.token(verdict.modelVersion))
         let fields = headerFields(verdict)
         let folder: MaildirMailbox.Folder = verdict.isSpam ? .junk : .inbox
         if verdict.isSpam && !MaildirFileSystem.isDirectory(mailbox.path(.junk, .tmp)) { try mailbox.createJunkFolder() }
@@ -269,7 +270,7 @@ final class MaildirDelivery: @unchecked Sendable {
     /// is, and a message moved out of Junk and back again is labelled both times.
     /// Returns the label recorded, if any.
     @discardableResult
-    func checkFeedback(folder: MaildirMailbox.Folder, subdirectory: MaildirMailbox.Subdirectory, name: String) throws -> FeedbackLabel? {
+    func checkFeedback(folder: MaildirMailbox.Folder, subdirectory: MaildirMailbox.Subdirectory, name: String) throws -> Label? {
         guard !name.hasPrefix("."), !name.isEmpty else { return nil }
         let path = mailbox.path(folder, subdirectory, name)
         guard let message = try MaildirMessageFile(path: path) else { return nil }
@@ -277,7 +278,7 @@ final class MaildirDelivery: @unchecked Sendable {
         return try recordIfContradicting(message, movedInto: folder)
     }
 
-    private func recordIfContradicting(_ message: MaildirMessageFile, movedInto folder: MaildirMailbox.Folder) throws -> FeedbackLabel? {
+    private func recordIfContradicting(_ message: MaildirMessageFile, movedInto folder: MaildirMailbox.Folder) throws -> Label? {
         // Only a line that claims a spam verdict needs its check computed.
         let claimsSpam = MaildirMarkSigner.parseFirstLine(message.descriptor, size: message.size)?.0.verdict == .spam
         let isOurSpam = claimsSpam && signer.validMark(in: message.descriptor, size: message.size)?.verdict == .spam
@@ -289,10 +290,10 @@ final class MaildirDelivery: @unchecked Sendable {
             return nil
         }
         let current = try feedback.entry(for: bytes)?.label ?? (isOurSpam ? .spam : nil)
-        let label: FeedbackLabel = folder == .junk ? .spam : .ham
+        let label: Label = folder == .junk ? .spam : .ham
         guard folder == .junk ? current != .spam : current == .spam else { return nil }
         let change = try feedback.record(bytes, label: label, source: feedbackSource)
-        log.info("maildir feedback: \(message.path) is \(label.rawValue) by the user's move (\(change))")
+        log.info("maildir feedback: \(message.path) is \(label.name) by the user's move (\(change))")
         return label
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 #if canImport(Glibc)
@@ -15,18 +16,14 @@ import Glibc
 /// copied or hand-written line fails the check and the message is scanned like any
 /// other (and the forged line removed).
 struct MaildirScanMark: Equatable {
-    enum Verdict: String {
-        case spam, ham
-    }
-
     static let headerName = "X-Spamtune-Scanned"
     static let checkedPrefixLength = 64 << 10
 
-    var verdict: Verdict
+    var verdict: Label
     var model: String
 
     /// The signed part of the line.
-    var fields: String { "verdict=\(verdict.rawValue); model=\(model)" }
+    var fields: String { "verdict=\(verdict.name); model=\(model)" }
 }
 
 /// Signs and checks scan marks with the Maildir secret.
@@ -135,14 +132,14 @@ struct MaildirMarkSigner {
         let prefix = MaildirScanMark.headerName + ":"
         guard line.count > prefix.count, line.prefix(prefix.count).lowercased() == prefix.lowercased() else { return nil }
         let value = line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
-        var verdict: MaildirScanMark.Verdict?
+        var verdict: Label?
         var model: String?
         var check: String?
         for field in value.split(separator: ";") {
             let parts = field.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             guard parts.count == 2 else { return nil }
             switch parts[0] {
-            case "verdict": verdict = MaildirScanMark.Verdict(rawValue: String(parts[1]))
+            case "verdict": verdict = Label(name: String(parts[1]))
             case "model": model = String(parts[1])
             case "check": check = String(parts[1])
             default: return nil

@@ -145,9 +145,8 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     private func makeVerdict(_ outcome: Verdict.Outcome, probability: Double, tokens: Int, model: LoadedModel, started: DispatchTime) -> Verdict {
-        let threshold = threshold(model)
-        return Verdict(
-            outcome: outcome, isSpam: probability >= threshold, spamProbability: probability, threshold: threshold,
+        Verdict(
+            outcome: outcome, decision: Decision(spamProbability: probability, threshold: threshold(model)),
             tokens: tokens, modelVersion: model.version, milliseconds: milliseconds(since: started))
     }
 
@@ -155,7 +154,7 @@ public final class ScoringService: @unchecked Sendable {
         let outcome: Verdict.Outcome =
             settings.failureAction == .accept ? .failedOpen(reason: reason) : .temporaryFailure(reason: reason)
         return Verdict(
-            outcome: outcome, isSpam: false, spamProbability: 0, threshold: threshold(model), tokens: tokens,
+            outcome: outcome, decision: Decision(spamProbability: 0, threshold: threshold(model)), tokens: tokens,
             modelVersion: model.version, milliseconds: milliseconds(since: started))
     }
 

@@ -1,3 +1,5 @@
+import SpamtuneClassifier
+
 /// Which way a message came in.
 public enum Channel: String, Sendable, CaseIterable {
     case milter, spamd, maildir, control
@@ -17,12 +19,24 @@ public struct Verdict: Sendable, Equatable {
     }
 
     public var outcome: Outcome
-    public var isSpam: Bool
-    public var spamProbability: Double
-    public var threshold: Double
+    /// Spam or ham. A message that was not scored carries P(spam) 0: ham, as the
+    /// failure action says to deliver it.
+    public var decision: Decision
     public var tokens: Int
     public var modelVersion: String
     public var milliseconds: Double
+
+    public init(outcome: Outcome, decision: Decision, tokens: Int, modelVersion: String, milliseconds: Double) {
+        self.outcome = outcome
+        self.decision = decision
+        self.tokens = tokens
+        self.modelVersion = modelVersion
+        self.milliseconds = milliseconds
+    }
+
+    public var isSpam: Bool { decision.isSpam }
+    public var spamProbability: Double { decision.spamProbability }
+    public var threshold: Double { decision.threshold }
 
     public var wasScored: Bool {
         switch outcome {
@@ -37,7 +51,7 @@ public struct Verdict: Sendable, Equatable {
 
     public var label: String {
         switch outcome {
-        case .scored, .cached: isSpam ? "spam" : "ham"
+        case .scored, .cached: decision.label.name
         case .failedOpen: "unscored"
         case .temporaryFailure: "tempfail"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 // The SPAMC/SPAMD protocol as SpamAssassin's spamd speaks it (spamd/PROTOCOL, and
@@ -91,7 +92,7 @@ public struct SpamdRequest: Sendable {
     public var version: SpamdProtocolVersion
     public var user: String?
     public var isCompressed = false
-    public var messageClass: FeedbackLabel?
+    public var messageClass: Label?
     public var setDatabases: Set<TellDatabase> = []
     public var removeDatabases: Set<TellDatabase> = []
     /// The message (decompressed), or its first `SpamdLimits.scoredBytes` for the
@@ -250,7 +251,7 @@ public struct SpamdRequestReader {
                 }
                 request.isCompressed = true
             case "message-class":
-                guard let label = FeedbackLabel(rawValue: value.lowercased()) else {
+                guard let label = Label(name: value.lowercased()) else {
                     throw SpamdRequestError(.protocolError, "Message-class '\(Self.printable(value))' is neither spam nor ham")
                 }
                 request.messageClass = label

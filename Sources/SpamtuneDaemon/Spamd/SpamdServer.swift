@@ -141,7 +141,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             if request.setDatabases.contains(.local), let label = request.messageClass {
                 let change = try feedback.record(request.body, label: label, source: "spamd-tell")
                 if change != .unchanged { didSet.append(.local) }
-                context.log.info("spamd id=\(identifier) tell=\(label.rawValue) feedback=\(Self.describe(change))")
+                context.log.info("spamd id=\(identifier) tell=\(label.name) feedback=\(Self.describe(change))")
             }
             if request.removeDatabases.contains(.local) {
                 let removed = try feedback.remove(request.body, label: request.messageClass)
@@ -165,7 +165,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     private static func describe(_ change: FeedbackChange) -> String {
         switch change {
         case .added: "added"
-        case let .relabelled(from): "relabelled-from-\(from.rawValue)"
+        case let .relabelled(from): "relabelled-from-\(from.name)"
         case .unchanged: "already-there"
         }
     }

@@ -1,3 +1,5 @@
+import SpamtuneClassifier
+
 /// A problem with a dataset file, naming the file and, where there is one, the line.
 public struct DatasetError: Error, Equatable, CustomStringConvertible {
     public enum Reason: Equatable, Sendable {

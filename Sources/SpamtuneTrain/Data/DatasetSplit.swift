@@ -1,3 +1,5 @@
+import SpamtuneClassifier
+
 /// Training, validation and test examples.
 public struct DatasetSplit: Equatable, Sendable {
     public var train: [LabelledText]

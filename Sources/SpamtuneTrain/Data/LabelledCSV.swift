@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 
 /// `Label,Text` CSV files as the book writes them with pandas' `to_csv(index=None)`:
 /// a header, the label as 0 (ham) or 1 (spam), fields quoted as RFC 4180 says when

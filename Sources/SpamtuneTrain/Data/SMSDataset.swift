@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 /// The pipeline's data step: the SMS Spam Collection downloaded (or taken from the

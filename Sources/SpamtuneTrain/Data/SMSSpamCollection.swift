@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 /// The UCI SMS Spam Collection (Almeida, Gómez Hidalgo and Yamakami, 2011; CC BY 4.0):

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 /// The SpamAssassin public corpus (Apache SpamAssassin project): raw RFC 822 mail in

@@ -1,3 +1,4 @@
+import SpamtuneClassifier
 import SpamtuneModel
 
 /// The frozen part of the model's output for every example of a split, computed once.
@@ -66,9 +67,9 @@ public final class FeatureCache {
 /// padded) and a class (0 = ham, 1 = spam).
 public struct EncodedExample: Sendable, Equatable {
     public var ids: [Int]
-    public var label: Int
+    public var label: Label
     public var evidence: TokenEvidence?
-    public init(ids: [Int], label: Int, evidence: TokenEvidence? = nil) {
+    public init(ids: [Int], label: Label, evidence: TokenEvidence? = nil) {
         self.ids = ids
         self.label = label
         self.evidence = evidence

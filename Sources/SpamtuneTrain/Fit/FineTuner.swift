@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneModel
 import SpamtuneSupport
 
@@ -145,22 +146,22 @@ public final class FineTuner {
             }
             history.epochs.append(EpochRecord(
                 epoch: epoch, examplesSeen: examplesSeen,
-                trainAccuracy: accuracy(train, batches: settings.evaluationBatches, order: order).accuracy,
-                validationAccuracy: accuracy(validation, batches: settings.evaluationBatches, order: nil).accuracy,
+                trainAccuracy: evaluation(train, batches: settings.evaluationBatches, order: order).metrics(at: Decision.defaultThreshold).accuracy,
+                validationAccuracy: evaluation(validation, batches: settings.evaluationBatches, order: nil).metrics(at: Decision.defaultThreshold).accuracy,
                 seconds: Date().timeIntervalSince(epochStart)))
         }
         history.trainingSeconds = Date().timeIntervalSince(start)
         return history
     }
 
-    /// Predictions for every training or validation example, from the cached features.
-    public func evaluateTraining() -> Evaluation { accuracy(train, batches: nil, order: nil) }
-    public func evaluateValidation() -> Evaluation { accuracy(validation, batches: nil, order: nil) }
+    /// Spam probabilities for every training or validation example, from the cached features.
+    public func evaluateTraining() -> Evaluation { evaluation(train, batches: nil, order: nil) }
+    public func evaluateValidation() -> Evaluation { evaluation(validation, batches: nil, order: nil) }
 
     /// Predictions for every example of `examples` (its features computed on the fly).
     public func evaluate(_ examples: [EncodedExample]) -> Evaluation {
         let cache = FeatureCache(examples: examples, classifier: classifier)
-        return accuracy(cache, batches: nil, order: nil)
+        return evaluation(cache, batches: nil, order: nil)
     }
 
     public var trainCache: FeatureCache { train }
@@ -183,7 +184,7 @@ public final class FineTuner {
         return try gathered.withUnsafeBufferPointer { features in
             try classifier.lossAndGradients(
                 for: batch, features: cache.isEmpty ? nil : features.baseAddress,
-                labels: indices.map { cache.examples[$0].label })
+                labels: indices.map { cache.examples[$0].label.rawValue })
         }
     }
 
@@ -217,14 +218,14 @@ public final class FineTuner {
             let logits = logits(cache, indices)
             var loss = 0.0
             for (values, index) in zip(logits, indices) {
-                loss += crossEntropy(values, label: cache.examples[index].label)
+                loss += crossEntropy(values, label: cache.examples[index].label.rawValue)
             }
             total += loss / Double(indices.count)
         }
         return total / Double(chosen.count)
     }
 
-    private func accuracy(_ cache: FeatureCache, batches: Int?, order: [Int]?) -> Evaluation {
+    private func evaluation(_ cache: FeatureCache, batches: Int?, order: [Int]?) -> Evaluation {
         var evaluation = Evaluation()
         for indices in evaluationBatches(cache.examples.count, batches: batches, order: order) {
             for (values, index) in zip(logits(cache, indices), indices) {
@@ -245,32 +246,4 @@ func crossEntropy(_ logits: [Float], label: Int) -> Double {
     let maximum = Double(logits.max() ?? 0)
     let total = logits.reduce(0.0) { $0 + exp(Double($1) - maximum) }
     return -(Double(logits[label]) - maximum - log(total))
-}
-
-/// Predictions against labels: accuracy and the confusion matrix, with spam (class 1)
-/// as the positive class. A false positive is ham called spam: the costly mistake.
-public struct Evaluation: Codable, Equatable, Sendable {
-    public var truePositives = 0
-    public var falsePositives = 0
-    public var trueNegatives = 0
-    public var falseNegatives = 0
-
-    public init() {}
-
-    public mutating func add(label: Int, logits: [Float]) {
-        let predicted = logits.count > 1 && logits[1] > logits[0] ? 1 : 0
-        switch (label, predicted) {
-        case (1, 1): truePositives += 1
-        case (0, 1): falsePositives += 1
-        case (0, 0): trueNegatives += 1
-        default: falseNegatives += 1
-        }
-    }
-
-    public var count: Int { truePositives + falsePositives + trueNegatives + falseNegatives }
-    public var accuracy: Double { count == 0 ? .nan : Double(truePositives + trueNegatives) / Double(count) }
-    public var precision: Double { Double(truePositives) / Double(max(1, truePositives + falsePositives)) }
-    public var recall: Double { Double(truePositives) / Double(max(1, truePositives + falseNegatives)) }
-    public var f1: Double { precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall) }
-    public var falsePositiveRate: Double { Double(falsePositives) / Double(max(1, falsePositives + trueNegatives)) }
 }

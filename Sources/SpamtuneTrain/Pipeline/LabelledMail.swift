@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneMail
 import SpamtuneSupport
 

@@ -73,12 +73,16 @@ public enum TrainingCommandLine {
         h.trainableBlocks = try parsed.integer("trainable-blocks", default: h.trainableBlocks, range: 0...1000)!
         h.maxTokens = try parsed.integer("max-tokens", default: h.maxTokens, range: 1...1_000_000)!
         h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
-        h.threshold = try parsed.double("threshold", default: h.threshold)!
-        guard h.threshold > 0 && h.threshold < 1 else { throw ArgumentError.conflicting("--threshold must be between 0 and 1") }
         h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
         let evidenceTokens = try parsed.integer("evidence-tokens", default: h.evidence?.tokens ?? 0, range: 0...65_536)!
         h.evidence = evidenceTokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: h.evidence?.buckets ?? Recipe.evidenceBuckets, tokens: evidenceTokens)
         options.hyperparameters = h
+        let target = try parsed.fraction("target-fpr", default: ThresholdPolicy.defaultTargetFalsePositiveRate)
+        options.thresholdPolicy = .targetFalsePositiveRate(target)
+        if let threshold = try parsed.double("threshold") {
+            guard threshold > 0 && threshold < 1 else { throw ArgumentError.conflicting("--threshold must be between 0 and 1") }
+            options.thresholdPolicy = .fixed(threshold)
+        }
         var scratch = options.scratch
         scratch.layers = try parsed.integer("scratch-layers", default: scratch.layers, range: 1...96)!
         scratch.embeddingSize = try parsed.integer("scratch-dim", default: scratch.embeddingSize, range: 8...8192)!

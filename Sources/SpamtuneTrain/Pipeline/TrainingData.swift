@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneSupport
 
 /// One source of a run's examples, as the report and spamtune.json record it.

@@ -26,6 +26,9 @@ public struct TrainingOptions: Sendable {
     public var data: DataSelection
     public var hyperparameters: Hyperparameters
     public var scratch = ScratchShape.default
+    /// The threshold the checkpoint serves: chosen on the validation split for a target
+    /// false-positive rate (`--target-fpr`), or given (`--threshold`).
+    public var thresholdPolicy = ThresholdPolicy.default
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Labelled mail for retraining: Maildirs, mbox files or directories of .eml.
     public var hamMail: [String] = []
@@ -135,7 +138,6 @@ public struct Hyperparameters: Codable, Equatable, Sendable {
     public var maxTokens = 64
     public var padding = Padding.none
     public var textLayout = "v2"
-    public var threshold = 0.5
     /// Token evidence read by the head beside the transformer (none in the book's recipe).
     public var evidence: InputSettings.EvidenceSettings?
 

@@ -17,10 +17,14 @@ public struct TrainingExample: Sendable {
 
     public var content: Content
     public var label: Label
+    /// Where it came from (a mail file, a mailbox position), when known: how a report
+    /// names a message the model got wrong.
+    public var source: String?
 
-    public init(content: Content, label: Label) {
+    public init(content: Content, label: Label, source: String? = nil) {
         self.content = content
         self.label = label
+        self.source = source
     }
 }
 
@@ -137,7 +141,7 @@ public final class TrainingPipeline {
             settings.weightAverageDecay = options.scratch.weightAverageDecay
         }
         func examples(_ inputs: [ModelInput], _ labels: [TrainingExample]) -> [EncodedExample] {
-            zip(inputs, labels).map { EncodedExample(ids: $0.ids, label: $1.label.rawValue, evidence: $0.evidence) }
+            zip(inputs, labels).map { EncodedExample(ids: $0.ids, label: $1.label, evidence: $0.evidence) }
         }
         log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainIDs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
         let trainExamples = examples(trainInputs, split.train), validationExamples = examples(validationInputs, split.validation)
@@ -208,13 +212,11 @@ public final class TrainingPipeline {
         }
         stages.finish("training")
 
-        // 4. Evaluate
-        let evaluations = (
+        // 4. Evaluate, choosing the threshold to serve on the validation split
+        let evaluation = RunEvaluation(
             train: tuner.evaluateTraining(), validation: tuner.evaluateValidation(),
-            test: tuner.evaluate(examples(testInputs, split.test)))
-        log(String(format: "accuracy: train %.2f%%, validation %.2f%%, test %.2f%%; test false-positive rate %.2f%% (ham called spam)",
-                   evaluations.train.accuracy * 100, evaluations.validation.accuracy * 100, evaluations.test.accuracy * 100,
-                   evaluations.test.falsePositiveRate * 100))
+            test: tuner.evaluate(examples(testInputs, split.test)), policy: options.thresholdPolicy)
+        evaluation.log(to: log)
         stages.finish("evaluation")
 
         // 5. Checkpoint, and promotion if it is not worse than the current model.
@@ -231,16 +233,17 @@ public final class TrainingPipeline {
         }
         let (promote, reason) = options.neverPromote
             ? (false, "kept aside as asked (--no-promote)")
-            : Promotion.decide(new: evaluations.test, split: split, store: store, log: log)
+            : Promotion.decide(new: evaluation.test, threshold: evaluation.threshold.value, split: split, store: store, log: log)
         var report = TrainingReport(
             version: version, base: baseRecord, config: config, recipe: options.recipe.rawValue, hyperparameters: h,
             scope: scope, data: DataRecord(sms: data.sms, sources: data.sources, split: split), history: history,
-            train: evaluations.train, validation: evaluations.validation, test: evaluations.test,
+            threshold: evaluation.threshold, train: evaluation.trainMetrics, validation: evaluation.validationMetrics,
+            test: evaluation.testMetrics, mistakes: evaluation.testMistakes(split.test),
             stages: stages.records, peakResidentMB: ProcessMemory.peakResidentMB(), promoted: promote, promotionReason: reason)
         var manifest = CheckpointManifest(
             createdAt: ISO8601DateFormatter().string(from: Date()), version: version, base: baseRecord, config: config,
             tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),
-            input: input, threshold: h.threshold, trainable: scope, pooling: pooling)
+            input: input, threshold: evaluation.threshold.value, trainable: scope, pooling: pooling)
         manifest.training = report.manifestRecord
         let tensors = classifier.parameters.entries.map { entry in
             TensorView(name: entry.name, shape: entry.shape, values: classifier.parameters.values(entry.name))
@@ -292,7 +295,7 @@ struct ExampleSplit {
     mutating func add(_ mail: [LabelledMail.Item]) {
         for item in mail {
             let bucket = Int(item.hash[0]) * 100 / 256
-            let example = TrainingExample(content: .mail(item.bytes), label: item.label)
+            let example = TrainingExample(content: .mail(item.bytes), label: item.label, source: item.source)
             if bucket < 70 { train.append(example) } else if bucket < 80 { validation.append(example) } else { test.append(example) }
         }
     }

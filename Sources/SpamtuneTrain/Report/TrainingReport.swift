@@ -38,6 +38,43 @@ public struct DataRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// A split decided at the served threshold, as the report gives it.
+public struct SplitMetrics: Codable, Equatable, Sendable {
+    /// The false-positive rate of "recall at FPR 0.1%": one ham in a thousand called spam.
+    public static let strictFalsePositiveRate = 0.001
+
+    public var examples: Int
+    public var threshold: Double
+    public var truePositives: Int
+    public var falsePositives: Int
+    public var trueNegatives: Int
+    public var falseNegatives: Int
+    public var accuracy: Double
+    public var precision: Double
+    public var recall: Double
+    public var f1: Double
+    public var falsePositiveRate: Double
+    /// The highest recall among thresholds (any, not only the served one) whose
+    /// false-positive rate on this split is at most 0.1%; nil without both ham and spam.
+    public var recallAtStrictFalsePositiveRate: Double?
+
+    public init(_ evaluation: Evaluation, threshold: Double) {
+        let metrics = evaluation.metrics(at: threshold)
+        examples = metrics.count
+        self.threshold = threshold
+        truePositives = metrics.truePositives
+        falsePositives = metrics.falsePositives
+        trueNegatives = metrics.trueNegatives
+        falseNegatives = metrics.falseNegatives
+        accuracy = metrics.accuracy
+        precision = metrics.precision
+        recall = metrics.recall
+        f1 = metrics.f1
+        falsePositiveRate = metrics.falsePositiveRate
+        recallAtStrictFalsePositiveRate = evaluation.recall(atFalsePositiveRate: Self.strictFalsePositiveRate)
+    }
+}
+
 /// Everything a run measured: written as report.json, report.md and two SVG plots into
 /// the checkpoint, and summarised into spamtune.json.
 public struct TrainingReport: Codable, Sendable {
@@ -49,34 +86,17 @@ public struct TrainingReport: Codable, Sendable {
     public var scope: TrainableScope
     public var data: DataRecord
     public var history: TrainingHistory
-    public var train: Evaluation
-    public var validation: Evaluation
-    public var test: Evaluation
+    /// The threshold the checkpoint serves, and what chose it.
+    public var threshold: ServedThreshold
+    /// Each split decided at the served threshold.
+    public var train: SplitMetrics
+    public var validation: SplitMetrics
+    public var test: SplitMetrics
+    public var mistakes: MistakeList
     public var stages: [StageRecord]
     public var peakResidentMB: Double
     public var promoted: Bool
     public var promotionReason: String
-
-    public struct Metrics: Codable, Sendable {
-        public var accuracy: Double
-        public var precision: Double
-        public var recall: Double
-        public var f1: Double
-        public var falsePositiveRate: Double
-        public var confusion: [String: Int]
-
-        init(_ e: Evaluation) {
-            accuracy = e.accuracy
-            precision = e.precision
-            recall = e.recall
-            f1 = e.f1
-            falsePositiveRate = e.falsePositiveRate
-            confusion = ["spam_called_spam": e.truePositives, "ham_called_spam": e.falsePositives,
-                         "ham_called_ham": e.trueNegatives, "spam_called_ham": e.falseNegatives]
-        }
-    }
-
-    public var testMetrics: Metrics { Metrics(test) }
 
     /// The summary kept in spamtune.json.
     var manifestRecord: TrainingRecord {
@@ -102,12 +122,21 @@ public struct TrainingReport: Codable, Sendable {
                 "padding": .string(hyperparameters.padding.rawValue), "text_layout": .string(hyperparameters.textLayout),
             ]),
             "data": .object(dataValues),
-            "metrics": .object([
-                "train_accuracy": number(train.accuracy), "validation_accuracy": number(validation.accuracy),
-                "test_accuracy": number(test.accuracy), "test_precision": number(test.precision),
-                "test_recall": number(test.recall), "test_f1": number(test.f1),
-                "test_false_positive_rate": number(test.falsePositiveRate),
-            ]),
+            "served_threshold": .object(
+                [
+                    "value": number(threshold.value), "reason": .string(threshold.reason),
+                    "validation_false_positive_rate": number(threshold.validation.falsePositiveRate),
+                    "validation_recall": number(threshold.validation.recall),
+                ].merging(threshold.targetFalsePositiveRate.map { ["target_false_positive_rate": number($0)] } ?? [:]) { a, _ in a }),
+            // At the served threshold: what `spamtune status` shows of the model.
+            "metrics": .object(
+                [
+                    "train_accuracy": number(train.accuracy), "validation_accuracy": number(validation.accuracy),
+                    "validation_false_positive_rate": number(validation.falsePositiveRate), "validation_recall": number(validation.recall),
+                    "test_accuracy": number(test.accuracy), "test_precision": number(test.precision),
+                    "test_recall": number(test.recall), "test_f1": number(test.f1),
+                    "test_false_positive_rate": number(test.falsePositiveRate),
+                ].merging(test.recallAtStrictFalsePositiveRate.map { ["test_recall_at_fpr_0.1%": number($0)] } ?? [:]) { a, _ in a }),
             "training_seconds": number(history.trainingSeconds),
         ])
     }
@@ -161,10 +190,21 @@ public struct TrainingReport: Codable, Sendable {
             "Data: \(data.trainExamples) training, \(data.validationExamples) validation, \(data.testExamples) test examples (\(data.mailExamples) of them mail).",
             "Sources: \(data.sourcesSummary).",
             "",
-            "| split | accuracy |", "|---|---|",
-            "| train | \(pct(train.accuracy)) |", "| validation | \(pct(validation.accuracy)) |", "| test | \(pct(test.accuracy)) |",
+            String(format: "Served threshold: %.4g (P(spam) at or above it is spam): %@.", threshold.value, threshold.reason),
             "",
-            "Test: precision \(pct(test.precision)), recall \(pct(test.recall)), F1 \(pct(test.f1)), false-positive rate \(pct(test.falsePositiveRate)) (ham called spam).",
+            "At the served threshold (recall at FPR 0.1%: the most spam caught with at most 0.1% of the ham called spam, at whatever threshold does that):",
+            "",
+            "| split | examples | accuracy | precision | recall | F1 | false-positive rate | recall at FPR 0.1% |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for (name, split) in [("train", train), ("validation", validation), ("test", test)] {
+            lines.append(
+                "| \(name) | \(split.examples) | \(pct(split.accuracy)) | \(pct(split.precision)) | \(pct(split.recall)) | \(pct(split.f1)) | "
+                    + "\(pct(split.falsePositiveRate)) | \(split.recallAtStrictFalsePositiveRate.map(pct) ?? "n/a") |")
+        }
+        lines += [
+            "",
+            "Test, at the served threshold:",
             "",
             "| | called ham | called spam |", "|---|---|---|",
             "| ham | \(test.trueNegatives) | \(test.falsePositives) |", "| spam | \(test.falseNegatives) | \(test.truePositives) |",
@@ -178,7 +218,9 @@ public struct TrainingReport: Codable, Sendable {
             lines += ["", String(format: "Pretrained on message text first (next-token prediction, %d epochs of %d tokens): loss %.3f after the first epoch, %.3f after the last.",
                                  pretraining.count, last.tokens, first.loss, last.loss)]
         }
-        lines += ["", "\(promoted ? "Promoted to current" : "Kept aside"): \(promotionReason).", "", "![loss](loss.svg) ![accuracy](accuracy.svg)", ""]
+        lines += ["", "\(promoted ? "Promoted to current" : "Kept aside"): \(promotionReason)."]
+        lines += mistakes.markdown()
+        lines += ["", "![loss](loss.svg) ![accuracy](accuracy.svg)", ""]
         return lines.joined(separator: "\n")
     }
 }
@@ -198,6 +240,12 @@ public struct RunHistory {
         public var recipe: String
         public var testAccuracy: Double
         public var testFalsePositiveRate: Double
+        // At the served threshold; absent in runs recorded before it was chosen.
+        public var threshold: Double?
+        public var testPrecision: Double?
+        public var testRecall: Double?
+        public var testF1: Double?
+        public var testRecallAtStrictFalsePositiveRate: Double?
         public var trainingSeconds: Double
         public var promoted: Bool
         public var reason: String
@@ -207,6 +255,8 @@ public struct RunHistory {
         let entry = Entry(
             version: report.version, finishedAt: ISO8601DateFormatter().string(from: Date()), base: report.base.name,
             recipe: report.recipe, testAccuracy: report.test.accuracy, testFalsePositiveRate: report.test.falsePositiveRate,
+            threshold: report.threshold.value, testPrecision: report.test.precision, testRecall: report.test.recall,
+            testF1: report.test.f1, testRecallAtStrictFalsePositiveRate: report.test.recallAtStrictFalsePositiveRate,
             trainingSeconds: report.history.trainingSeconds, promoted: report.promoted, reason: report.promotionReason)
         var line = try JSONEncoder().encode(entry)
         line.append(10)

@@ -36,17 +36,34 @@ public final class AdamW {
         secondMoment.pointer.update(repeating: 0, count: parameterCount)
     }
 
+    /// Parameters whose steps are a multiple of the learning rate's (their weight decay
+    /// stays the others'): a linear part that must move much further than the
+    /// transformer's weights in the same number of steps.
+    public var learningRateScales: [(range: Range<Int>, scale: Float)] = []
+
     /// One update of `parameters` from `gradients` (both `parameterCount` floats).
     public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>) {
         step += 1
+        var start = 0
+        for (range, scale) in learningRateScales.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) {
+            update(parameters, gradients, start..<range.lowerBound, learningRate: settings.learningRate)
+            update(parameters, gradients, range, learningRate: settings.learningRate * scale)
+            start = range.upperBound
+        }
+        update(parameters, gradients, start..<count, learningRate: settings.learningRate)
+    }
+
+    private func update(
+        _ parameters: UnsafeMutablePointer<Float>, _ gradients: UnsafePointer<Float>, _ range: Range<Int>, learningRate: Float
+    ) {
         let s = settings
         let t = Double(step)
         let correction1 = Float(1 - pow(Double(s.beta1), t))
         let correction2Root = Float((1 - pow(Double(s.beta2), t)).squareRoot())
-        let stepSize = s.learningRate / correction1
+        let stepSize = learningRate / correction1
         let decay = 1 - s.learningRate * s.weightDecay
         let m = firstMoment.pointer, v = secondMoment.pointer
-        for i in 0..<count {
+        for i in range {
             let g = gradients[i]
             parameters[i] *= decay
             m[i] = s.beta1 * m[i] + (1 - s.beta1) * g

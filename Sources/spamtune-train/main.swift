@@ -35,6 +35,7 @@ let usage = """
     Recipe (--recipe book reproduces the book's chapter 6 exactly):
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N
+      --text-layout L        how mail becomes text: v1, v2, v3 (README, Mail) or raw (default: the recipe's)
       --evidence-tokens N    the head also reads the tokens and token pairs of the first N tokens of
                              each message (hashed), beside the transformer's first --max-tokens; 0: off
     The threshold served (P(spam) at or above it is spam):
@@ -60,7 +61,7 @@ let usage = """
 
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
-    "weight-decay", "trainable-blocks", "max-tokens", "padding", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
+    "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 

@@ -26,6 +26,8 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     /// the weights after each step (this decay per step), which steadies a small
     /// model's last epochs. 0: off (the book's: the weights after the last step).
     public var weightAverageDecay = 0.0
+    /// Tensors that learn at a multiple of the learning rate, by name.
+    public var learningRateScales: [String: Float] = [:]
 
     public enum LearningRateSchedule: String, Codable, Sendable { case constant, cosine }
 
@@ -94,6 +96,9 @@ public final class FineTuner {
         self.classifier = classifier
         self.settings = settings
         optimizer = AdamW(parameterCount: classifier.parameters.count, settings: settings.optimizer)
+        optimizer.learningRateScales = settings.learningRateScales.compactMap { name, scale in
+            classifier.parameters.entry(name).map { ($0.offset..<($0.offset + $0.count), scale) }
+        }
         self.train = FeatureCache(examples: train, classifier: classifier)
         self.validation = FeatureCache(examples: validation, classifier: classifier)
         random = SplitMix64(seed: settings.seed)

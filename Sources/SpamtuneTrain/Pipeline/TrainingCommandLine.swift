@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneMail
 import SpamtuneModel
 import SpamtuneSupport
 
@@ -74,6 +75,12 @@ public enum TrainingCommandLine {
         h.maxTokens = try parsed.integer("max-tokens", default: h.maxTokens, range: 1...1_000_000)!
         h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
         h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
+        if let layout = parsed.value("text-layout") {
+            guard layout == InputSettings.rawLayout || TextLayout(rawValue: layout) != nil else {
+                throw ArgumentError.conflicting("--text-layout must be \(([InputSettings.rawLayout] + TextLayout.allCases.map(\.rawValue)).joined(separator: ", ")), not '\(layout)'")
+            }
+            h.textLayout = layout
+        }
         let evidenceTokens = try parsed.integer("evidence-tokens", default: h.evidence?.tokens ?? 0, range: 0...65_536)!
         h.evidence = evidenceTokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: h.evidence?.buckets ?? Recipe.evidenceBuckets, tokens: evidenceTokens)
         options.hyperparameters = h

@@ -105,6 +105,9 @@ public enum Recipe: String, Sendable, CaseIterable {
     /// Buckets of the head's token evidence: enough that few of a corpus's tokens and
     /// pairs share one, few enough that the weights stay a small part of a checkpoint.
     public static let evidenceBuckets = 1 << 18
+    /// The evidence weights start at zero and each must reach the size of a word's
+    /// log-odds within a fine-tune's few hundred steps.
+    public static let evidenceLearningRateScale: Float = 20
 
     public var hyperparameters: Hyperparameters {
         var h = Hyperparameters()

@@ -132,6 +132,10 @@ public final class TrainingPipeline {
         settings.epochs = h.epochs
         settings.batchSize = h.batchSize
         settings.optimizer = AdamWSettings(learningRate: h.learningRate, weightDecay: h.weightDecay)
+        if input.evidence != nil {
+            let scale = Float(ProcessInfo.processInfo.environment["EXP_EVLR"] ?? "") ?? Recipe.evidenceLearningRateScale
+            settings.learningRateScales = [EvidenceParameters.tensorName: scale]
+        }
         settings.seed = UInt64(h.seed)
         settings.evaluationInterval = h.evaluationInterval
         settings.evaluationBatches = h.evaluationBatches

@@ -73,6 +73,7 @@ public enum TrainingCommandLine {
         h.weightDecay = Float(try parsed.double("weight-decay", default: Double(h.weightDecay))!)
         h.trainableBlocks = try parsed.integer("trainable-blocks", default: h.trainableBlocks, range: 0...1000)!
         h.maxTokens = try parsed.integer("max-tokens", default: h.maxTokens, range: 1...1_000_000)!
+        if parsed.has("max-tokens") { options.scratch.maxTokens = h.maxTokens }
         h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
         h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
         if let layout = parsed.value("text-layout") {
@@ -80,9 +81,12 @@ public enum TrainingCommandLine {
                 throw ArgumentError.conflicting("--text-layout must be \(([InputSettings.rawLayout] + TextLayout.allCases.map(\.rawValue)).joined(separator: ", ")), not '\(layout)'")
             }
             h.textLayout = layout
+            options.scratch.textLayout = layout
         }
-        let evidenceTokens = try parsed.integer("evidence-tokens", default: h.evidence?.tokens ?? 0, range: 0...65_536)!
-        h.evidence = evidenceTokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: h.evidence?.buckets ?? Recipe.evidenceBuckets, tokens: evidenceTokens)
+        if let tokens = try parsed.integer("evidence-tokens", default: nil, range: 0...65_536) {
+            h.evidence = tokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: tokens)
+            options.scratch.evidenceTokens = tokens
+        }
         options.hyperparameters = h
         let target = try parsed.fraction("target-fpr", default: ThresholdPolicy.defaultTargetFalsePositiveRate)
         options.thresholdPolicy = .targetFalsePositiveRate(target)

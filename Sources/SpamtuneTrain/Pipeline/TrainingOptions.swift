@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneMail
 import SpamtuneModel
 import SpamtuneSupport
 import SpamtuneWeights
@@ -198,6 +199,15 @@ public struct ScratchShape: Codable, Equatable, Sendable {
         /// validation and test messages left out).
         case trainingAndUnusedHam = "unused-ham"
     }
+
+    /// What the scratch model reads of a message, in the spamtune recipe: it is small
+    /// enough to read more than the 124M model can at the daemon's speed, so it reads the
+    /// v3 layout's header signals and more of the body, and its head also weighs the
+    /// tokens of a longer stretch (`TokenEvidence`). `--text-layout`, `--max-tokens`
+    /// and `--evidence-tokens` set these too.
+    public var textLayout = TextLayout.v3.rawValue
+    public var maxTokens = 128
+    public var evidenceTokens = 1024
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)

@@ -86,6 +86,12 @@ public final class TrainingPipeline {
             h.epochs = options.scratch.epochs
             h.learningRate = options.scratch.learningRate
             h.batchSize = options.scratch.batchSize
+            if options.recipe == .spamtune {
+                h.textLayout = options.scratch.textLayout
+                h.maxTokens = options.scratch.maxTokens
+                h.evidence = options.scratch.evidenceTokens == 0
+                    ? nil : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: options.scratch.evidenceTokens)
+            }
             h.maxTokens = min(h.maxTokens, config.contextLength)
             if options.scratch.extraHam, let sms = data.sms { split.addUnusedHam(sms.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {

@@ -53,6 +53,8 @@ let usage = """
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped
+      --final-fit yes|no     after measuring on the held-out examples, fine-tune again on all of them and
+                             serve that model (default yes; the spamtune recipe only)
       --no-promote           keep the new checkpoint aside whatever its metrics
       --keep N               versions kept (default 5)
       --control-socket PATH  after a promotion, tell the spamtuned listening here to reload
@@ -61,7 +63,7 @@ let usage = """
 
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
-    "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
+    "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 

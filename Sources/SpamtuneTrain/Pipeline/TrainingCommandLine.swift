@@ -66,6 +66,10 @@ public enum TrainingCommandLine {
         options.downloadAttempts = try parsed.integer("retries", default: options.downloadAttempts - 1, range: 0...100)! + 1
         options.downloadRetryDelay = try parsed.double("retry-delay", default: options.downloadRetryDelay)!
         options.neverPromote = parsed.has("no-promote")
+        if let finalFit = parsed.value("final-fit") {
+            guard ["yes", "no"].contains(finalFit) else { throw ArgumentError.conflicting("--final-fit must be yes or no, not '\(finalFit)'") }
+            options.finalFit = finalFit == "yes"
+        }
         var h = options.hyperparameters
         h.epochs = try parsed.integer("epochs", default: h.epochs, range: 0...10_000)!
         h.batchSize = try parsed.integer("batch-size", default: h.batchSize, range: 1...65_536)!

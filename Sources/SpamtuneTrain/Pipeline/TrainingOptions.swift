@@ -38,6 +38,9 @@ public struct TrainingOptions: Sendable {
     public var feedbackDirectory: String?
     /// Keep the new checkpoint aside, whatever its metrics.
     public var neverPromote = false
+    /// After evaluation, fine-tune again on every example (the validation and test ones
+    /// too) and serve that model (the spamtune recipe only).
+    public var finalFit = true
     public var keepVersions = 5
 
     public enum ModelSourceChoice: String, Sendable {
@@ -108,7 +111,7 @@ public enum Recipe: String, Sendable, CaseIterable {
     public static let evidenceBuckets = 1 << 18
     /// The evidence weights start at zero and each must reach the size of a word's
     /// log-odds within a fine-tune's few hundred steps.
-    public static let evidenceLearningRateScale: Float = 20
+    public static let evidenceLearningRateScale: Float = 60
 
     public var hyperparameters: Hyperparameters {
         var h = Hyperparameters()

@@ -138,10 +138,7 @@ public final class TrainingPipeline {
         settings.epochs = h.epochs
         settings.batchSize = h.batchSize
         settings.optimizer = AdamWSettings(learningRate: h.learningRate, weightDecay: h.weightDecay)
-        if input.evidence != nil {
-            let scale = Float(ProcessInfo.processInfo.environment["EXP_EVLR"] ?? "") ?? Recipe.evidenceLearningRateScale
-            settings.learningRateScales = [EvidenceParameters.tensorName: scale]
-        }
+        if input.evidence != nil { settings.learningRateScales = [EvidenceParameters.tensorName: Recipe.evidenceLearningRateScale] }
         settings.seed = UInt64(h.seed)
         settings.evaluationInterval = h.evaluationInterval
         settings.evaluationBatches = h.evaluationBatches
@@ -189,33 +186,36 @@ public final class TrainingPipeline {
             stages.finish("pretraining")
         }
         let soupSize = scope.embeddings ? max(1, options.scratch.soup) : 1
-        let soupStart = soupSize > 1
-            ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
-        var history = try tuner.run { progress in
-            guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
-            lastLine = Date()
-            self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
-                            progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
-                            progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
-        }
-        history.pretraining = pretraining
-        if let soupStart {
+        let fineTuneStart = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count))
+        func fineTune(_ tuner: FineTuner) throws -> TrainingHistory {
+            let history = try tuner.run { progress in
+                guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
+                lastLine = Date()
+                self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
+                                progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                                progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
+            }
+            guard soupSize > 1 else { return history }
             // A soup: more fine-tunes from the same start in other orders, their weights
             // averaged (they stay in one basin, so the average is a model, and steadier).
             let count = classifier.parameters.count
             var sum = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: count))
             for member in 1..<soupSize {
                 log("soup: fine-tune \(member + 1) of \(soupSize), from the same start in another order")
-                classifier.parameters.pointer.update(from: soupStart, count: count)
+                classifier.parameters.pointer.update(from: fineTuneStart, count: count)
                 var memberSettings = settings
                 memberSettings.seed = settings.seed &+ UInt64(member)
                 _ = try FineTuner(
-                    classifier: classifier, train: trainExamples, validation: validationExamples, settings: memberSettings).run()
+                    classifier: classifier, train: tuner.trainCache.examples, validation: tuner.validationCache.examples,
+                    settings: memberSettings).run()
                 for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
             }
             for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
             log("weights averaged over \(soupSize) fine-tunes from the same start (a soup)")
+            return history
         }
+        var history = try fineTune(tuner)
+        history.pretraining = pretraining
         for epoch in history.epochs {
             log(String(format: "epoch %d: training accuracy %.2f%%, validation accuracy %.2f%% (on %d batches)", epoch.epoch,
                        epoch.trainAccuracy * 100, epoch.validationAccuracy * 100, h.evaluationBatches))
@@ -228,6 +228,17 @@ public final class TrainingPipeline {
             test: tuner.evaluate(examples(testInputs, split.test)), policy: options.thresholdPolicy)
         evaluation.log(to: log)
         stages.finish("evaluation")
+
+        // The examples held out to choose the threshold and to measure the recipe are
+        // labelled mail the served model should learn from too, as a Bayesian filter
+        // learns from every message: the same fine-tune again, on all of them.
+        if options.finalFit && options.recipe == .spamtune && !(split.validation.isEmpty && split.test.isEmpty) {
+            classifier.parameters.pointer.update(from: fineTuneStart, count: fineTuneStart.count)
+            let everything = trainExamples + validationExamples + examples(testInputs, split.test)
+            log("final fit: the same fine-tune on all \(everything.count) examples (train, validation and test), served at the threshold chosen above; the figures above measure this recipe on examples it had not seen")
+            _ = try fineTune(FineTuner(classifier: classifier, train: everything, validation: validationExamples, settings: settings))
+            stages.finish("final fit")
+        }
 
         // 5. Checkpoint, and promotion if it is not worse than the current model.
         let store = CheckpointStore(root: options.modelsDirectory, keep: options.keepVersions)

@@ -158,11 +158,21 @@ import Testing
         #expect(result.standardError.contains("pretraining epoch 1: next-token loss"))
         #expect(result.standardError.contains("weights averaged over 2 fine-tunes from the same start"))
         #expect(result.standardError.contains("NO PRETRAINED GPT-2 COULD BE HAD"))
+        // The served model learns from the held-out examples too, after they measured the recipe.
+        #expect(result.standardError.contains("final fit: the same fine-tune on all 1494 examples (train, validation and test)"))
         let manifest = try CheckpointManifest.read(from: directory.appendingPathComponent("models/current"))
         #expect(manifest.base.isScratch)
         #expect(manifest.trainable.embeddings)
+        // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024.
+        #expect(manifest.input.textLayout == "v3" && manifest.input.maxTokens == 128)
+        #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 1024))
         let classifier = try SpamClassifier.load(checkpoint: directory.appendingPathComponent("models/current"), threads: 1)
         let verdicts = classifier.classify(texts: ["WINNER!! Claim your £1000 prize now: call 09061701461", "Ok lar... Joking wif u oni..."])
         #expect(verdicts.count == 2)
+        // The trained evidence weights are in the checkpoint and move the verdict.
+        let input = classifier.input(for: "WINNER!! Claim your £1000 prize now: call 09061701461")
+        #expect(input.evidence != nil && input.ids.count <= 128)
+        let withoutEvidence = classifier.classify([ModelInput(ids: input.ids)])[0].spamProbability
+        #expect(withoutEvidence != verdicts[0].spamProbability)
     }
 }

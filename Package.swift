@@ -70,7 +70,11 @@ let package = Package(
 
         // Training pipeline: data, downloads, fine-tuning, reports, checkpoints, schedule.
         .target(
-            name: "SpamtuneTrain", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"],
+            name: "SpamtuneTrain",
+            dependencies: [
+                "SpamtuneClassifier", "SpamtuneMail", "SpamtuneModel", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneWeights",
+                "SpamtuneSupport",
+            ],
             resources: [.copy("Resources/sms-spam-collection"), .copy("Resources/gpt2-tokenizer")]),
         // The daemon: milter, spamd protocol, Maildir watcher, control socket, service loop.
         .target(name: "SpamtuneDaemon", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"]),

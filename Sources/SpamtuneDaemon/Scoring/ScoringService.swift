@@ -114,10 +114,10 @@ public final class ScoringService: @unchecked Sendable {
     private func threshold(_ model: LoadedModel) -> Double { settings.spamThreshold ?? model.classifier.threshold }
 
     private func scoreInput(_ input: ModelInput, model: LoadedModel, deadline: DispatchTime, started: DispatchTime) -> Verdict {
-        let ids = input.ids
+        let tokens = input.ids.count
         let key = VerdictCache.Key(version: model.version, input: input)
         if let probability = cache.lookup(key) {
-            return makeVerdict(.cached, probability: probability, tokens: ids.count, model: model, started: started)
+            return makeVerdict(.cached, probability: probability, tokens: tokens, model: model, started: started)
         }
         let request = Request(input: input, model: model)
         lock.lock()
@@ -126,7 +126,7 @@ public final class ScoringService: @unchecked Sendable {
         }
         guard queue.count < settings.queueLimit, !stopping else {
             lock.unlock()
-            return failure(stopping ? "shutting down" : "queue full past the deadline", tokens: ids.count, model: model, started: started)
+            return failure(stopping ? "shutting down" : "queue full past the deadline", tokens: tokens, model: model, started: started)
         }
         queue.append(request)
         lock.signal()
@@ -135,13 +135,13 @@ public final class ScoringService: @unchecked Sendable {
 
         if request.done.wait(timeout: deadline) == .timedOut {
             request.abandon()
-            return failure("not scored within \(settings.deadline)s", tokens: ids.count, model: model, started: started)
+            return failure("not scored within \(settings.deadline)s", tokens: tokens, model: model, started: started)
         }
         guard let probability = request.probability else {
-            return failure(request.error ?? "scoring failed", tokens: ids.count, model: model, started: started)
+            return failure(request.error ?? "scoring failed", tokens: tokens, model: model, started: started)
         }
         cache.store(key, probability)
-        return makeVerdict(.scored, probability: probability, tokens: ids.count, model: model, started: started)
+        return makeVerdict(.scored, probability: probability, tokens: tokens, model: model, started: started)
     }
 
     private func makeVerdict(_ outcome: Verdict.Outcome, probability: Double, tokens: Int, model: LoadedModel, started: DispatchTime) -> Verdict {

@@ -92,7 +92,6 @@ public final class TrainingPipeline {
                 h.evidence = options.scratch.evidenceTokens == 0
                     ? nil : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: options.scratch.evidenceTokens)
             }
-            h.maxTokens = min(h.maxTokens, config.contextLength)
             if options.scratch.extraHam, let sms = data.sms { split.addUnusedHam(sms.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {
                 throw TrainingError.data("the GPT-2 tokenizer files shipped with spamtune are missing (see ShippedCollection)")
@@ -110,9 +109,7 @@ public final class TrainingPipeline {
             }
             return tokenizer.encode(text, maxTokens: input.reach)
         }
-        var trainIDs = split.train.map(encode)
-        var validationIDs = split.validation.map(encode)
-        var testIDs = split.test.map(encode)
+        let trainIDs = split.train.map(encode)
         if h.padding == .longestTrainingExample {
             // The book's SpamDataset: pad to the longest training example, cut the others to it.
             let longest = max(1, trainIDs.map(\.count).max() ?? 1)
@@ -120,11 +117,8 @@ public final class TrainingPipeline {
             log("padding every example to \(longest) tokens, the longest training example (the book's recipe)")
         }
         let trainInputs = trainIDs.map(input.modelInput(encoded:))
-        let validationInputs = validationIDs.map(input.modelInput(encoded:))
-        let testInputs = testIDs.map(input.modelInput(encoded:))
-        trainIDs = trainInputs.map(\.ids)
-        validationIDs = validationInputs.map(\.ids)
-        testIDs = testInputs.map(\.ids)
+        let validationInputs = split.validation.map { input.modelInput(encoded: encode($0)) }
+        let testInputs = split.test.map { input.modelInput(encoded: encode($0)) }
         stages.finish("tokenize")
 
         let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
@@ -150,18 +144,18 @@ public final class TrainingPipeline {
         func examples(_ inputs: [ModelInput], _ labels: [TrainingExample]) -> [EncodedExample] {
             zip(inputs, labels).map { EncodedExample(ids: $0.ids, label: $1.label, evidence: $0.evidence) }
         }
-        log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainIDs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
+        log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(config) on \(trainInputs.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
         let trainExamples = examples(trainInputs, split.train), validationExamples = examples(validationInputs, split.validation)
         let tuner = FineTuner(
             classifier: classifier, train: trainExamples, validation: validationExamples,
             settings: settings)
-        log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainIDs.count + validationIDs.count,
+        log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainInputs.count + validationInputs.count,
                    Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
         stages.finish("frozen features")
         var lastLine = Date.distantPast
         var pretraining: [PretrainingEpoch]?
         if scope.embeddings && options.scratch.pretrainEpochs > 0 {
-            var corpus = trainIDs
+            var corpus = trainInputs.map(\.ids)
             if options.scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
                 corpus += sms.unusedHam.map { input.prepare(encode(TrainingExample(content: .text($0.text), label: .ham))) }
             }

@@ -69,11 +69,16 @@ row() { python3 "$here/mail_metrics.py" "$1" "$2/$3" "$(cat "$2/seconds")"; }
 baselines_on() { # SPLIT OUT: bogofilter and SpamAssassin Bayes-only rows
     bash "$baselines/bogofilter_eval.sh" "$1" "$2/bogofilter" >&2
     row "bogofilter" "$2/bogofilter" pred_t05.tsv
-    if bash "$baselines/sa_eval.sh" "$1" "$2/sa" bayesonly >&2; then
-        local pred
-        pred=$(find "$2/sa" -name 'pred_t05.tsv' | head -1)
-        row "SpamAssassin Bayes-only" "$(dirname "$pred")" pred_t05.tsv
-    fi
+    # sa_eval.sh reads *.eml; bogofilter's directory mode reads only numbered (MH) names.
+    local named=$2/sa-split
+    rm -rf "$named"
+    for part in train/ham train/spam test/ham test/spam; do
+        mkdir -p "$named/$part"
+        for file in "$1/$part"/*; do ln "$file" "$named/$part/$(basename "$file").eml"; done
+    done
+    # Its verdict at a Bayes probability of 0.5 or more, as bogofilter's at a score of 0.5.
+    bash "$baselines/sa_eval.sh" "$named" "$2/sa" bayesonly >&2 \
+        && row "SpamAssassin Bayes-only" "$2/sa/score_bayesonly" pred_bayesprob.tsv
 }
 
 echo "== SpamAssassin corpus, split 70/30 by content hash"

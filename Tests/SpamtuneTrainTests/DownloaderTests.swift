@@ -502,8 +502,10 @@ struct ScratchMount {
         let partial = cache.path("model.safetensors.partial").path
 
         let transfer = Task { try await downloader.fetch(file, into: cache.url) }
-        // Generous: the whole suite runs in parallel on two cores.
-        let deadline = ContinuousClock.now + .seconds(120)
+        // Generous: the whole suite runs in parallel on two cores, and end-to-end tests
+        // that wait on child processes can hold both of the pool's threads for minutes
+        // before the transfer's task gets one.
+        let deadline = ContinuousClock.now + .seconds(600)
         while (FileManager.default.fileSize(partial) ?? 0) < 300_000 && ContinuousClock.now < deadline {
             try await Task.sleep(nanoseconds: 10_000_000)
         }

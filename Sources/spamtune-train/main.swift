@@ -35,13 +35,10 @@ let usage = """
     Recipe (--recipe book reproduces the book's chapter 6 exactly):
       --recipe book|spamtune --epochs N --batch-size N --lr X --weight-decay X --trainable-blocks N
       --max-tokens N --padding none|longest --seed N --threads N
-      --text-layout L        how mail becomes text: v1, v2, v3 (README, Mail) or raw (default: the recipe's)
+      --text-layout L        how mail becomes text: v1, v2, v3 (README, Mail) or raw
       --evidence-tokens N    the head also reads the tokens and token pairs of the first N tokens of
                              each message (hashed), beside the transformer's first --max-tokens; 0: off
-    The threshold served (P(spam) at or above it is spam):
-      --target-fpr P         the lowest threshold calling at most this share of the validation ham spam
-                             (default 0.005: 0.5%; kept within 0.05-0.999)
-      --threshold T          serve T instead of choosing one
+                             (defaults: GPT-2 v2, 64 tokens, no evidence; scratch v3, 128, 1024)
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
       --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
       --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
@@ -50,6 +47,10 @@ let usage = """
       default also the ham balancing set aside; never a validation or test message) --scratch-pretrain-lr X
       --scratch-average-decay D (fine-tuned weights averaged over steps, decay D per step; default 0: off)
       --scratch-soup K (K fine-tunes from the same start in different orders, weights averaged; default 4)
+    The threshold served (P(spam) at or above it is spam):
+      --target-fpr P         the lowest threshold calling at most this share of the validation ham spam
+                             (default 0.005: 0.5%; kept within 0.05-0.999)
+      --threshold T          serve T instead of choosing one
     Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped

@@ -51,7 +51,7 @@ let usage = """
       --target-fpr P         the lowest threshold calling at most this share of the validation ham spam
                              (default 0.005: 0.5%; kept within 0.05-0.999)
       --threshold T          serve T instead of choosing one
-    Retraining on labelled mail (Maildir, mbox or a directory of .eml; repeatable):
+    Retraining on labelled mail (Maildir, mbox or a directory of message files; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
       --every DURATION       run again every DURATION (24h, 30m) until stopped
       --final-fit yes|no     after measuring on the held-out examples, fine-tune again on all of them and

@@ -53,6 +53,8 @@ let usage = """
       --threshold T          serve T instead of choosing one
     Retraining on labelled mail (Maildir, mbox or a directory of message files; repeatable):
       --ham PATH --spam PATH --feedback DIR (spamtuned's feedback store; default DIR/feedback under the state dir)
+      --unlabelled PATH      the site's mail without labels (repeatable): the scratch model's next-token
+                             pretraining reads it too (at most 10,000 messages; never a held-out one)
       --every DURATION       run again every DURATION (24h, 30m) until stopped
       --final-fit yes|no     after measuring on the held-out examples, fine-tune again on all of them and
                              serve that model (default yes; the spamtune recipe only)
@@ -65,7 +67,7 @@ let usage = """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "feedback", "every", "keep", "retries", "retry-delay",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still
@@ -106,7 +108,7 @@ do {
         defaults = TrainingCommandLine.Defaults(
             stateDirectory: configuration.stateDirectory, cacheDirectory: configuration.cacheDirectory,
             base: configuration.trainBase, recipe: configuration.trainRecipe, data: configuration.trainData, ham: configuration.trainHam,
-            spam: configuration.trainSpam, threads: configuration.threads > 0 ? configuration.threads : nil)
+            spam: configuration.trainSpam, unlabelled: configuration.trainUnlabelled, threads: configuration.threads > 0 ? configuration.threads : nil)
     }
     let options = try TrainingCommandLine.options(from: parsed, defaults: defaults)
     switch command {

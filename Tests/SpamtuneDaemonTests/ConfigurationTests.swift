@@ -33,6 +33,7 @@ import Testing
         #expect(error("message_deadline = soon").contains("not a duration"))
         #expect(error("maildir = relative/path").contains("absolute path"))
         #expect(error("train_data = sms,enron") == "test.conf, line 1: train_data: 'sms,enron' is not a comma-separated list of sms and spamassassin, or none")
+        #expect(error("train_unlabelled = Maildir") == "test.conf, line 1: train_unlabelled: unlabelled mail needs an absolute path, not 'Maildir'")
     }
 
     @Test func valuesOfEveryKind() throws {
@@ -48,6 +49,8 @@ import Testing
             milter_socket_mode = 0600
             failure_action = tempfail
             train_data = spamassassin, sms
+            train_unlabelled = /home/a/Maildir
+            train_unlabelled = /srv/mail/archive.mbox
             """
         let configuration = try DaemonConfiguration(file: ConfigurationFile(path: "t", text: text))
         #expect(configuration.maildirs == ["/home/a/Maildir", "/home/b/Maildir"])
@@ -63,5 +66,6 @@ import Testing
         #expect(configuration.failureAction == .tempfail)
         #expect(configuration.trainData == "spamassassin, sms")
         #expect(DaemonConfiguration().trainData == nil)
+        #expect(configuration.trainUnlabelled == ["/home/a/Maildir", "/srv/mail/archive.mbox"])
     }
 }

@@ -175,4 +175,27 @@ import Testing
         let withoutEvidence = classifier.classify([ModelInput(ids: input.ids)])[0].spamProbability
         #expect(withoutEvidence != verdicts[0].spamProbability)
     }
+
+    @Test func unlabelledMailJoinsTheScratchModelsPretraining() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let unlabelled = directory.appendingPathComponent("unlabelled")
+        try FileManager.default.createDirectory(at: unlabelled, withIntermediateDirectories: true)
+        for (index, subject) in ["Minutes of Tuesday's meeting", "Re: the build is green again", "Lunch on Thursday?"].enumerated() {
+            try Data("From: A <a@site.example>\r\nSubject: \(subject)\r\n\r\nSee you there.\r\n".utf8)
+                .write(to: unlabelled.appendingPathComponent("\(index).eml"))
+        }
+        // The same message twice counts once.
+        try FileManager.default.copyItem(at: unlabelled.appendingPathComponent("0.eml"), to: unlabelled.appendingPathComponent("3.eml"))
+        let result = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path, "--offline",
+             "--data", "sms", "--base", "scratch", "--unlabelled", unlabelled.path, "--scratch-layers", "1", "--scratch-dim", "32",
+             "--scratch-heads", "2", "--scratch-epochs", "1", "--scratch-pretrain-epochs", "1", "--scratch-soup", "1", "--threads", "2"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("unlabelled mail: 4 message(s) from \(unlabelled.path)"))
+        #expect(result.standardError.contains("pretraining also reads 3 unlabelled message(s) of the site's own mail"))
+        // The training SMS and the ham balancing set aside, and the three unlabelled messages.
+        #expect(result.standardError.contains("pretraining on the text of 5014 messages"))
+    }
 }

@@ -89,6 +89,8 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// Mail the admin labels: Maildirs, mbox files or directories of .eml.
     public var trainHam: [String] = []
     public var trainSpam: [String] = []
+    /// The site's mail without labels, read for next-token pretraining (spamtune-train --unlabelled).
+    public var trainUnlabelled: [String] = []
     /// Where downloads are cached.
     public var cacheDirectory = "/var/cache/spamtune"
 
@@ -201,6 +203,10 @@ extension DaemonConfiguration {
         key("train_spam", repeatable: true) { config, value in
             guard value.hasPrefix("/") else { throw ValueError("labelled mail needs an absolute path, not '\(value)'") }
             config.trainSpam.append(value)
+        },
+        key("train_unlabelled", repeatable: true) { config, value in
+            guard value.hasPrefix("/") else { throw ValueError("unlabelled mail needs an absolute path, not '\(value)'") }
+            config.trainUnlabelled.append(value)
         },
         key("cache_directory") { config, value in
             guard value.hasPrefix("/") else { throw ValueError("the cache directory needs an absolute path") }

@@ -64,3 +64,39 @@ enum LabelledMail {
         return ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
     }
 }
+
+/// The site's mail without labels (`--unlabelled`): text for next-token pretraining, so
+/// the model learns how this site's mail reads before it learns what is spam. A message
+/// that is also a held-out example is left out: those stay unseen, text and label.
+enum UnlabelledMail {
+    /// Pretraining time grows with every message; past this many the rest is not read.
+    static let maximumMessages = 10_000
+
+    static func read(_ paths: [String], excluding heldOut: Set<[UInt8]>, log: TrainingLog) throws -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        var seen = Set<[UInt8]>()
+        var skipped = 0
+        for path in paths {
+            var reader: any MailboxReader
+            do {
+                reader = try Mailbox.open(path: path, maxMessageBytes: LabelledMail.maximumBytes)
+            } catch {
+                throw TrainingError.data("unlabelled mail: \(error)")
+            }
+            var count = 0
+            while messages.count < maximumMessages, let message = try reader.nextMessage() {
+                count += 1
+                let hash = SHA256.hash(message.bytes)
+                guard !heldOut.contains(hash) else { skipped += 1; continue }
+                if seen.insert(hash).inserted { messages.append(message.bytes) }
+            }
+            log("unlabelled mail: \(count) message(s) from \(path)")
+            if messages.count >= maximumMessages {
+                log("unlabelled mail: read the first \(maximumMessages) messages; the rest is left for another run")
+                break
+            }
+        }
+        if skipped > 0 { log("unlabelled mail: \(skipped) message(s) left out: they are held-out validation or test examples") }
+        return messages
+    }
+}

@@ -16,11 +16,13 @@ public enum TrainingCommandLine {
         public var data: String?
         public var ham: [String] = []
         public var spam: [String] = []
+        public var unlabelled: [String] = []
         public var threads: Int?
 
         public init(
             stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String = "gpt2",
-            recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], threads: Int? = nil
+            recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], unlabelled: [String] = [],
+            threads: Int? = nil
         ) {
             self.stateDirectory = stateDirectory
             self.cacheDirectory = cacheDirectory
@@ -29,6 +31,7 @@ public enum TrainingCommandLine {
             self.data = data
             self.ham = ham
             self.spam = spam
+            self.unlabelled = unlabelled
             self.threads = threads
         }
     }
@@ -125,6 +128,7 @@ public enum TrainingCommandLine {
         options.keepVersions = try parsed.integer("keep", default: options.keepVersions, range: 1...1000)!
         options.hamMail = parsed.all("ham").isEmpty ? defaults.ham : parsed.all("ham")
         options.spamMail = parsed.all("spam").isEmpty ? defaults.spam : parsed.all("spam")
+        options.unlabelledMail = parsed.all("unlabelled").isEmpty ? defaults.unlabelled : parsed.all("unlabelled")
         let feedback = parsed.value("feedback") ?? state.appendingPathComponent("feedback").path
         options.feedbackDirectory = FileManager.default.fileExists(atPath: feedback) ? feedback : nil
         if let list = parsed.value("data") ?? defaults.data {

@@ -34,6 +34,8 @@ public struct TrainingOptions: Sendable {
     /// Labelled mail for retraining: Maildirs, mbox files or directories of .eml.
     public var hamMail: [String] = []
     public var spamMail: [String] = []
+    /// The site's mail without labels, for next-token pretraining (the scratch model's).
+    public var unlabelledMail: [String] = []
     /// spamtuned's feedback store (TELL, Junk moves): `<dir>/ham`, `<dir>/spam` Maildirs.
     public var feedbackDirectory: String?
     /// Keep the new checkpoint aside, whatever its metrics.

@@ -154,10 +154,22 @@ public final class TrainingPipeline {
         stages.finish("frozen features")
         var lastLine = Date.distantPast
         var pretraining: [PretrainingEpoch]?
+        if !options.unlabelledMail.isEmpty && !(scope.embeddings && options.scratch.pretrainEpochs > 0) {
+            log.warning("--unlabelled: only the scratch model's next-token pretraining reads unlabelled mail; this run has none, so it is not read")
+        }
         if scope.embeddings && options.scratch.pretrainEpochs > 0 {
             var corpus = trainInputs.map(\.ids)
             if options.scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
                 corpus += sms.unusedHam.map { input.prepare(encode(TrainingExample(content: .text($0.text), label: .ham))) }
+            }
+            if !options.unlabelledMail.isEmpty {
+                var heldOut = Set<[UInt8]>()
+                for example in split.validation + split.test {
+                    if case let .mail(bytes) = example.content { heldOut.insert(SHA256.hash(bytes)) }
+                }
+                let unlabelled = try UnlabelledMail.read(options.unlabelledMail, excluding: heldOut, log: log)
+                corpus += unlabelled.map { input.prepare(encode(TrainingExample(content: .mail($0), label: .ham))) }
+                log("pretraining also reads \(unlabelled.count) unlabelled message(s) of the site's own mail")
             }
             var pretrainSettings = PretrainingSettings()
             pretrainSettings.epochs = options.scratch.pretrainEpochs

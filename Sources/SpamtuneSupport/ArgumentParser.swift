@@ -45,6 +45,11 @@ public struct ArgumentSpecification {
                 optionsEnded = true
                 continue
             }
+            if argument == "-h" && !optionsEnded {
+                // The short form every admin types first; it must never be taken for a file or command.
+                parsed.flags.insert("help")
+                continue
+            }
             if optionsEnded || !argument.hasPrefix("--") {
                 parsed.positionals.append(argument)
                 continue

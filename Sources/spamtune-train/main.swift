@@ -100,6 +100,9 @@ do {
         print(usage)
         exit(0)
     }
+    if let stray = parsed.positionals.first {
+        fail("unexpected argument '\(stray)': the commands are run (the default), status, rollback and export; see --help", status: 2)
+    }
     var defaults = TrainingCommandLine.Defaults()
     var controlSocket = parsed.value("control-socket")
     if let path = parsed.value("config") {

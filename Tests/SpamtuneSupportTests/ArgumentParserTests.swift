@@ -33,6 +33,13 @@ import Testing
         }
     }
 
+    @Test func dashHIsHelpUntilOptionsEnd() throws {
+        let parsed = try spec.parse(["-h"])
+        #expect(parsed.has("help") && parsed.positionals.isEmpty)
+        let after = try spec.parse(["--", "-h"])
+        #expect(!after.has("help") && after.positionals == ["-h"])
+    }
+
     @Test func aLoneDashIsAPositional() throws {
         #expect(try spec.parse(["-"]).positionals == ["-"])
     }

@@ -198,4 +198,17 @@ import Testing
         // The training SMS and the ham balancing set aside, and the three unlabelled messages.
         #expect(result.standardError.contains("pretraining on the text of 5014 messages"))
     }
+
+    @Test func helpAndAStrayWordNeverStartATraining() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let state = directory.appendingPathComponent("state")
+        let help = try runProcess(trainer, ["-h", "--state-dir", state.path])
+        #expect(help.status == 0)
+        #expect(help.standardOutput.contains("--target-fpr P"))
+        let typo = try runProcess(trainer, ["stauts", "--state-dir", state.path, "--offline"])
+        #expect(typo.status == 2)
+        #expect(typo.standardError.contains("unexpected argument 'stauts': the commands are run (the default), status, rollback and export"))
+        #expect(!FileManager.default.fileExists(atPath: state.path), "nothing is written")
+    }
 }

@@ -36,10 +36,13 @@ import Testing
     }
 
     /// The longest text a layout can give: body, subject, name, domain and the
-    /// attachment list, each within its limit, plus labels and separators.
+    /// attachment list, each within its limit, v3's signals (Reply-To domain, list,
+    /// mailer and type, each one line within the limit, and the link hosts), plus labels
+    /// and separators.
     static func maxClassificationCharacters(_ limits: MailParsingLimits) -> Int {
         limits.maxTextCharacters + 3 * limits.maxHeaderTextCharacters
-            + limits.maxAttachmentNames * (limits.maxHeaderTextCharacters + 2) + 64
+            + limits.maxAttachmentNames * (limits.maxHeaderTextCharacters + 2)
+            + 4 * limits.maxHeaderTextCharacters + MailSignals.maximumLinkHosts * (limits.maxHeaderTextCharacters + 2) + 128
     }
 
     @Test func tenThousandNestedMultiparts() throws {

@@ -233,6 +233,9 @@ public struct InputSettings: Codable, Equatable, Sendable {
 
     public static let rawLayout = "raw"
 
+    /// Every layout a text can be read in: raw, then the mail layouts.
+    public static var layoutNames: [String] { [rawLayout] + TextLayout.allCases.map(\.rawValue) }
+
     /// The layout for mail; an unknown name (from a newer trainer) is refused on load.
     public var mailLayout: TextLayout? {
         textLayout == Self.rawLayout ? .v1 : TextLayout(rawValue: textLayout)

@@ -126,10 +126,11 @@ public final class SpamClassifier: @unchecked Sendable {
 
     /// Loads a base GPT-2 and a head file (`score.weight`, `score.bias`, and optionally
     /// trained tensors that replace the base's). The tokenizer comes from `tokenizer` or
-    /// from the base model's directory.
+    /// from the base model's directory. Text is read raw by default, as the book's
+    /// classifier reads it, since a bare head says nothing of how it was trained.
     public static func load(
         baseModel: URL, head: URL, tokenizer tokenizerDirectory: URL? = nil, threads: Int = Kernels.defaultThreadCount,
-        maxTokens: Int? = nil, textLayout: String = TextLayout.latest.rawValue
+        maxTokens: Int? = nil, textLayout: String = InputSettings.rawLayout
     ) throws -> SpamClassifier {
         let weights: GPT2Weights
         do {

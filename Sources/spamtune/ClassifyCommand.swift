@@ -18,6 +18,9 @@ enum ClassifyCommand {
           --format mail|text   FILE and - are raw email (default) or plain text
           --threads N          compute threads (default: all cores)
           --max-tokens N       read at most N tokens of each message
+          --layout L           with --base-model: how a text becomes tokens: raw (default: as given, as the
+                               book's classifier reads it) or a mail layout, v1, v2, v3 (README, Mail);
+                               a checkpoint records its own
 
         Output, one line per input:
           {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…}
@@ -25,7 +28,7 @@ enum ClassifyCommand {
 
     static func run(_ arguments: [String]) throws -> Int32 {
         let parsed = try ArgumentSpecification(
-            options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens"]
+            options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens", "layout"]
         ).parse(arguments)
         if parsed.has("help") {
             print(help)
@@ -47,14 +50,21 @@ enum ClassifyCommand {
             guard !parsed.has("base-model"), !parsed.has("head") else {
                 throw ArgumentError.conflicting("give either --checkpoint or --base-model with --head, not both")
             }
+            guard !parsed.has("layout") else {
+                throw ArgumentError.conflicting("--layout is for --base-model: a checkpoint reads text in the layout it was trained with")
+            }
             classifier = try SpamClassifier.load(
                 checkpoint: URL(fileURLWithPath: checkpoint), threads: threads ?? defaultThreads, maxTokens: maxTokens)
         } else if let base = parsed.value("base-model") {
             guard let head = parsed.value("head") else { throw ArgumentError.missingArgument("--head FILE (with --base-model)") }
+            let layout = parsed.value("layout") ?? InputSettings.rawLayout
+            guard InputSettings.layoutNames.contains(layout) else {
+                throw ArgumentError.conflicting("--layout must be \(InputSettings.layoutNames.joined(separator: ", ")), not '\(layout)'")
+            }
             classifier = try SpamClassifier.load(
                 baseModel: URL(fileURLWithPath: base), head: URL(fileURLWithPath: head),
                 tokenizer: parsed.value("tokenizer").map { URL(fileURLWithPath: $0) }, threads: threads ?? defaultThreads,
-                maxTokens: maxTokens)
+                maxTokens: maxTokens, textLayout: layout)
         } else {
             throw ArgumentError.missingArgument("a model: --checkpoint DIR, or --base-model MODEL with --head FILE")
         }

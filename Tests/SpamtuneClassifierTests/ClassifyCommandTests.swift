@@ -57,6 +57,33 @@ import Testing
         #expect(lines.first?.source == "text:1")
     }
 
+    /// Without a checkpoint nothing says how the head was trained, so text is read raw,
+    /// as the book's classifier reads it: runs of blanks, CR LF, NBSP and joined emoji
+    /// reach the model as their own tokens, and a text of blanks is not empty.
+    @Test func aBareHeadReadsTextRawAsTheBookDoes() throws {
+        let cases = try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/classify-raw.json"))).cases
+        let arguments = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--threads", "2"]
+            + cases.flatMap { ["--text", $0.text] }
+        let result = try runProcess(spamtune, arguments)
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = try outputs(result)
+        #expect(lines.count == cases.count)
+        for (line, expected) in zip(lines, cases) {
+            #expect(line.tokens == expected.ids.count, "\(expected.text.debugDescription)")
+            for (got, want) in zip(line.logits, expected.logits) {
+                #expect(abs(got - want) <= 1e-4 * max(1, abs(want)), "\(expected.text.debugDescription): \(line.logits) vs \(expected.logits)")
+            }
+        }
+        // A mail layout when asked for: blanks collapse, and a text of blanks is empty.
+        let laidOut = try runProcess(spamtune, arguments.prefix(9) + ["--layout", "v2", "--text", "   "])
+        #expect(laidOut.status == 0, "\(laidOut.standardError)")
+        #expect(try outputs(laidOut).first?.tokens == 1)
+        let unknown = try runProcess(spamtune, arguments.prefix(9) + ["--layout", "v9", "--text", "hi"])
+        #expect(unknown.status == 2)
+        #expect(unknown.standardError.contains("--layout must be raw, v1, v2, v3, not 'v9'"))
+    }
+
     @Test func filesAndStandardInputAsText() throws {
         let cases = try fixture().cases
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spamtune-classify-\(UUID())")

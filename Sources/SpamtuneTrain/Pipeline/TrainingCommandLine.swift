@@ -84,8 +84,8 @@ public enum TrainingCommandLine {
         h.seed = UInt32(try parsed.integer("seed", default: Int(h.seed), range: 0...Int(UInt32.max))!)
         h.padding = try parsed.choice("padding", default: h.padding, among: "none or longest")
         if let layout = parsed.value("text-layout") {
-            guard layout == InputSettings.rawLayout || TextLayout(rawValue: layout) != nil else {
-                throw ArgumentError.conflicting("--text-layout must be \(([InputSettings.rawLayout] + TextLayout.allCases.map(\.rawValue)).joined(separator: ", ")), not '\(layout)'")
+            guard InputSettings.layoutNames.contains(layout) else {
+                throw ArgumentError.conflicting("--text-layout must be \(InputSettings.layoutNames.joined(separator: ", ")), not '\(layout)'")
             }
             h.textLayout = layout
             options.scratch.textLayout = layout

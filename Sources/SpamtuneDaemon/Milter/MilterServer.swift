@@ -129,7 +129,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 if response.endsConnection { return }
                 if stopping.load(ordering: .acquiring) && !session.isInMessage { return }
             } catch let error as MilterProtocolError {
-                log.warning("milter: closing the connection from \(connection.peerDescription): \(error)", throttle: "milter: protocol error")
+                log.warning("milter: closing the connection from \(connection.peerDescription): \(error)", throttle: "milter: \(error)")
                 return
             } catch ConnectionError.timedOut {
                 if session.isInMessage {

@@ -31,7 +31,9 @@ public final class ScoringService: @unchecked Sendable {
 
         public init(_ configuration: DaemonConfiguration) {
             queueLimit = configuration.queueLimit
-            milterReserve = configuration.milterQueueReserve
+            // Without a milter there is nobody to reserve for.
+            let hasMilter = configuration.milterListen != nil || configuration.milterTCPListen != nil
+            milterReserve = hasMilter ? configuration.milterQueueReserve : 0
             batchMaxMessages = configuration.batchMaxMessages
             batchMaxTokens = configuration.batchMaxTokens
             deadline = configuration.messageDeadline

@@ -7,6 +7,7 @@ import Foundation
 /// Warnings a peer can cause at will (refused connections, broken requests) are
 /// throttled: the first of a kind is written, the others in the next `throttleWindow`
 /// seconds are counted and summarised in one line, so a flood cannot flood the journal.
+/// Kinds are bounded too: past `maximumKinds`, new ones share one.
 public final class Logger: @unchecked Sendable {
     public let level: LogLevel
     public let scoreScale: Double
@@ -14,6 +15,7 @@ public final class Logger: @unchecked Sendable {
     private let write: (String) -> Void
     private let lock = NSLock()
     private var throttled: [String: (since: DispatchTime, suppressed: Int)] = [:]
+    static let maximumKinds = 256
 
     public init(level: LogLevel = .info, scoreScale: Double = 10, throttleWindow: Double = 60, write: ((String) -> Void)? = nil) {
         self.level = level
@@ -37,6 +39,7 @@ public final class Logger: @unchecked Sendable {
         defer { lock.unlock() }
         let now = DispatchTime.now()
         flushThrottled(now: now)
+        let key = throttled[key] == nil && throttled.count >= Self.maximumKinds ? "other warnings" : key
         if var entry = throttled[key] {
             entry.suppressed += 1
             throttled[key] = entry

@@ -94,7 +94,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             guard let request = try reader.read(from: connection) else { return }
             answer = respond(to: request, from: connection.identity)
         } catch {
-            context.log.warning("spamd: \(connection.identity): \(error)", throttle: "spamd: bad request")
+            context.log.warning("spamd: \(connection.identity): \(error)", throttle: "spamd: \(error)")
             answer = SpamdResponse.error(error)
         }
         do {

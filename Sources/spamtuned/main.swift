@@ -44,7 +44,24 @@ do {
 } catch {
     fail("\(error)", status: 78)  // EX_CONFIG: systemd does not restart into a bad config
 }
+// A name the configuration uses must exist here, checked before anything is created.
+let problems = configuration.systemProblems()
+if !problems.isEmpty {
+    fail(problems.map { "\(configPath): \($0)" }.joined(separator: "\nspamtuned: "), status: 78)
+}
 let log = Logger(level: configuration.logLevel, scoreScale: configuration.scoreScale)
+for warning in configuration.warnings { log.warning("\(configPath): \(warning)") }
+// One daemon per state directory; a second one says which pid runs and stops.
+var instanceLock: InstanceLock?
+if !parsed.has("check-config") {
+    do {
+        instanceLock = try InstanceLock(stateDirectory: configuration.stateDirectory)
+    } catch let error as InstanceLock.Held {
+        fail("\(error)", status: 78)
+    } catch {
+        fail("\(error)")
+    }
+}
 let daemon: Daemon
 do {
     daemon = try Daemon(configuration: configuration, log: log)
@@ -57,8 +74,12 @@ if parsed.has("check-config") {
 }
 do {
     try daemon.start(WaysIn.all)
+} catch let error as SocketError where error.kind != .system {
+    // Another daemon on the socket, or a path that cannot work: a restart would not help.
+    fail("\(error)", status: 78)
 } catch {
     fail("\(error)")
 }
 daemon.waitUntilStopped()
+withExtendedLifetime(instanceLock) {}
 exit(0)

@@ -42,7 +42,8 @@ struct MaildirWatcherTests {
         defer { bed.tearDown() }
         try bed.start()
         #expect(eventually { MaildirFileSystem.isDirectory(bed.path(".Junk/new")) })
-        #expect(MaildirFileSystem.exists(bed.path(".Junk/maildirfolder")))
+        // The marker is written last.
+        #expect(eventually { MaildirFileSystem.exists(bed.path(".Junk/maildirfolder")) })
         for sub in ["cur", "tmp"] { #expect(MaildirFileSystem.isDirectory(bed.path(".Junk/" + sub))) }
 
         let original = testMessage(id: "spam-1", subject: "WINNER!! Claim your prize now")

@@ -117,6 +117,41 @@ import Glibc
             #expect(delivered?.contains("\nX-Spam-Status: No, score=") == true, "\(setup.diagnostics())")
         }
     }
+
+    /// A second spamtuned on the same sockets, then 600 idle connections to the spamd
+    /// socket: neither stops the mail, nor a normal spamc.
+    @Test func aSecondDaemonAndAnIdleFloodLeaveMailFlowing() throws {
+        try Spamc.ensureInstalled()
+        let setup = try MilterPostfixSetup()
+        defer { setup.tearDown() }
+        let spamdSocket = setup.directory.appendingPathComponent("spamd.sock").path
+        // A per-client bound above the flood, so that it fills the socket itself.
+        try setup.startDaemon(["spam_threshold = 0.99", "spamd_listen = unix:\(spamdSocket)", "max_connections_per_client = 1000"])
+        try setup.postfix.start()
+        let first = try #require(setup.daemonPID)
+
+        let second = try runProcess(ProjectPaths.builtProduct("spamtuned"), ["--config", try #require(setup.configuration).path])
+        #expect(second.status == 78)
+        #expect(second.standardError.contains("(pid \(first))"), "\(second.standardError)")
+        let afterSecond = try setup.message(subject: "After the second daemon", body: "Still filtered.")
+        #expect(try setup.postfix.send(afterSecond.bytes).status == 0)
+        #expect(setup.postfix.waitForDelivery(of: afterSecond.id)?.contains("\nX-Spam-Status: No, score=") == true, "\(setup.diagnostics())")
+
+        // 600 connections that send nothing, held open.
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0..<600 { idle.append(try connectUnixSocket(spamdSocket)) }
+        let started = Date()
+        let check = try Spamc.run(["-U", spamdSocket, "-c"], input: SpamdTestBed.message("During the flood"))
+        let seconds = Date().timeIntervalSince(started)
+        #expect(check.status == 0 && check.standardOutput.hasSuffix("/9.9\n"), "\(check.standardOutput) \(check.standardError)")
+        #expect(seconds < 5, "spamc took \(seconds) s")
+        let during = try setup.message(subject: "During the flood", body: "Mail passes the milter meanwhile.")
+        #expect(try setup.postfix.send(during.bytes).status == 0)
+        #expect(setup.postfix.waitForDelivery(of: during.id)?.contains("\nX-Spam-Status: No, score=") == true, "\(setup.diagnostics())")
+        #expect(setup.daemonLog().contains("that had sent nothing, to make room for uid 0 (root)"), "\(setup.daemonLog().suffix(3000))")
+        print("idle flood: spamc answered in \(String(format: "%.2f", seconds)) s with 600 idle connections held")
+    }
 }
 
 /// One test's world: a directory under /tmp, a checkpoint, spamtuned and Postfix.
@@ -126,6 +161,9 @@ final class MilterPostfixSetup {
     let socketPath: String
     private var daemon: Process?
     private var daemonLogs: [URL] = []
+    /// The configuration file of the last start.
+    private(set) var configuration: URL?
+    var daemonPID: Int32? { daemon?.processIdentifier }
 
     init() throws {
         directory = try makeMilterTestDirectory("milter-postfix")
@@ -134,16 +172,20 @@ final class MilterPostfixSetup {
         postfix = MilterPostfixLoopback(directory: directory.appendingPathComponent("harness"), milterSocket: socketPath, smtpPort: try LoopbackHTTPServer.closedPort())
     }
 
-    /// Starts spamtuned with a configuration file of these lines after the common ones,
-    /// and waits until its milter socket accepts connections.
+    /// Starts spamtuned with a configuration file of these lines after the common ones
+    /// (replacing those with the same keys), and waits until its milter socket accepts
+    /// connections.
     func startDaemon(_ lines: [String]) throws {
         let config = directory.appendingPathComponent("spamtune-\(daemonLogs.count).conf")
+        func key(_ line: String) -> Substring { line.prefix { $0 != " " && $0 != "=" } }
+        let replaced = Set(lines.map(key))
         let text = ([
             "milter_listen = unix:\(socketPath)", "milter_socket_mode = 0666", "milter_socket_group = none",
             "spamd_listen = off", "control_socket = \(directory.path)/control.sock",
             "checkpoint = \(directory.path)/models/current", "state_directory = \(directory.path)/state", "threads = 1",
-        ] + lines).joined(separator: "\n") + "\n"
+        ].filter { !replaced.contains(key($0)) } + lines).joined(separator: "\n") + "\n"
         try text.write(to: config, atomically: true, encoding: .utf8)
+        configuration = config
         let logURL = directory.appendingPathComponent("spamtuned-\(daemonLogs.count).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         daemonLogs.append(logURL)
@@ -327,4 +369,23 @@ final class MilterPostfixLoopback {
         let log = (try? String(contentsOf: directory.appendingPathComponent("postfix/postfix.log"), encoding: .utf8)) ?? "(no log)"
         return String(log.suffix(4000))
     }
+}
+
+/// A connected Unix stream socket (it sends nothing).
+func connectUnixSocket(_ path: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    }
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard result == 0 else {
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        throw MilterPostfixError("connect \(path): \(reason)")
+    }
+    return fd
 }

@@ -92,6 +92,15 @@ final class SpamdTestBed: @unchecked Sendable {
         throw TestBedError("spamtuned did not come up within 60 s:\n\(daemonLog)")
     }
 
+    /// Stops the running spamtuned (SIGTERM, waited for) and starts it again.
+    func restart(configuration: URL) throws {
+        for process in processes where process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        try startExecutable(configuration: configuration)
+    }
+
     var logFile: URL { root.appendingPathComponent("spamtuned.log") }
     var daemonLog: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 

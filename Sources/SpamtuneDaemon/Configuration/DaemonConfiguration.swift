@@ -71,10 +71,30 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// spamtuned's own executable.
     public var retrainCommand: [String]? = nil
 
+    // Who may teach (TELL, on the spamd sockets). Root and spamtuned's own user always may.
+    /// Further users (names or uids) who may teach through the Unix socket.
+    public var learnAllowedUsers: [String] = []
+    /// Groups whose members (primary or supplementary) may teach through the Unix socket.
+    public var learnAllowedGroups: [String] = []
+    /// Client networks that may teach over TCP; none by default.
+    public var learnAllowedNetworks: [ClientNetwork] = []
+    // The feedback store's bounds: the oldest entries make room.
+    public var feedbackMaxMessages = 20_000
+    public var feedbackMaxBytes = 1 << 30
+    /// Entries one reporter (a user, an address, a Maildir's owner) may have in the store.
+    public var feedbackMaxPerReporter = 2_000
+
     // Limits and housekeeping
     public var maxConnections = 512
+    /// Connections one client (a uid on the Unix socket, an address on TCP) may hold on
+    /// a spamd socket. The milter has none: every Postfix smtpd is the same user.
+    public var maxConnectionsPerClient = 32
+    /// A new connection that sends nothing for this long is closed.
+    public var firstByteTimeout = 10.0
     /// A connection idle for longer than this is closed.
     public var connectionTimeout = 300.0
+    /// Places in the scoring queue only the milter may take.
+    public var milterQueueReserve = 64
     /// Where the feedback store (TELL, Junk moves) and other state live.
     public var stateDirectory = "/var/lib/spamtune"
     public var logLevel = LogLevel.info
@@ -128,6 +148,17 @@ extension DaemonConfiguration {
 
     static func optionalGroup(_ text: String) -> String? { text == "none" || text.isEmpty ? nil : text }
 
+    /// `alice, bob` or `none`.
+    static func names(_ text: String) -> [String] {
+        let words = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        return words == ["none"] ? [] : words
+    }
+
+    static func networks(_ text: String) throws -> [ClientNetwork] {
+        let words = names(text)
+        return try words.map { try ClientNetwork(parsing: $0) }
+    }
+
     static let keys: [Key] = [
         key("checkpoint") { $0.checkpoint = $1 },
         key("threads") { $0.threads = try ValueParser.integer($1, 0...1024) },
@@ -150,15 +181,17 @@ extension DaemonConfiguration {
         key("milter_socket_mode") { $0.milterSocketMode = try ValueParser.fileMode($1) },
         key("milter_socket_group") { $0.milterSocketGroup = optionalGroup($1) },
         key("milter_tcp_listen") { $0.milterTCPListen = try optionalAddress($1) },
-        key("milter_allowed_networks") {
-            $0.milterAllowedNetworks = try $1.split(whereSeparator: { $0 == "," || $0 == " " }).map { try ClientNetwork(parsing: String($0)) }
-        },
+        key("milter_allowed_networks") { $0.milterAllowedNetworks = try networks($1) },
         key("spamd_listen") { $0.spamdListen = try optionalAddress($1) },
         key("spamd_socket_mode") { $0.spamdSocketMode = try ValueParser.fileMode($1) },
         key("spamd_tcp_listen") { $0.spamdTCPListen = try optionalAddress($1) },
-        key("spamd_allowed_networks") {
-            $0.spamdAllowedNetworks = try $1.split(whereSeparator: { $0 == "," || $0 == " " }).map { try ClientNetwork(parsing: String($0)) }
-        },
+        key("spamd_allowed_networks") { $0.spamdAllowedNetworks = try networks($1) },
+        key("learn_allowed_users") { $0.learnAllowedUsers = names($1) },
+        key("learn_allowed_groups") { $0.learnAllowedGroups = names($1) },
+        key("learn_allowed_networks") { $0.learnAllowedNetworks = try networks($1) },
+        key("feedback_max_messages") { $0.feedbackMaxMessages = try ValueParser.integer($1, 1...100_000_000) },
+        key("feedback_max_bytes") { $0.feedbackMaxBytes = try ValueParser.byteCount($1) },
+        key("feedback_max_per_reporter") { $0.feedbackMaxPerReporter = try ValueParser.integer($1, 1...100_000_000) },
         key("spamd_max_body_size") { $0.spamdMaxBodyBytes = try ValueParser.byteCount($1) },
         key("maildir", repeatable: true) { config, value in
             guard value.hasPrefix("/") else { throw ValueError("a Maildir needs an absolute path, not '\(value)'") }
@@ -181,7 +214,10 @@ extension DaemonConfiguration {
             config.retrainCommand = words.isEmpty || value == "default" ? nil : words
         },
         key("max_connections") { $0.maxConnections = try ValueParser.integer($1, 1...100_000) },
+        key("max_connections_per_client") { $0.maxConnectionsPerClient = try ValueParser.integer($1, 1...100_000) },
+        key("first_byte_timeout") { $0.firstByteTimeout = try ValueParser.duration($1) },
         key("connection_timeout") { $0.connectionTimeout = try ValueParser.duration($1) },
+        key("milter_queue_reserve") { $0.milterQueueReserve = try ValueParser.integer($1, 0...1_000_000) },
         key("state_directory") { config, value in
             guard value.hasPrefix("/") else { throw ValueError("the state directory needs an absolute path") }
             config.stateDirectory = value
@@ -242,6 +278,11 @@ extension DaemonConfiguration {
             } catch let error as ValueError {
                 throw ConfigurationError(path: file.path, line: entry.line, message: "\(entry.key): \(error.message)")
             }
+        }
+        if milterQueueReserve >= queueLimit {
+            throw ConfigurationError(
+                path: file.path, line: seen["milter_queue_reserve"] ?? seen["queue_limit"],
+                message: "milter_queue_reserve \(milterQueueReserve) leaves no place in queue_limit \(queueLimit) for the other ways in")
         }
         if let reject = rejectThreshold, let spam = spamThreshold, reject < spam {
             throw ConfigurationError(path: file.path, line: seen["reject_threshold"], message: "reject_threshold \(reject) is below spam_threshold \(spam)")

@@ -23,9 +23,10 @@ public final class ControlServer: WayIn, @unchecked Sendable {
         let configuration = context.configuration
         listener = try SocketListener(
             address: .unix(path: configuration.controlSocket), mode: configuration.controlSocketMode,
-            group: configuration.controlSocketGroup, maxConnections: 16, timeout: 30, log: context.log)
+            group: configuration.controlSocketGroup,
+            limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log)
         retrainer = Retrainer(configuration: configuration)
-        feedback = try? FeedbackStore(configuration: configuration)
+        feedback = try? FeedbackStore(configuration: configuration, log: context.log)
         name = "control on unix:\(configuration.controlSocket)"
         listener.start { [self] connection in serve(connection) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -6,8 +7,12 @@ import Glibc
 
 /// Starts the training command for `spamtune retrain`, one at a time, in a session of
 /// its own (stopping the daemon does not stop a training run), with its output appended
-/// to `<state_directory>/retrain.log`. The daemon reaps it and remembers how it ended.
+/// to `<state_directory>/retrain.log`, at the timer unit's priority (nice 10), so a
+/// training run never slows scoring. The daemon reaps it and remembers how it ended.
 public final class Retrainer: @unchecked Sendable {
+    /// spamtune-train.service's Nice=.
+    static let niceness: Int32 = 10
+
     public let command: [String]
     public let logPath: String
     private let lock = NSLock()
@@ -59,7 +64,7 @@ public final class Retrainer: @unchecked Sendable {
         if let state, state.running {
             throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
         }
-        let pid = try spawn()
+        let pid = try spawnNiced()
         let started = RetrainState(
             pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
             exitStatus: nil)
@@ -82,6 +87,26 @@ public final class Retrainer: @unchecked Sendable {
             state?.exitStatus = exitStatus
         }
         lock.unlock()
+    }
+
+    /// spawn() from a thread of its own at `niceness`: Linux keeps the nice value per
+    /// thread and a child inherits its spawning thread's, while the daemon's own threads
+    /// keep theirs (a lowered nice value could not be raised back without privileges).
+    private func spawnNiced() throws -> Int32 {
+        let outcome = Mutex<Result<Int32, Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            // On Linux, PRIO_PROCESS with 0 names the calling thread.
+            let which = __priority_which_t(PRIO_PROCESS.rawValue)
+            if getpriority(which, 0) < Self.niceness { setpriority(which, 0, Self.niceness) }
+            let result = Result { try spawn() }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        thread.name = "spamtune-retrain-spawn"
+        thread.start()
+        done.wait()
+        return try outcome.withLock { $0 }!.get()
     }
 
     private func spawn() throws -> Int32 {

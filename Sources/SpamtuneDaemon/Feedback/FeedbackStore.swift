@@ -18,6 +18,31 @@ public struct FeedbackEntry: Sendable, Equatable {
     public let digest: String
     /// Which way the label came (`spamd-tell`, `maildir-junk`, ...).
     public let source: String
+    /// Who sent it (`user-alice`, `uid-1001`, `ip-192.0.2.7`); `unknown` for entries
+    /// stored before reporters were recorded.
+    public let reporter: String
+    /// The message file's size.
+    public let bytes: Int
+}
+
+/// How much the feedback store keeps. When a new entry goes past a bound, the oldest
+/// entries make room: first the reporter's own (its quota), then anyone's.
+public struct FeedbackLimits: Sendable, Equatable {
+    public var maxMessages: Int
+    public var maxBytes: Int
+    public var maxPerReporter: Int
+
+    public init(maxMessages: Int = Int.max, maxBytes: Int = Int.max, maxPerReporter: Int = Int.max) {
+        self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
+        self.maxPerReporter = maxPerReporter
+    }
+
+    public init(_ configuration: DaemonConfiguration) {
+        self.init(
+            maxMessages: configuration.feedbackMaxMessages, maxBytes: configuration.feedbackMaxBytes,
+            maxPerReporter: configuration.feedbackMaxPerReporter)
+    }
 }
 
 /// What `record` did.
@@ -61,7 +86,11 @@ public enum FeedbackError: Error, Equatable, CustomStringConvertible {
 /// loses at most the message being written. Its file is named after the SHA-256 of its
 /// bytes (`<digest>.<source>`): the same message labelled twice is one entry, and
 /// labelling it the other way moves it, so the newest label wins. The date of an entry is
-/// its file's modification time.
+/// its file's modification time. The name also records who sent the label:
+/// `<digest>.<source>.<reporter>`.
+///
+/// The store is bounded (FeedbackLimits): a full store drops its oldest entries, each
+/// with a log line, so no reporter can grow it without end or push everyone else out.
 ///
 /// The verdict header fields spamtune adds (`strippedFieldNames`) are removed before a
 /// message is stored or looked up: a message labelled as delivered (with them) and as
@@ -74,15 +103,20 @@ public final class FeedbackStore: Sendable {
 
     public let directory: URL
     public let maxMessageBytes: Int
+    public let limits: FeedbackLimits
     /// Header fields removed from messages before they are stored (lower case).
     public let strippedFieldNames: Set<String>
+    private let log: Logger?
 
     /// Opens the store, creating its directories when missing.
     public init(
-        directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes, strippedFieldNames: [String] = []
+        directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes, strippedFieldNames: [String] = [],
+        limits: FeedbackLimits = FeedbackLimits(), log: Logger? = nil
     ) throws {
         self.directory = directory.standardizedFileURL
-        self.maxMessageBytes = maxMessageBytes
+        self.maxMessageBytes = min(maxMessageBytes, limits.maxBytes)
+        self.limits = limits
+        self.log = log
         self.strippedFieldNames = Set(strippedFieldNames.map { $0.lowercased() })
         for label in Label.allCases {
             for sub in ["tmp", "new", "cur"] {
@@ -97,19 +131,21 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The store the configuration names, `<state_directory>/feedback`, stripping the
-    /// configured verdict header fields.
-    public convenience init(configuration: DaemonConfiguration) throws {
+    /// configured verdict header fields, within the configured bounds.
+    public convenience init(configuration: DaemonConfiguration, log: Logger? = nil) throws {
         try self.init(
             directory: URL(fileURLWithPath: configuration.feedbackDirectory),
-            strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader])
+            strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader],
+            limits: FeedbackLimits(configuration), log: log)
     }
 
     /// The Maildir holding the messages with `label`.
     public func maildir(for label: Label) -> URL { directory.appendingPathComponent(label.name) }
 
-    /// Stores `message` as `label`; a message stored with the other label is moved.
+    /// Stores `message` as `label`, sent by `reporter` the way `source`; a message stored
+    /// with the other label is moved. Past a bound, the oldest entries are dropped.
     @discardableResult
-    public func record(_ message: [UInt8], label: Label, source: String) throws -> FeedbackChange {
+    public func record(_ message: [UInt8], label: Label, source: String, reporter: String = "unknown") throws -> FeedbackChange {
         guard !message.isEmpty else { throw FeedbackError.emptyMessage }
         guard message.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: message.count, limit: maxMessageBytes) }
         let bytes = stripped(message)
@@ -126,13 +162,51 @@ public final class FeedbackStore: Sendable {
             }
             change = .unchanged
         } else {
-            try write(bytes, to: maildir(for: label).appendingPathComponent("new/\(digest).\(Self.sanitized(source))"))
+            let name = "\(digest).\(Self.sanitized(source)).\(Self.sanitized(reporter, keeping: "-_.@"))"
+            try write(bytes, to: maildir(for: label).appendingPathComponent("new/\(name)"))
         }
         for stale in existing where stale.label != label {
             try unlinkSynced(stale.url)
             if change == .added { change = .relabelled(from: stale.label) }
         }
+        if change != .unchanged { try enforceLimits(keeping: digest) }
         return change
+    }
+
+    /// Drops the oldest entries until the store is within its limits: a reporter past its
+    /// quota loses its own oldest first, then the whole store its oldest. The entry just
+    /// written (`keeping`) stays.
+    private func enforceLimits(keeping digest: String) throws {
+        guard limits != FeedbackLimits() else { return }
+        var all = try entries()  // oldest first
+        var dropped: [(FeedbackEntry, String)] = []
+        var perReporter: [String: Int] = [:]
+        for entry in all { perReporter[entry.reporter, default: 0] += 1 }
+        for (reporter, count) in perReporter where count > limits.maxPerReporter {
+            let own = all.filter { $0.reporter == reporter && $0.digest != digest }
+            for entry in own.prefix(count - limits.maxPerReporter) {
+                dropped.append((entry, "\(reporter) is past feedback_max_per_reporter (\(limits.maxPerReporter))"))
+            }
+        }
+        let droppedDigests = Set(dropped.map(\.0.digest))
+        all.removeAll { droppedDigests.contains($0.digest) }
+        var count = all.count
+        var total = all.reduce(0) { $0 + $1.bytes }
+        for entry in all where entry.digest != digest && (count > limits.maxMessages || total > limits.maxBytes) {
+            let reason =
+                count > limits.maxMessages
+                ? "the store is past feedback_max_messages (\(limits.maxMessages))" : "the store is past feedback_max_bytes (\(limits.maxBytes))"
+            dropped.append((entry, reason))
+            count -= 1
+            total -= entry.bytes
+        }
+        for (entry, reason) in dropped {
+            try unlinkSynced(entry.url)
+            log?.warning(
+                "feedback: dropped the oldest entry, \(entry.label.name) from \(entry.reporter) by \(entry.source) "
+                    + "(\(entry.digest.prefix(12)), \(ISO8601DateFormatter().string(from: entry.date))): \(reason)",
+                throttle: "feedback entries dropped")
+        }
     }
 
     /// Removes the message from the store (from `label` only, when given). Returns
@@ -222,8 +296,12 @@ public final class FeedbackStore: Sendable {
             throw FeedbackError.cannotRead(path: url.path, reason: String(cString: strerror(errno)))
         }
         let date = Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        let source = String(parts[1].split(separator: ":", maxSplits: 1).first ?? "")
-        return FeedbackEntry(url: url, label: label, date: date, digest: String(parts[0]), source: source)
+        // `<source>.<reporter>`, up to the `:2,` flags a mail client may add.
+        let rest = parts[1].split(separator: ":", maxSplits: 1).first ?? ""
+        let fields = rest.split(separator: ".", maxSplits: 1).map(String.init)
+        return FeedbackEntry(
+            url: url, label: label, date: date, digest: String(parts[0]), source: fields.first ?? "",
+            reporter: fields.count == 2 ? fields[1] : "unknown", bytes: Int(info.st_size))
     }
 
     /// tmp/ -> fsync -> rename into new/ -> fsync new/: the Maildir delivery order.
@@ -279,10 +357,11 @@ public final class FeedbackStore: Sendable {
         return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.next()).\(hostName)"
     }
 
-    /// A source name safe in a file name: letters, digits, '-' and '_'.
-    static func sanitized(_ source: String) -> String {
+    /// A name safe in a file name: letters, digits, '-', '_' and what `keeping` adds.
+    static func sanitized(_ source: String, keeping: String = "-_") -> String {
+        let extra = Set(keeping.unicodeScalars)
         let kept = source.unicodeScalars.prefix(40).map { scalar -> Character in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_") ? Character(scalar) : "_"
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || extra.contains(scalar)) ? Character(scalar) : "_"
         }
         return kept.isEmpty ? "unknown" : String(kept)
     }

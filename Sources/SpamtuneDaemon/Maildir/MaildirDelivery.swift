@@ -102,6 +102,12 @@ final class MaildirDelivery: @unchecked Sendable {
 
     var feedbackSource: String { "maildir:\(mailbox.root)" }
 
+    /// Who a Junk move in this Maildir comes from: its owner (the admin listed the
+    /// Maildir, which makes its owner a reporter; the store's quota bounds them).
+    var feedbackReporter: String {
+        MaildirFileSystem.status(mailbox.root).map { PeerIdentity.reporter(uid: $0.st_uid) } ?? "unknown"
+    }
+
     // MARK: Scanning
 
     /// Scores `new/<name>` and delivers it: headers added, spam to the Junk folder.
@@ -292,8 +298,9 @@ final class MaildirDelivery: @unchecked Sendable {
         let current = try feedback.entry(for: bytes)?.label ?? (isOurSpam ? .spam : nil)
         let label: Label = folder == .junk ? .spam : .ham
         guard folder == .junk ? current != .spam : current == .spam else { return nil }
-        let change = try feedback.record(bytes, label: label, source: feedbackSource)
-        log.info("maildir feedback: \(message.path) is \(label.name) by the user's move (\(change))")
+        let reporter = feedbackReporter
+        let change = try feedback.record(bytes, label: label, source: feedbackSource, reporter: reporter)
+        log.info("maildir feedback: \(message.path) is \(label.name) by the user's move (\(change)) reporter=\(reporter)")
         return label
     }
 

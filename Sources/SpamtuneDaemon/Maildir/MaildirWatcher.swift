@@ -47,7 +47,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     public static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
-        let feedback = try FeedbackStore(configuration: configuration)
+        let feedback = try FeedbackStore(configuration: configuration, log: context.log)
         let watcher = try MaildirWatcher(configuration: configuration, service: context.service, feedback: feedback, log: context.log)
         watcher.start()
         return watcher

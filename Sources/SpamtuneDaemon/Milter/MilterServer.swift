@@ -43,6 +43,9 @@ public final class MilterServer: WayIn, @unchecked Sendable {
         log = context.log
         // Long enough for a message under way to get its verdict.
         drainSeconds = min(configuration.messageDeadline + 5, 60)
+        // No per-peer bound: every Postfix smtpd is the same user (or, on TCP, host).
+        let limits = ConnectionLimits(
+            maxConnections: configuration.maxConnections, firstByte: configuration.firstByteTimeout, idle: configuration.connectionTimeout)
         var bound: [SocketListener] = []
         do {
             if let address = configuration.milterListen {
@@ -52,13 +55,11 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                     try SocketListener(
                         address: address, mode: isUnix ? configuration.milterSocketMode : nil,
                         group: isUnix ? configuration.milterSocketGroup : nil,
-                        maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout, log: log))
+                        limits: limits, log: log))
             }
             if let address = configuration.milterTCPListen {
                 bound.append(
-                    try SocketListener(
-                        address: address, maxConnections: configuration.maxConnections,
-                        timeout: configuration.connectionTimeout, log: log))
+                    try SocketListener(address: address, limits: limits, log: log))
             }
         } catch {
             for listener in bound { listener.stop(closeConnections: true) }
@@ -106,7 +107,9 @@ public final class MilterServer: WayIn, @unchecked Sendable {
 
     private func serve(_ connection: SocketConnection) {
         if let peer = connection.peer, !allowedNetworks.contains(where: { $0.contains(peer) }) {
-            log.warning("milter: refusing a connection from \(connection.peerDescription), which is not in milter_allowed_networks")
+            log.warning(
+                "milter: refusing a connection from \(connection.peerDescription), which is not in milter_allowed_networks",
+                throttle: "milter: refused, not in milter_allowed_networks")
             return
         }
         let session = MilterSession(
@@ -126,7 +129,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 if response.endsConnection { return }
                 if stopping.load(ordering: .acquiring) && !session.isInMessage { return }
             } catch let error as MilterProtocolError {
-                log.warning("milter: closing the connection from \(connection.peerDescription): \(error)")
+                log.warning("milter: closing the connection from \(connection.peerDescription): \(error)", throttle: "milter: \(error)")
                 return
             } catch ConnectionError.timedOut {
                 if session.isInMessage {

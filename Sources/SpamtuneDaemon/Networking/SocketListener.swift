@@ -5,36 +5,57 @@ import Synchronization
 import Glibc
 #endif
 
+/// How many connections a listener holds and for how long.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// Connections open at once on this socket.
+    public var maxConnections: Int
+    /// Connections one peer (a uid on a Unix socket, an address on TCP) may hold at once;
+    /// nil for none (every Postfix smtpd is user postfix, so the milter has none).
+    public var perPeer: Int?
+    /// A new connection that sends nothing for this long is closed.
+    public var firstByte: Double
+    /// A connection idle for this long, after its first byte, is closed.
+    public var idle: Double
+
+    public init(maxConnections: Int, perPeer: Int? = nil, firstByte: Double, idle: Double) {
+        self.maxConnections = maxConnections
+        self.perPeer = perPeer
+        self.firstByte = min(firstByte, idle)
+        self.idle = idle
+    }
+}
+
 /// A listening socket (Unix or TCP) that serves each connection on a thread of its own.
 ///
 /// Every protocol here is request-response with small state, and a thread per
 /// connection keeps each protocol a plain, readable state machine over blocking reads.
-/// The number of connections is capped; past the cap a new connection is closed at
-/// once. Each connection has receive and send timeouts, so an idle or stuck peer
-/// frees its thread.
+/// The connections are bounded per socket and per peer; when a bound is reached, the
+/// oldest connection that has not sent a byte yet makes room (an idle flood gives way to
+/// a client with something to say), else the new connection is closed at once. A
+/// connection must send its first byte soon and then keep within the idle timeout, so
+/// an idle or stuck peer frees its thread.
+///
+/// A Unix socket path is only ever taken over from a dead daemon: a socket that answers
+/// is left alone (the start fails), and at exit a listener removes the socket file only
+/// when it is still the one it created.
 public final class SocketListener: @unchecked Sendable {
     public let address: ListenAddress
+    public let limits: ConnectionLimits
     private let descriptor: Int32
-    private let maxConnections: Int
-    private let timeout: Double
     private let log: Logger
     private let active = Atomic<Int>(0)
     private let closing = Atomic<Bool>(false)
     private var acceptThread: Thread?
-    private let connectionsLock = NSLock()
-    private var openConnections: [ObjectIdentifier: SocketConnection] = [:]
+    private let table = ConnectionTable()
+    /// The socket file this listener created (device, inode), to remove only that one.
+    private let createdFile: (dev: UInt64, ino: UInt64)?
 
-    /// Binds and listens. A stale Unix socket file from an earlier run is replaced;
-    /// `mode` and `group` set the socket file's permissions.
-    public init(
-        address: ListenAddress, mode: UInt16? = nil, group: String? = nil, maxConnections: Int, timeout: Double,
-        log: Logger
-    ) throws {
+    /// Binds and listens; `mode` and `group` set a Unix socket file's permissions.
+    public init(address: ListenAddress, mode: UInt16? = nil, group: String? = nil, limits: ConnectionLimits, log: Logger) throws {
         self.address = address
-        self.maxConnections = maxConnections
-        self.timeout = timeout
+        self.limits = limits
         self.log = log
-        descriptor = try Self.bind(address, mode: mode, group: group)
+        (descriptor, createdFile) = try Self.bind(address, mode: mode, group: group)
     }
 
     /// Starts accepting; `handler` runs on the connection's own thread and the
@@ -54,12 +75,15 @@ public final class SocketListener: @unchecked Sendable {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shutdown(descriptor, Int32(SHUT_RDWR))
         close(descriptor)
-        if case let .unix(path) = address { unlink(path) }
-        if closeConnections {
-            connectionsLock.lock()
-            for connection in openConnections.values { connection.shutdown() }
-            connectionsLock.unlock()
+        if case let .unix(path) = address, let createdFile {
+            // Another daemon may have replaced a socket file this one had lost (deleted
+            // by hand, say): only the file this listener created is removed.
+            var info = stat()
+            if lstat(path, &info) == 0, UInt64(info.st_dev) == createdFile.dev, UInt64(info.st_ino) == createdFile.ino {
+                unlink(path)
+            }
         }
+        if closeConnections { table.shutDownAll() }
     }
 
     /// Waits up to `seconds` for the open connections to end.
@@ -80,7 +104,7 @@ public final class SocketListener: @unchecked Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 if closing.load(ordering: .acquiring) { return }
                 if errno == EMFILE || errno == ENFILE {
-                    log.warning("\(address): out of file descriptors; pausing accepts")
+                    log.warning("\(address): out of file descriptors; pausing accepts", throttle: "\(address) emfile")
                     usleep(100_000)
                     continue
                 }
@@ -88,23 +112,25 @@ public final class SocketListener: @unchecked Sendable {
                 usleep(100_000)
                 continue
             }
-            let connection = SocketConnection(descriptor: client, peer: Self.peerAddress(storage), timeout: timeout)
-            if active.wrappingAdd(1, ordering: .relaxed).newValue > maxConnections {
-                active.wrappingSubtract(1, ordering: .relaxed)
-                log.warning("\(address): \(maxConnections) connections already open; refusing one from \(connection.peerDescription)")
+            let connection = SocketConnection(descriptor: client, peer: Self.peerAddress(storage), limits: limits)
+            switch table.admit(connection, limits: limits) {
+            case let .refused(reason):
+                log.warning("\(address): refusing a connection from \(connection.identity): \(reason)", throttle: "\(address) refused")
                 connection.close()
                 continue
+            case let .admitted(evicted):
+                if let evicted {
+                    log.warning(
+                        "\(address): closed a connection from \(evicted.identity) that had sent nothing, to make room for \(connection.identity)",
+                        throttle: "\(address) evicted")
+                }
             }
-            connectionsLock.lock()
-            openConnections[ObjectIdentifier(connection)] = connection
-            connectionsLock.unlock()
+            active.wrappingAdd(1, ordering: .relaxed)
             let thread = Thread { [self] in
                 handler(connection)
                 // Forget the connection before closing it: once closed, its descriptor
                 // number can be reused, and stop() must never shut down a stranger's.
-                connectionsLock.lock()
-                openConnections[ObjectIdentifier(connection)] = nil
-                connectionsLock.unlock()
+                table.remove(connection)
                 connection.close()
                 active.wrappingSubtract(1, ordering: .relaxed)
             }
@@ -113,28 +139,36 @@ public final class SocketListener: @unchecked Sendable {
         }
     }
 
-    private static func bind(_ address: ListenAddress, mode: UInt16?, group: String?) throws -> Int32 {
+    private static func bind(_ address: ListenAddress, mode: UInt16?, group: String?) throws -> (Int32, (dev: UInt64, ino: UInt64)?) {
         switch address {
         case let .unix(path):
+            // The group first: a start that fails must leave no socket file behind.
+            var groupID: gid_t?
+            if let group {
+                guard let entry = getgrnam(group) else {
+                    throw SocketError(address, "group '\(group)' does not exist (set the socket group in the configuration, or none)", 0, kind: .configuration)
+                }
+                groupID = entry.pointee.gr_gid
+            }
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw SocketError(address, "socket", errno) }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            guard var addr = UnixSocketAddress.make(path) else {
                 close(fd)
-                throw SocketError(address, "the path is longer than a Unix socket path may be", 0)
+                throw SocketError(address, "the path is longer than a Unix socket path may be", 0, kind: .configuration)
             }
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-                for (i, byte) in bytes.enumerated() { raw[i] = byte }
-                raw[bytes.count] = 0
-            }
-            // Replace a socket left by an earlier run, but never another kind of file.
+            // Replace a socket left by a daemon that is gone, but never one that answers
+            // (another spamtuned serving it), nor another kind of file.
             var info = stat()
             if lstat(path, &info) == 0 {
                 guard (info.st_mode & S_IFMT) == S_IFSOCK else {
                     close(fd)
-                    throw SocketError(address, "exists and is not a socket; refusing to replace it", 0)
+                    throw SocketError(address, "exists and is not a socket; refusing to replace it", 0, kind: .configuration)
+                }
+                if let owner = UnixSocketAddress.liveListener(path) {
+                    close(fd)
+                    let who = owner.pid.map { "another process (pid \($0))" } ?? "another process"
+                    throw SocketError(
+                        address, "\(who) is serving this socket; stop it first, or configure another path", 0, kind: .inUse(pid: owner.pid))
                 }
                 unlink(path)
             }
@@ -146,20 +180,22 @@ public final class SocketListener: @unchecked Sendable {
                 close(fd)
                 throw SocketError(address, "bind", code)
             }
+            var created = stat()
+            lstat(path, &created)
             if let mode { chmod(path, mode_t(mode)) }
-            if let group {
-                guard let entry = getgrnam(group) else {
-                    close(fd)
-                    throw SocketError(address, "group '\(group)' does not exist (set the socket group in the configuration, or none)", 0)
-                }
-                chown(path, uid_t.max, entry.pointee.gr_gid)
+            if let groupID, chown(path, uid_t.max, groupID) != 0 {
+                let code = errno
+                close(fd)
+                unlink(path)
+                throw SocketError(address, "cannot give the socket group \(group ?? "")", code)
             }
             guard listen(fd, 128) == 0 else {
                 let code = errno
                 close(fd)
+                unlink(path)
                 throw SocketError(address, "listen", code)
             }
-            return fd
+            return (fd, (UInt64(created.st_dev), UInt64(created.st_ino)))
         case let .tcp(host, port):
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -167,7 +203,7 @@ public final class SocketListener: @unchecked Sendable {
             var list: UnsafeMutablePointer<addrinfo>?
             let status = getaddrinfo(host, String(port), &hints, &list)
             guard status == 0, let first = list else {
-                throw SocketError(address, "cannot resolve \(host): \(String(cString: gai_strerror(status)))", 0)
+                throw SocketError(address, "cannot resolve \(host): \(String(cString: gai_strerror(status)))", 0, kind: .configuration)
             }
             defer { freeaddrinfo(list) }
             let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -177,14 +213,14 @@ public final class SocketListener: @unchecked Sendable {
             guard Glibc.bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
                 let code = errno
                 close(fd)
-                throw SocketError(address, "bind", code)
+                throw SocketError(address, "bind", code, kind: code == EADDRINUSE ? .inUse(pid: nil) : .system)
             }
             guard listen(fd, 128) == 0 else {
                 let code = errno
                 close(fd)
                 throw SocketError(address, "listen", code)
             }
-            return fd
+            return (fd, nil)
         }
     }
 
@@ -225,21 +261,36 @@ public final class SocketListener: @unchecked Sendable {
 /// One accepted connection: blocking reads and writes with timeouts, and a read
 /// buffer for line- and length-framed protocols.
 public final class SocketConnection: @unchecked Sendable {
+    /// The peer's IP address on TCP; nil on a Unix socket.
     public let peer: [UInt8]?
+    /// Who the peer is: its uid (Unix socket) or address (TCP).
+    public let identity: PeerIdentity
+    let acceptedAt = DispatchTime.now()
     private let descriptor: Int32
+    private let idleTimeout: Double
     private var buffer: [UInt8] = []
     private var bufferStart = 0
     private let closed = Atomic<Bool>(false)
+    private let spoke = Atomic<Bool>(false)
 
-    init(descriptor: Int32, peer: [UInt8]?, timeout: Double) {
+    init(descriptor: Int32, peer: [UInt8]?, limits: ConnectionLimits) {
         self.descriptor = descriptor
         self.peer = peer
-        var value = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        idleTimeout = limits.idle
+        if let peer {
+            identity = PeerIdentity(.address(peer))
+        } else if let credentials = Self.credentials(descriptor) {
+            identity = PeerIdentity(.localUser(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid))
+        } else {
+            identity = PeerIdentity(.unknown)
+        }
+        Self.setTimeouts(descriptor, receive: limits.firstByte, send: limits.idle)
         var one: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE_COMPAT, &one, socklen_t(MemoryLayout<Int32>.size))
     }
+
+    /// The peer has sent at least one byte.
+    var hasSpoken: Bool { spoke.load(ordering: .relaxed) }
 
     public var peerDescription: String { peer.map { IPAddress.format($0) } ?? "local socket" }
 
@@ -302,6 +353,10 @@ public final class SocketConnection: @unchecked Sendable {
     private func receive(into raw: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
             let n = recv(descriptor, raw.baseAddress, raw.count, 0)
+            if n > 0 && !spoke.exchange(true, ordering: .relaxed) {
+                // It has something to say: from now on, the ordinary idle timeout.
+                Self.setTimeouts(descriptor, receive: idleTimeout, send: idleTimeout)
+            }
             if n >= 0 { return n }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
@@ -330,12 +385,21 @@ public final class SocketConnection: @unchecked Sendable {
     public func shutdown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
 
     /// The credentials of the process at the other end of a Unix socket.
-    public var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? {
+    public var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? { Self.credentials(descriptor) }
+
+    static func credentials(_ descriptor: Int32) -> (pid: Int32, uid: UInt32, gid: UInt32)? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, which Glibc's module map hides.
         var credentials = (pid: Int32(0), uid: UInt32(0), gid: UInt32(0))
         var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
         return (credentials.pid, credentials.uid, credentials.gid)
+    }
+
+    private static func setTimeouts(_ descriptor: Int32, receive: Double, send: Double) {
+        for (option, seconds) in [(SO_RCVTIMEO, receive), (SO_SNDTIMEO, send)] {
+            var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+            setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
 
     func close() {
@@ -367,13 +431,122 @@ public enum ConnectionError: Error, CustomStringConvertible, Equatable {
 }
 
 public struct SocketError: Error, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The configuration names something that cannot work (a missing group, a path
+        /// that is a file): spamtuned exits with EX_CONFIG.
+        case configuration
+        /// Another process serves the address: spamtuned exits with EX_CONFIG too, as a
+        /// restart would not help.
+        case inUse(pid: Int32?)
+        case system
+    }
+
     public let address: ListenAddress
     public let message: String
+    public let kind: Kind
 
-    init(_ address: ListenAddress, _ what: String, _ code: Int32) {
+    init(_ address: ListenAddress, _ what: String, _ code: Int32, kind: Kind = .system) {
         self.address = address
+        self.kind = kind
         message = code == 0 ? what : "\(what): \(String(cString: strerror(code)))"
     }
 
     public var description: String { "cannot listen on \(address): \(message)" }
+}
+
+/// The open connections of one listener, by peer: who is admitted, who makes room.
+final class ConnectionTable: @unchecked Sendable {
+    enum Admission {
+        /// In; `evicted` is a silent connection closed to make room.
+        case admitted(evicted: SocketConnection?)
+        case refused(String)
+    }
+
+    private let lock = NSLock()
+    private var open: [ObjectIdentifier: SocketConnection] = [:]
+    private var perPeer: [String: Int] = [:]
+
+    func admit(_ connection: SocketConnection, limits: ConnectionLimits) -> Admission {
+        lock.lock()
+        defer { lock.unlock() }
+        var evicted: SocketConnection?
+        let key = connection.identity.key
+        if let cap = limits.perPeer, perPeer[key, default: 0] >= cap {
+            guard let victim = oldestSilent(where: { $0.identity.key == key }) else {
+                return .refused("it already holds \(cap) connections (max_connections_per_client)")
+            }
+            evicted = victim
+        } else if open.count >= limits.maxConnections {
+            guard let victim = oldestSilent(where: { _ in true }) else {
+                return .refused("\(limits.maxConnections) connections already open, all of them busy (max_connections)")
+            }
+            evicted = victim
+        }
+        if let evicted {
+            forget(evicted)
+            evicted.shutdown()
+        }
+        open[ObjectIdentifier(connection)] = connection
+        perPeer[key, default: 0] += 1
+        return .admitted(evicted: evicted)
+    }
+
+    func remove(_ connection: SocketConnection) {
+        lock.lock()
+        forget(connection)
+        lock.unlock()
+    }
+
+    func shutDownAll() {
+        lock.lock()
+        for connection in open.values { connection.shutdown() }
+        lock.unlock()
+    }
+
+    private func forget(_ connection: SocketConnection) {
+        guard open.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        let key = connection.identity.key
+        perPeer[key, default: 1] -= 1
+        if perPeer[key] == 0 { perPeer[key] = nil }
+    }
+
+    private func oldestSilent(where matches: (SocketConnection) -> Bool) -> SocketConnection? {
+        open.values.filter { !$0.hasSpoken && matches($0) }.min { $0.acceptedAt < $1.acceptedAt }
+    }
+}
+
+/// Unix socket addresses, and whether a daemon answers on one.
+enum UnixSocketAddress {
+    static func make(_ path: String) -> sockaddr_un? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+            raw[bytes.count] = 0
+        }
+        return addr
+    }
+
+    struct Listener {
+        /// From SO_PEERCRED, which names the process that listens; nil when it is too
+        /// busy to take the connection (its backlog is full).
+        let pid: Int32?
+    }
+
+    /// The process listening on `path`; nil when nothing does (a stale file left by a
+    /// daemon that died).
+    static func liveListener(_ path: String) -> Listener? {
+        guard var addr = make(path) else { return nil }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let result = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result == 0 { return Listener(pid: SocketConnection.credentials(fd)?.pid) }
+        // A full backlog answers EAGAIN: someone listens. Refused or gone: nobody does.
+        return errno == EAGAIN ? Listener(pid: nil) : nil
+    }
 }

@@ -15,6 +15,9 @@ import SpamtuneSupport
 public final class ScoringService: @unchecked Sendable {
     public struct Settings: Sendable {
         public var queueLimit = 256
+        /// Queue places only the milter may take: mail keeps flowing through Postfix
+        /// while spamc clients fill the rest.
+        public var milterReserve = 64
         public var batchMaxMessages = 16
         public var batchMaxTokens = 4096
         public var deadline = 30.0
@@ -28,6 +31,9 @@ public final class ScoringService: @unchecked Sendable {
 
         public init(_ configuration: DaemonConfiguration) {
             queueLimit = configuration.queueLimit
+            // Without a milter there is nobody to reserve for.
+            let hasMilter = configuration.milterListen != nil || configuration.milterTCPListen != nil
+            milterReserve = hasMilter ? configuration.milterQueueReserve : 0
             batchMaxMessages = configuration.batchMaxMessages
             batchMaxTokens = configuration.batchMaxTokens
             deadline = configuration.messageDeadline
@@ -94,7 +100,8 @@ public final class ScoringService: @unchecked Sendable {
         let deadline = started + settings.deadline
         let model = currentModel
         let bytes = message.count > settings.maxMessageBytes ? Array(message.prefix(settings.maxMessageBytes)) : message
-        let verdict = scoreInput(model.classifier.input(forMail: bytes), model: model, deadline: deadline, started: started)
+        let verdict = scoreInput(
+            model.classifier.input(forMail: bytes), channel: channel, model: model, deadline: deadline, started: started)
         statistics.record(verdict, channel: channel)
         log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: message.count)
         return verdict
@@ -105,7 +112,7 @@ public final class ScoringService: @unchecked Sendable {
         let started = DispatchTime.now()
         let model = currentModel
         let verdict = scoreInput(
-            model.classifier.input(for: text), model: model, deadline: started + settings.deadline, started: started)
+            model.classifier.input(for: text), channel: channel, model: model, deadline: started + settings.deadline, started: started)
         statistics.record(verdict, channel: channel)
         log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: text.utf8.count)
         return verdict
@@ -113,18 +120,21 @@ public final class ScoringService: @unchecked Sendable {
 
     private func threshold(_ model: LoadedModel) -> Double { settings.spamThreshold ?? model.classifier.threshold }
 
-    private func scoreInput(_ input: ModelInput, model: LoadedModel, deadline: DispatchTime, started: DispatchTime) -> Verdict {
+    private func scoreInput(
+        _ input: ModelInput, channel: Channel, model: LoadedModel, deadline: DispatchTime, started: DispatchTime
+    ) -> Verdict {
         let tokens = input.ids.count
         let key = VerdictCache.Key(version: model.version, input: input)
         if let probability = cache.lookup(key) {
             return makeVerdict(.cached, probability: probability, tokens: tokens, model: model, started: started)
         }
-        let request = Request(input: input, model: model)
+        let request = Request(input: input, model: model, isMail: channel == .milter)
+        let limit = request.isMail ? settings.queueLimit : max(1, settings.queueLimit - settings.milterReserve)
         lock.lock()
-        while queue.count >= settings.queueLimit && !stopping {
+        while queue.count >= limit && !stopping {
             if !lock.wait(until: Date(timeIntervalSinceNow: seconds(until: deadline))) { break }
         }
-        guard queue.count < settings.queueLimit, !stopping else {
+        guard queue.count < limit, !stopping else {
             lock.unlock()
             return failure(stopping ? "shutting down" : "queue full past the deadline", tokens: tokens, model: model, started: started)
         }
@@ -168,21 +178,23 @@ public final class ScoringService: @unchecked Sendable {
                 lock.unlock()
                 return
             }
-            // One batch: same model, within the message and token limits.
-            let first = queue[0].model
+            // One batch: same model, within the message and token limits; the milter's
+            // messages first (an SMTP session is waiting on each).
+            let order = queue.indices.filter { queue[$0].isMail } + queue.indices.filter { !queue[$0].isMail }
+            let first = queue[order[0]].model
             var batch: [Request] = []
+            var taken: [Int] = []
             var tokens = 0
-            var index = 0
-            while index < queue.count && batch.count < settings.batchMaxMessages {
+            for index in order where batch.count < settings.batchMaxMessages {
                 let candidate = queue[index]
                 if candidate.model !== first || (!batch.isEmpty && tokens + candidate.input.ids.count > settings.batchMaxTokens) {
-                    index += 1
                     continue
                 }
                 batch.append(candidate)
+                taken.append(index)
                 tokens += candidate.input.ids.count
-                queue.remove(at: index)
             }
+            for index in taken.sorted(by: >) { queue.remove(at: index) }
             lock.broadcast()  // room in the queue
             lock.unlock()
 
@@ -243,15 +255,18 @@ func milliseconds(since start: DispatchTime) -> Double {
 private final class Request: @unchecked Sendable {
     let input: ModelInput
     let model: ScoringService.LoadedModel
+    /// From the milter: served first, and may use the reserved places.
+    let isMail: Bool
     let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var abandoned = false
     private(set) var probability: Double?
     private(set) var error: String?
 
-    init(input: ModelInput, model: ScoringService.LoadedModel) {
+    init(input: ModelInput, model: ScoringService.LoadedModel, isMail: Bool) {
         self.input = input
         self.model = model
+        self.isMail = isMail
     }
 
     var isAbandoned: Bool {

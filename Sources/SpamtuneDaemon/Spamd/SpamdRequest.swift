@@ -22,6 +22,7 @@ public enum SpamdStatus: Int, Sendable, CustomStringConvertible {
     case ioError = 74
     case temporaryFailure = 75
     case protocolError = 76
+    case noPermission = 77
     case timeout = 79
 
     public var description: String {
@@ -33,6 +34,7 @@ public enum SpamdStatus: Int, Sendable, CustomStringConvertible {
         case .ioError: "EX_IOERR"
         case .temporaryFailure: "EX_TEMPFAIL"
         case .protocolError: "EX_PROTOCOL"
+        case .noPermission: "EX_NOPERM"
         case .timeout: "EX_TIMEOUT"
         }
     }

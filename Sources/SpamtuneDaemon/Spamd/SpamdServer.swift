@@ -6,6 +6,9 @@ import SpamtuneMail
 /// where only clients in `spamd_allowed_networks` are served (spamd's `-A`). The stock
 /// `spamc`, Exim's `spam =` condition and Mail::SpamAssassin::Client work unchanged.
 ///
+/// Scoring is open to whoever may connect; TELL (`spamc -L`) only to the peers the
+/// LearningPolicy names, others get EX_NOPERM and a log line naming them.
+///
 /// A connection carries one request. A request that breaks the protocol gets an error
 /// status line and its connection is closed; nothing a client sends affects another
 /// connection.
@@ -16,6 +19,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     private let tcpListener: SocketListener?
     private let reader: SpamdRequestReader
     private let feedback: FeedbackStore
+    private let learning: LearningPolicy
     private let allowedNetworks: [ClientNetwork]
     private let drainSeconds: Double
 
@@ -34,24 +38,23 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         limits.wholeMessageBytes = max(configuration.spamdMaxBodyBytes, configuration.maxMessageBytes)
         limits.requestSeconds = configuration.connectionTimeout
         reader = SpamdRequestReader(limits: limits)
-        feedback = try FeedbackStore(configuration: configuration)
+        feedback = try FeedbackStore(configuration: configuration, log: context.log)
+        learning = LearningPolicy(configuration)
         allowedNetworks = configuration.spamdAllowedNetworks
         drainSeconds = min(configuration.connectionTimeout, configuration.messageDeadline + 5)
 
         var listeners: [SocketListener] = []
         var names: [String] = []
         do {
+            let limits = ConnectionLimits(
+                maxConnections: configuration.maxConnections, perPeer: configuration.maxConnectionsPerClient,
+                firstByte: configuration.firstByteTimeout, idle: configuration.connectionTimeout)
             if let address = configuration.spamdListen {
-                listeners.append(
-                    try SocketListener(
-                        address: address, mode: configuration.spamdSocketMode, maxConnections: configuration.maxConnections,
-                        timeout: configuration.connectionTimeout, log: context.log))
+                listeners.append(try SocketListener(address: address, mode: configuration.spamdSocketMode, limits: limits, log: context.log))
                 names.append("\(address)")
             }
             if let address = configuration.spamdTCPListen {
-                let listener = try SocketListener(
-                    address: address, maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout,
-                    log: context.log)
+                let listener = try SocketListener(address: address, limits: limits, log: context.log)
                 listeners.append(listener)
                 tcpListener = listener
                 names.append("\(address) allowing \(allowedNetworks.map(\.description).joined(separator: ", "))")
@@ -81,15 +84,17 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
 
     private func serve(_ connection: SocketConnection) {
         if let peer = connection.peer, !allowedNetworks.contains(where: { $0.contains(peer) }) {
-            context.log.warning("spamd: refused a connection from \(connection.peerDescription): not in spamd_allowed_networks")
+            context.log.warning(
+                "spamd: refused a connection from \(connection.peerDescription): not in spamd_allowed_networks",
+                throttle: "spamd: refused, not in spamd_allowed_networks")
             return
         }
         let answer: [UInt8]
         do {
             guard let request = try reader.read(from: connection) else { return }
-            answer = respond(to: request)
+            answer = respond(to: request, from: connection.identity)
         } catch {
-            context.log.warning("spamd: \(connection.peerDescription): \(error)")
+            context.log.warning("spamd: \(connection.identity): \(error)", throttle: "spamd: \(error)")
             answer = SpamdResponse.error(error)
         }
         do {
@@ -99,12 +104,18 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         }
     }
 
-    /// The answer to one request (all of it: the connection closes after it).
-    public func respond(to request: SpamdRequest) -> [UInt8] {
+    /// The answer to one request from `peer` (all of it: the connection closes after it).
+    public func respond(to request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
         switch request.verb {
         case .ping: return SpamdResponse.pong()
         case .skip: return []
-        case .tell: return tell(request)
+        case .tell:
+            if let refusal = learning.refusal(for: peer) {
+                context.log.warning(
+                    "spamd id=\(Self.identifier(of: request.body)) tell refused: \(refusal)", throttle: "spamd: tell refused for \(peer.key)")
+                return SpamdResponse.error(SpamdRequestError(.noPermission, "TELL commands are not enabled for \(peer)"))
+            }
+            return tell(request, from: peer)
         default: break
         }
         let identifier = Self.identifier(of: request.body)
@@ -133,20 +144,20 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     /// TELL: `Set: local` stores the message with its class in the feedback store,
     /// `Remove: local` takes it out. Remote databases do not exist here and are not
     /// reported as done.
-    private func tell(_ request: SpamdRequest) -> [UInt8] {
+    private func tell(_ request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
         let identifier = Self.identifier(of: request.body)
         var didSet: [TellDatabase] = []
         var didRemove: [TellDatabase] = []
         do {
             if request.setDatabases.contains(.local), let label = request.messageClass {
-                let change = try feedback.record(request.body, label: label, source: "spamd-tell")
+                let change = try feedback.record(request.body, label: label, source: "spamd-tell", reporter: peer.reporter)
                 if change != .unchanged { didSet.append(.local) }
-                context.log.info("spamd id=\(identifier) tell=\(label.name) feedback=\(Self.describe(change))")
+                context.log.info("spamd id=\(identifier) tell=\(label.name) feedback=\(Self.describe(change)) reporter=\(peer.reporter) (\(peer))")
             }
             if request.removeDatabases.contains(.local) {
                 let removed = try feedback.remove(request.body, label: request.messageClass)
                 if removed { didRemove.append(.local) }
-                context.log.info("spamd id=\(identifier) tell=forget feedback=\(removed ? "removed" : "absent")")
+                context.log.info("spamd id=\(identifier) tell=forget feedback=\(removed ? "removed" : "absent") reporter=\(peer.reporter) (\(peer))")
             }
         } catch let error as FeedbackError {
             let status: SpamdStatus

@@ -135,7 +135,10 @@ import Testing
         defer { state.remove() }
         let corpus = try SyntheticCorpus()
         var damaged = corpus.archives["20050311_spam_2.tar.bz2"]!
-        damaged[damaged.count / 2] ^= 0x5A
+        // The first block's stored CRC (after "BZh9" and the block magic): the data decodes,
+        // the check fails. A byte flipped in the Huffman data may instead read as a stream
+        // cut short, depending on the archive's bytes (tar records the files' times).
+        damaged[10] ^= 0x5A
         let server = try LoopbackHTTPServer()
         defer { server.stop() }
         corpus.serve(on: server, replacing: ["20050311_spam_2.tar.bz2": damaged])

@@ -26,6 +26,11 @@ let usage = """
       --mirror URL           fetch every file from URL instead of its default host (same paths)
       --file-url NAME=URL    fetch one file (model.safetensors, sms+spam+collection.zip, 20030228_spam.tar.bz2...) from URL
       --offline              use only the cache; a missing file is named, not downloaded
+      --fallback F           when the pretrained GPT-2 cannot be had: first-run (default: only a first run
+                             of the default base trains scratch, and only when nothing could be fetched),
+                             scratch (always train scratch instead, saying why) or fail. Otherwise the run
+                             stops with exit 75 (try later) or 65 (a source served wrong files) and the
+                             current model stays current
       --retries N            retries per download (default 3), the first after --retry-delay S (default 2), doubling
     Data:
       --data LIST            public data sets to train on beside --ham/--spam: sms,spamassassin (default;
@@ -67,7 +72,7 @@ let usage = """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay", "fallback",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still
@@ -110,7 +115,7 @@ do {
         controlSocket = controlSocket ?? configuration.controlSocket
         defaults = TrainingCommandLine.Defaults(
             stateDirectory: configuration.stateDirectory, cacheDirectory: configuration.cacheDirectory,
-            base: configuration.trainBase, recipe: configuration.trainRecipe, data: configuration.trainData, ham: configuration.trainHam,
+            base: configuration.trainBase, fallback: configuration.trainFallback, recipe: configuration.trainRecipe, data: configuration.trainData, ham: configuration.trainHam,
             spam: configuration.trainSpam, unlabelled: configuration.trainUnlabelled, threads: configuration.threads > 0 ? configuration.threads : nil)
     }
     let options = try TrainingCommandLine.options(from: parsed, defaults: defaults)
@@ -123,6 +128,10 @@ do {
         for entry in entries.suffix(10) {
             print("\(entry.version)  \(entry.promoted ? "promoted" : "kept aside")  base \(entry.base), recipe \(entry.recipe): "
                 + TrainingSummary.metrics(entry) + String(format: ", %.0f s training; ", entry.trainingSeconds) + entry.reason)
+        }
+        if let failure = RunHistory(directory: options.workDirectory).lastFailure() {
+            print("last run FAILED at \(failure.failedAt) (exit \(failure.exitStatus)), base \(failure.base); current unchanged:")
+            print(failure.reason.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         }
     case "export":
         guard let target = parsed.value("hf") else { throw ArgumentError.missingArgument("--hf DIR") }
@@ -137,7 +146,18 @@ do {
         let interval = try parsed.value("every").map { try TrainingCommandLine.duration($0) }
         repeat {
             let started = Date()
-            let result = try await TrainingPipeline(options: options).run()
+            let result: TrainingRunResult
+            do {
+                result = try await TrainingPipeline(options: options).run()
+            } catch {
+                // Recorded for `status`; the served model was not touched.
+                let status = (error as? BaseModelUnavailable)?.exitStatus ?? 1
+                try? RunHistory(directory: options.workDirectory).recordFailure(.init(base: options.base, exitStatus: status, reason: "\(error)"))
+                guard let interval else { fail("\(error)", status: status) }
+                FileHandle.standardError.write(Data("spamtune-train: this run failed (exit \(status)): \(error)\nspamtune-train: next run in \(Int(interval)) s\n".utf8))
+                try await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+                continue
+            }
             print("\(result.version) \(result.promoted ? "promoted" : "kept aside"): " + TrainingSummary.metrics(result.report))
             if result.promoted, let controlSocket { tellDaemonToReload(controlSocket) }
             if let interval {

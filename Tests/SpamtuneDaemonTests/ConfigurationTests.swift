@@ -33,6 +33,7 @@ import Testing
         #expect(error("message_deadline = soon").contains("not a duration"))
         #expect(error("maildir = relative/path").contains("absolute path"))
         #expect(error("train_data = sms,enron") == "test.conf, line 1: train_data: 'sms,enron' is not a comma-separated list of sms and spamassassin, or none")
+        #expect(error("train_fallback = maybe") == "test.conf, line 1: train_fallback: 'maybe' is not one of fail, first-run, scratch")
         #expect(error("train_unlabelled = Maildir") == "test.conf, line 1: train_unlabelled: unlabelled mail needs an absolute path, not 'Maildir'")
     }
 
@@ -51,8 +52,11 @@ import Testing
             train_data = spamassassin, sms
             train_unlabelled = /home/a/Maildir
             train_unlabelled = /srv/mail/archive.mbox
+            train_base = gpt2
+            train_fallback = fail
             """
         let configuration = try DaemonConfiguration(file: ConfigurationFile(path: "t", text: text))
+        #expect(configuration.trainBase == "gpt2" && configuration.trainFallback == "fail")
         #expect(configuration.maildirs == ["/home/a/Maildir", "/home/b/Maildir"])
         #expect(configuration.messageDeadline == 120)
         #expect(configuration.maxMessageBytes == 512 * 1024)

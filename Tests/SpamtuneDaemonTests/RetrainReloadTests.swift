@@ -27,4 +27,27 @@ import Testing
         #expect(after != before)
         #expect(after == CheckpointStore(root: bed.models).currentVersion)
     }
+
+    /// The daily retrain during an outage of the model host: the served model was
+    /// fine-tuned from a pretrained GPT-2, so the run stops (75) instead of training
+    /// scratch, and spamtuned keeps serving the same model.
+    @Test func aRetrainDuringAnOutageLeavesTheServedModelAlone() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        try bed.startExecutable(configuration: try bed.writeConfiguration())
+        let before = try ControlClient(socketPath: bed.controlSocket).send(.status).status?.model.version
+        let closed = try LoopbackHTTPServer.closedPort()
+        let result = try runProcess(
+            ProjectPaths.builtProduct("spamtune-train"),
+            ["--state-dir", bed.stateDirectory.path, "--models-dir", bed.models.path, "--cache-dir", bed.root.appendingPathComponent("cache").path,
+             "--mirror", "http://127.0.0.1:\(closed)", "--retries", "0", "--data", "sms", "--threads", "2", "--control-socket", bed.controlSocket])
+        #expect(result.status == 75, "\(result.standardError)")
+        #expect(result.standardError.contains("the current model was fine-tuned from tiny, and a retrain never changes its base"))
+        #expect(!result.standardError.contains("spamtuned reloaded"))
+        #expect(CheckpointStore(root: bed.models).versions().count == 1)
+        let after = try ControlClient(socketPath: bed.controlSocket).send(.status).status?.model.version
+        #expect(after == before)
+        let scored = try runProcess(URL(fileURLWithPath: "/usr/bin/spamc"), ["-x", "-U", bed.spamdSocket, "-c"], input: Data(SpamdTestBed.message("Still here")))
+        #expect(scored.status == 0 || scored.status == 1, "\(scored)")
+    }
 }

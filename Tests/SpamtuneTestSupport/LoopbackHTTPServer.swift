@@ -56,6 +56,9 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     private var entityTags: [String: String] = [:]
     private var faults: [String: [Fault]] = [:]
     private var recorded: [Request] = []
+    /// Body bytes the client accepted, by path: how much of a body was read before the
+    /// client hung up.
+    private var sentBodyBytes: [String: Int] = [:]
     private var listener: Int32
     private let acceptLoopDone = DispatchSemaphore(value: 0)
     private let handlers = DispatchGroup()
@@ -93,6 +96,10 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
     public func clearFaults() { lock.withLock { faults.removeAll() } }
 
     public var requests: [Request] { lock.withLock { recorded } }
+
+    public func bodyBytesSent(for path: String) -> Int { lock.withLock { sentBodyBytes[path] ?? 0 } }
+
+    private func countSent(_ count: Int, for path: String) { lock.withLock { sentBodyBytes[path, default: 0] += count } }
 
     public func requests(for path: String) -> [Request] { requests.filter { $0.path == path } }
 
@@ -270,11 +277,13 @@ public final class LoopbackHTTPServer: @unchecked Sendable {
             while offset < payload.count {
                 let end = min(payload.count, offset + chunk)
                 guard send(connection, Array(payload[offset..<end])) else { return }
+                countSent(end - offset, for: request.path)
                 offset = end
                 if offset < payload.count && !pause(interval) { return }
             }
         } else {
             guard send(connection, payload) else { return }
+            countSent(payload.count, for: request.path)
         }
         if decision.stallAfter != nil { _ = pause(.infinity) }
     }

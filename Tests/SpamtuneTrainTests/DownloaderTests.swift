@@ -193,7 +193,27 @@ import Testing
         defer { cache.remove() }
         let downloader = Downloader(cacheRoot: cache.url, options: options(), log: .silent)
         let error = await fetchError { _ = try await downloader.fetch(remote(server, size: Int64(zipBytes.count)), into: cache.url) }
-        #expect(error?.reason == .sizeMismatch(expected: Int64(zipBytes.count), actual: 24))
+        #expect(error?.reason == .announcedSizeMismatch(expected: Int64(zipBytes.count), announced: 24))
+    }
+
+    /// A server announcing another size than the pinned one is refused on its headers: the
+    /// client hangs up before most of a slow body is sent, and no byte of it is kept.
+    @Test func anAnnouncedSizeThatIsNotThePinnedOneIsRefusedBeforeTheBody() async throws {
+        let server = try LoopbackHTTPServer(files: [Self.zipPath: zipBytes])
+        defer { server.stop() }
+        server.inject(.slowBody(chunk: 4096, interval: 0.5), at: Self.zipPath)
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        let downloader = Downloader(cacheRoot: cache.url, options: options(), log: .silent)
+        let pinned = Int64(zipBytes.count) + 1000
+        let error = try #require(await fetchError { _ = try await downloader.fetch(remote(server, size: pinned), into: cache.url) })
+        // (Not timed: under the whole suite an async test may wait minutes for a thread.)
+        #expect(server.bodyBytesSent(for: Self.zipPath) < zipBytes.count / 4)
+        #expect(error.reason == .announcedSizeMismatch(expected: pinned, announced: Int64(zipBytes.count)))
+        #expect(error.isBadData && !error.isUnreachable && !error.isRetryable)
+        #expect(error.description.contains("announces \(zipBytes.count) bytes for sms+spam+collection.zip, expected \(pinned); refused before downloading it"))
+        #expect(FileSystem.size(cache.path("sms+spam+collection.zip.partial").path) ?? 0 == 0)
+        #expect(server.requests.count == 1)
     }
 
     @Test func notFoundIsNotRetriedAndSaysWhatToDo() async throws {

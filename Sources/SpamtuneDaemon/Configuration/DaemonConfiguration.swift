@@ -100,8 +100,12 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var logLevel = LogLevel.info
 
     // Training (spamtune-train --config)
-    /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local model path, or scratch.
-    public var trainBase = "gpt2"
+    /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local model path, or scratch; nil when
+    /// the file does not name one (gpt2, which a first run may replace by scratch offline).
+    public var trainBase: String?
+    /// What a run does when its pretrained base cannot be had (spamtune-train --fallback):
+    /// first-run, scratch or fail.
+    public var trainFallback = "first-run"
     public var trainRecipe = "spamtune"
     /// The public data sets to train on (spamtune-train --data): a comma-separated list of
     /// sms and spamassassin, or none; nil for the recipe's default.
@@ -223,6 +227,9 @@ extension DaemonConfiguration {
             config.stateDirectory = value
         },
         key("train_base") { $0.trainBase = $1 },
+        key("train_fallback") { config, value in
+            config.trainFallback = try ValueParser.oneOf(value, ["first-run": "first-run", "scratch": "scratch", "fail": "fail"])
+        },
         key("train_recipe") { $0.trainRecipe = try ValueParser.oneOf($1, ["book": "book", "spamtune": "spamtune"]) },
         key("train_data") { config, value in
             // Checked here so spamtuned names the line; spamtune-train parses the list itself.

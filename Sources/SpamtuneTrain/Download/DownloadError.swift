@@ -15,6 +15,9 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
         /// The server broke HTTP's rules for resuming. Retried from the start.
         case protocolViolation(String)
         case sizeMismatch(expected: Int64, actual: Int64)
+        /// The response announced (Content-Length, Content-Range) another size than the
+        /// known one: refused before its body was read.
+        case announcedSizeMismatch(expected: Int64, announced: Int64)
         case hashMismatch(expected: String, actual: String)
         /// The file cannot be written: disk full, read-only, no permission. Not retried.
         case storage(String)
@@ -52,6 +55,26 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What arrived is not the file (a wrong size or hash, a damaged cached copy): trying
+    /// again later will not help, another source might.
+    public var isBadData: Bool {
+        switch reason {
+        case .sizeMismatch, .announcedSizeMismatch, .hashMismatch, .offlineDamaged: true
+        case .everySourceFailed(let errors): errors.contains(where: \.isBadData)
+        default: false
+        }
+    }
+
+    /// Nothing of the file could be had, for want of a network or a working server:
+    /// offline, the host unreachable, an HTTP error, a transfer that keeps breaking off.
+    public var isUnreachable: Bool {
+        switch reason {
+        case .offlineMissing, .connection, .httpStatus, .notFound, .truncated, .protocolViolation: true
+        case .everySourceFailed(let errors): errors.allSatisfy(\.isUnreachable)
+        default: false
+        }
+    }
+
     public var description: String {
         let source = url.map { $0.absoluteString } ?? "?"
         let tries = attempts > 1 ? " (\(attempts) attempts)" : ""
@@ -69,6 +92,8 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
             return "cannot download \(file) from \(source): \(detail)\(tries)"
         case .sizeMismatch(let expected, let actual):
             return "the downloaded \(file) has \(actual) bytes, expected \(expected); it was deleted. The source (\(source)) may serve a different version: try again, or another source with --mirror URL"
+        case .announcedSizeMismatch(let expected, let announced):
+            return "\(source) announces \(announced) bytes for \(file), expected \(expected); refused before downloading it. The source may serve a different version or another file under this name: check it, or use another source with --mirror URL"
         case .hashMismatch(let expected, let actual):
             return "the downloaded \(file) has sha256 \(actual), expected \(expected); it was deleted. The source (\(source)) may be damaged or serve a different version: try again, or another source with --mirror URL"
         case .storage(let detail):

@@ -202,7 +202,8 @@ public final class Downloader: Sendable {
             }
             let progress = ProgressReporter(name: file.name, style: options.progress, log: log)
             let transfer = HTTPTransfer(
-                url: url, file: handle, offset: offset, validator: validator, timeout: options.timeout, progress: progress, log: log
+                url: url, file: handle, offset: offset, validator: validator, expectedSize: file.expectedSize, timeout: options.timeout,
+                progress: progress, log: log
             ) { entityTag in
                 // Remembered as soon as the response arrives, so a run killed mid-transfer resumes safely.
                 let record = PartialRecord(url: url.absoluteString, entityTag: entityTag)

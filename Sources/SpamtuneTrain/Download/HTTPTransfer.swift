@@ -25,6 +25,8 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     private let timeout: TimeInterval
     private let progress: ProgressReporter
     private let validator: String?
+    /// The file's known size: a response announcing another is refused before its body.
+    private let expectedSize: Int64?
     private let log: TrainingLog
     private let onResponse: (String?) -> Void
     // State below is touched only on the session's serial delegate queue.
@@ -42,9 +44,10 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     ///   - validator: the entity tag the partial bytes came with, sent as `If-Range`.
     ///   - onResponse: called with the entity tag when the body starts to arrive.
     init(
-        url: URL, file: AppendingFile, offset: Int64, validator: String?, timeout: TimeInterval, progress: ProgressReporter, log: TrainingLog,
-        onResponse: @escaping (String?) -> Void
+        url: URL, file: AppendingFile, offset: Int64, validator: String?, expectedSize: Int64?, timeout: TimeInterval,
+        progress: ProgressReporter, log: TrainingLog, onResponse: @escaping (String?) -> Void
     ) {
+        self.expectedSize = expectedSize
         self.onResponse = onResponse
         self.url = url
         self.file = file
@@ -88,21 +91,31 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
     ) {
+        // The .cancel disposition alone lets URLSession on Linux read the whole body before
+        // it completes the task; cancelling the task ends it at once.
+        let refuse = {
+            completionHandler(.cancel)
+            dataTask.cancel()
+        }
         guard let http = response as? HTTPURLResponse else {
             failure = .protocolViolation("not an HTTP response")
-            return completionHandler(.cancel)
+            return refuse()
         }
         entityTag = http.value(forHTTPHeaderField: "ETag")
         let length = http.expectedContentLength >= 0 ? http.expectedContentLength : nil
         switch http.statusCode {
         case 200:
+            if let expectedSize, let length, length != expectedSize {
+                failure = .announcedSizeMismatch(expected: expectedSize, announced: length)
+                return refuse()
+            }
             if offset > 0 {
                 log("\(url.lastPathComponent): the server sent the whole file instead of the rest; starting over")
                 do {
                     try file.truncateToEmpty()
                 } catch {
                     failure = .storage(error.reason)
-                    return completionHandler(.cancel)
+                    return refuse()
                 }
                 offset = 0
             }
@@ -111,7 +124,11 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
             guard let range = http.value(forHTTPHeaderField: "Content-Range").flatMap(Self.parseContentRange), range.start == offset else {
                 failure = .protocolViolation("the server resumed at a different byte than asked (\(http.value(forHTTPHeaderField: "Content-Range") ?? "no Content-Range"))")
                 truncateQuietly()
-                return completionHandler(.cancel)
+                return refuse()
+            }
+            if let expectedSize, let total = range.total, total != expectedSize {
+                failure = .announcedSizeMismatch(expected: expectedSize, announced: total)
+                return refuse()
             }
             totalSize = range.total
         case 416:
@@ -124,13 +141,13 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
                 failure = .protocolViolation("the server has \(total.map(String.init) ?? "fewer") bytes but \(offset) were already downloaded; starting over")
                 truncateQuietly()
             }
-            return completionHandler(.cancel)
+            return refuse()
         case 404, 410:
             failure = .notFound(status: http.statusCode)
-            return completionHandler(.cancel)
+            return refuse()
         default:
             failure = .httpStatus(http.statusCode)
-            return completionHandler(.cancel)
+            return refuse()
         }
         onResponse(entityTag)
         progress.begin(existingBytes: offset, total: totalSize)

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneModel
 import SpamtuneSupport
 import SpamtuneTokenizer
@@ -27,27 +28,53 @@ enum BaseModel {
         return nil
     }
 
-    /// Resolves `options.base`. A download that fails, with nothing cached, falls back to
-    /// scratch with a loud warning (unless the base is a local path, which must exist).
+    /// Resolves `options.base`. When a pretrained GPT-2 cannot be had, `options.fallback`
+    /// decides whether the run trains scratch instead (saying exactly why) or stops with
+    /// `BaseModelUnavailable`; a local path must exist.
     static func resolve(_ options: TrainingOptions, downloader: Downloader, log: TrainingLog) async throws -> BaseModel {
         let base = options.base
         if base == "scratch" {
             log("base model: scratch (\(options.scratch.layers) layers, \(options.scratch.embeddingSize) wide), trained from random weights as asked")
             return .scratch(try options.scratch.config)
         }
-        if let size = GPT2Size(rawValue: base) {
-            if let pretrained = try await download(size, options: options, downloader: downloader, log: log) {
-                return .pretrained(pretrained)
-            }
-            log.warning("NO PRETRAINED GPT-2 COULD BE HAD (no network and nothing cached for \(base)).")
-            log.warning("Training the small 'scratch' model from random weights instead: it still makes a working filter,")
-            log.warning("but a pretrained one is more accurate. Run again with network access, --mirror URL, or --base PATH.")
-            return .scratch(try options.scratch.config)
+        guard let size = GPT2Size(rawValue: base) else { return .pretrained(try local(URL(fileURLWithPath: base), log: log)) }
+        let failure: DownloadError
+        switch await download(size, options: options, downloader: downloader, log: log) {
+        case .success(let fetched): return .pretrained(try fetched.load(size, log: log))
+        case .failure(let error): failure = error
         }
-        return .pretrained(try local(URL(fileURLWithPath: base), log: log))
+        let current = try? CheckpointManifest.read(from: CheckpointStore(root: options.modelsDirectory).currentLink)
+        if let refusal = options.fallback.refusal(for: failure, baseIsExplicit: options.baseIsExplicit, currentBase: current?.base) {
+            throw BaseModelUnavailable(name: base, failure: failure, refusal: refusal)
+        }
+        log.warning("NO PRETRAINED GPT-2 COULD BE HAD: \(failure)")
+        log.warning("Training the small 'scratch' model from random weights instead (\(options.fallback == .scratch ? "--fallback scratch" : "a first run of the default base, with nothing fetched")): it still makes a working filter,")
+        log.warning("but a pretrained one is more accurate. Run again with network access, --mirror URL, or --base PATH.")
+        return .scratch(try options.scratch.config)
     }
 
-    private static func download(_ size: GPT2Size, options: TrainingOptions, downloader: Downloader, log: TrainingLog) async throws -> Pretrained? {
+    /// A pretrained GPT-2's files, complete in the cache.
+    private struct Fetched {
+        let source: ModelSource
+        let directory: URL
+        let files: [CachedFile]
+
+        func load(_ size: GPT2Size, log: TrainingLog) throws -> Pretrained {
+            let weights = try GPT2Weights.load(from: directory.path)
+            let main = files.first { $0.name == "model.safetensors" || $0.name == "model.ckpt.data-00000-of-00001" }
+            let weightsFile = source == .huggingFace ? directory.appendingPathComponent("model.safetensors") : directory
+            log("base model: \(size.rawValue) from \(source == .huggingFace ? "Hugging Face" : "OpenAI's checkpoint") in \(directory.path)")
+            return Pretrained(
+                name: size.rawValue, source: source == .huggingFace ? "huggingface" : "openai-tensorflow",
+                weights: weights, weightsFile: weightsFile, bytes: Int(main?.size ?? 0), sha256: main?.sha256 ?? "",
+                tokenizer: try TokenizerFiles(directory: directory))
+        }
+    }
+
+    /// The first source that serves the whole model, or why none did.
+    private static func download(
+        _ size: GPT2Size, options: TrainingOptions, downloader: Downloader, log: TrainingLog
+    ) async -> Result<Fetched, DownloadError> {
         let sources: [ModelSource] =
             switch options.source {
             case .huggingface: [.huggingFace]
@@ -55,25 +82,20 @@ enum BaseModel {
             case .automatic: [.huggingFace, .openAICheckpoint]
             }
         let overrides = URLOverrides(mirror: options.mirror, files: options.fileURLs)
+        var errors = [DownloadError]()
         for source in sources {
             let plan = ModelCatalog.plan(for: size, from: source).applying(overrides)
             do {
                 let files = try await downloader.fetch(plan)
-                let directory = downloader.directory(for: plan)
-                let weights = try GPT2Weights.load(from: directory.path)
-                let main = files.first { $0.name == "model.safetensors" || $0.name == "model.ckpt.data-00000-of-00001" }
-                let weightsFile = source == .huggingFace
-                    ? directory.appendingPathComponent("model.safetensors") : directory
-                log("base model: \(size.rawValue) from \(source == .huggingFace ? "Hugging Face" : "OpenAI's checkpoint") in \(directory.path)")
-                return Pretrained(
-                    name: size.rawValue, source: source == .huggingFace ? "huggingface" : "openai-tensorflow",
-                    weights: weights, weightsFile: weightsFile, bytes: Int(main?.size ?? 0), sha256: main?.sha256 ?? "",
-                    tokenizer: try TokenizerFiles(directory: directory))
-            } catch let error as DownloadError {
+                return .success(Fetched(source: source, directory: downloader.directory(for: plan), files: files))
+            } catch {
                 log.warning("\(plan.title): \(error)")
+                errors.append(error)
             }
         }
-        return nil
+        if errors.count == 1 { return .failure(errors[0]) }
+        return .failure(DownloadError(
+            file: "GPT-2 \(size.openAIName)", destination: downloader.cacheRoot.path, url: nil, reason: .everySourceFailed(errors)))
     }
 
     /// A GPT-2 on disk: model.safetensors (or a directory holding it, or a TensorFlow

@@ -10,7 +10,10 @@ public enum TrainingCommandLine {
     public struct Defaults: Sendable {
         public var stateDirectory = "/var/lib/spamtune"
         public var cacheDirectory: String?
-        public var base = "gpt2"
+        /// `train_base`; nil when the file names none.
+        public var base: String?
+        /// `train_fallback`: first-run, scratch or fail.
+        public var fallback: String?
         public var recipe = "spamtune"
         /// `train_data`: the `--data` list; nil for the recipe's default.
         public var data: String?
@@ -20,13 +23,14 @@ public enum TrainingCommandLine {
         public var threads: Int?
 
         public init(
-            stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String = "gpt2",
-            recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], unlabelled: [String] = [],
+            stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String? = nil,
+            fallback: String? = nil, recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], unlabelled: [String] = [],
             threads: Int? = nil
         ) {
             self.stateDirectory = stateDirectory
             self.cacheDirectory = cacheDirectory
             self.base = base
+            self.fallback = fallback
             self.recipe = recipe
             self.data = data
             self.ham = ham
@@ -47,7 +51,16 @@ public enum TrainingCommandLine {
             modelsDirectory: URL(fileURLWithPath: parsed.value("models-dir") ?? state.appendingPathComponent("models").path),
             cacheDirectory: (parsed.value("cache-dir") ?? defaults.cacheDirectory).map { URL(fileURLWithPath: $0) } ?? Downloader.defaultCacheRoot(),
             recipe: recipe)
-        options.base = parsed.value("base") ?? defaults.base
+        if let base = parsed.value("base") ?? defaults.base {
+            options.base = base
+            options.baseIsExplicit = true
+        }
+        if let fallback = parsed.value("fallback") ?? defaults.fallback {
+            guard let choice = BaseFallback(rawValue: fallback) else {
+                throw ArgumentError.conflicting("--fallback must be first-run, scratch or fail, not '\(fallback)'")
+            }
+            options.fallback = choice
+        }
         if let source = parsed.value("source") {
             guard let choice = TrainingOptions.ModelSourceChoice(rawValue: source) else {
                 throw ArgumentError.conflicting("--source must be automatic, huggingface or openai, not '\(source)'")

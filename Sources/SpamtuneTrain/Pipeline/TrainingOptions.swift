@@ -15,6 +15,10 @@ public struct TrainingOptions: Sendable {
     public var cacheDirectory: URL
     /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local path, or scratch.
     public var base = "gpt2"
+    /// Named by the admin (`--base`, `train_base`) rather than defaulted: never replaced.
+    public var baseIsExplicit = false
+    /// What happens when the pretrained base cannot be had.
+    public var fallback = BaseFallback.firstRun
     public var source = ModelSourceChoice.automatic
     public var mirror: URL?
     public var fileURLs: [String: URL] = [:]

@@ -251,7 +251,36 @@ public struct RunHistory {
         public var reason: String
     }
 
+    /// A run that stopped before writing a checkpoint; `status` shows it until a later
+    /// run finishes.
+    public struct Failure: Codable, Sendable {
+        public var failedAt: String
+        public var base: String
+        public var exitStatus: Int32
+        public var reason: String
+
+        public init(base: String, exitStatus: Int32, reason: String) {
+            failedAt = ISO8601DateFormatter().string(from: Date())
+            self.base = base
+            self.exitStatus = exitStatus
+            self.reason = reason
+        }
+    }
+
+    private var failureFile: URL { file.deletingLastPathComponent().appendingPathComponent("last-failure.json") }
+
+    public func recordFailure(_ failure: Failure) throws {
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try JSONEncoder().encode(failure).write(to: failureFile, options: .atomic)
+    }
+
+    /// The last run's failure, when no run has finished since.
+    public func lastFailure() -> Failure? {
+        (try? Data(contentsOf: failureFile)).flatMap { try? JSONDecoder().decode(Failure.self, from: $0) }
+    }
+
     func append(_ report: TrainingReport) throws {
+        try? FileManager.default.removeItem(at: failureFile)
         let entry = Entry(
             version: report.version, finishedAt: ISO8601DateFormatter().string(from: Date()), base: report.base.name,
             recipe: report.recipe, testAccuracy: report.test.accuracy, testFalsePositiveRate: report.test.falsePositiveRate,

@@ -14,8 +14,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public static let fileName = "spamtune.json"
     public static let weightsFileName = "model.safetensors"
     /// 2: the head may read token evidence (`input.evidence`), which version 1 readers
-    /// would silently ignore.
-    public static let currentFormatVersion = 2
+    /// would silently ignore. 3: the evidence may read header words
+    /// (`input.evidence.header_words`), which version 2 readers would ignore.
+    public static let currentFormatVersion = 3
 
     public var format = "spamtune-checkpoint"
     public var formatVersion = CheckpointManifest.currentFormatVersion
@@ -200,10 +201,22 @@ public struct InputSettings: Codable, Equatable, Sendable {
     public struct EvidenceSettings: Codable, Equatable, Sendable {
         public var buckets: Int
         public var tokens: Int
+        /// Whether a message's header words (`HeaderWords`) count too.
+        public var headerWords: Bool
 
-        public init(buckets: Int, tokens: Int) {
+        public init(buckets: Int, tokens: Int, headerWords: Bool = false) {
             self.buckets = buckets
             self.tokens = tokens
+            self.headerWords = headerWords
+        }
+
+        private enum CodingKeys: String, CodingKey { case buckets, tokens, headerWords = "header_words" }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            buckets = try container.decode(Int.self, forKey: .buckets)
+            tokens = try container.decode(Int.self, forKey: .tokens)
+            headerWords = try container.decodeIfPresent(Bool.self, forKey: .headerWords) ?? false
         }
     }
 
@@ -224,11 +237,14 @@ public struct InputSettings: Codable, Equatable, Sendable {
     /// How many tokens of a text the model reads, the evidence included.
     public var reach: Int { max(maxTokens, evidence?.tokens ?? 0) }
 
-    /// What the model reads for a text's first `reach` token ids.
-    public func modelInput(encoded ids: [Int]) -> ModelInput {
+    /// What the model reads for a text's first `reach` token ids, and its message's
+    /// header words (`MailReading.headerWords`).
+    public func modelInput(encoded ids: [Int], headerWords: [UInt64] = []) -> ModelInput {
         ModelInput(
             ids: prepare(ids),
-            evidence: evidence.map { TokenEvidence(tokens: Array(ids.prefix($0.tokens)), bucketCount: $0.buckets) })
+            evidence: evidence.map {
+                TokenEvidence(tokens: Array(ids.prefix($0.tokens)), words: $0.headerWords ? headerWords : [], bucketCount: $0.buckets)
+            })
     }
 
     public static let rawLayout = "raw"
@@ -251,7 +267,15 @@ public struct InputSettings: Codable, Equatable, Sendable {
     }
 
     public func text(forMail bytes: [UInt8]) -> String {
-        MailMessage(bytes: bytes).classificationText(layout: mailLayout ?? .latest)
+        reading(mail: bytes).text
+    }
+
+    /// What the model reads of a raw message before tokenizing, parsed once.
+    public func reading(mail bytes: [UInt8]) -> MailReading {
+        let message = MailMessage(bytes: bytes)
+        return MailReading(
+            text: message.classificationText(layout: mailLayout ?? .latest),
+            headerWords: evidence?.headerWords == true ? HeaderWords.keys(of: message) : [])
     }
 
     /// The ids the model reads for a text's ids: cut, then padded if so configured.
@@ -267,6 +291,17 @@ public struct InputSettings: Codable, Equatable, Sendable {
 
     /// An empty message still needs one position to classify at: <|endoftext|>.
     var padTokenForEmptyInput: Int { 50256 }
+}
+
+/// A message's text in the checkpoint's layout, and its header words when the evidence reads them.
+public struct MailReading: Sendable {
+    public var text: String
+    public var headerWords: [UInt64]
+
+    public init(text: String, headerWords: [UInt64] = []) {
+        self.text = text
+        self.headerWords = headerWords
+    }
 }
 
 /// One message as the model reads it.

@@ -58,7 +58,8 @@ public final class SpamClassifier: @unchecked Sendable {
 
     /// What the model reads for a raw message (RFC 5322 bytes).
     public func input(forMail bytes: [UInt8]) -> ModelInput {
-        modelInput(input.text(forMail: bytes))
+        let reading = input.reading(mail: bytes)
+        return input.modelInput(encoded: tokenizer.encode(reading.text, maxTokens: input.reach), headerWords: reading.headerWords)
     }
 
     private func modelInput(_ text: String) -> ModelInput {

@@ -14,13 +14,14 @@ public struct TokenEvidence: Sendable, Hashable {
         self.buckets = buckets
     }
 
-    /// Unigrams and adjacent pairs of `tokens`, hashed into `bucketCount` buckets (a power of 2).
-    public init(tokens: [Int], bucketCount: Int) {
+    /// Unigrams and adjacent pairs of `tokens`, and the 64-bit keys of other words (a
+    /// message's header words), hashed into `bucketCount` buckets (a power of 2).
+    public init(tokens: [Int], words: [UInt64] = [], bucketCount: Int) {
         precondition(bucketCount > 1 && bucketCount & (bucketCount - 1) == 0, "bucket count must be a power of 2")
         let shift = UInt64(64 - bucketCount.trailingZeroBitCount)
         func bucket(_ key: UInt64) -> Int32 { Int32(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
         var set = Set<Int32>()
-        set.reserveCapacity(tokens.count * 2)
+        set.reserveCapacity(tokens.count * 2 + words.count)
         var previous: UInt64?
         for token in tokens {
             let id = UInt64(truncatingIfNeeded: token) & 0xFFFFF
@@ -28,6 +29,8 @@ public struct TokenEvidence: Sendable, Hashable {
             if let previous { set.insert(bucket((previous << 20 | id) | 1 << 40)) }
             previous = id
         }
+        // Token keys stay below 2^41; a word's key is moved off them by a second mix.
+        for word in words { set.insert(bucket((word ^ 0xA076_1D64_78BD_642F) &* 0xE703_7ED1_A0B4_28DB)) }
         buckets = set.sorted()
     }
 

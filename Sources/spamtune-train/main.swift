@@ -44,6 +44,8 @@ let usage = """
       --evidence-tokens N    the head also reads the tokens and token pairs of the first N tokens of
                              each message (hashed), beside the transformer's first --max-tokens; 0: off
                              (defaults: GPT-2 v2, 64 tokens, no evidence; scratch v3, 128, 1024)
+      --header-words yes|no  the evidence also reads the words of each mail's header fields, tagged by
+                             field (not recipients, dates or other filters' verdicts); default yes
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
       --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
       --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
@@ -71,7 +73,7 @@ let usage = """
 
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
-    "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
+    "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "header-words", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
     "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay", "fallback",
 ]
 

@@ -7,7 +7,7 @@ import Testing
 /// What a model reads of a message, as spamtune-train's options set it.
 @Suite struct InputOptionTests {
     private let specification = ArgumentSpecification(
-        options: ["text-layout", "max-tokens", "evidence-tokens", "recipe", "state-dir"], flags: [])
+        options: ["text-layout", "max-tokens", "evidence-tokens", "header-words", "recipe", "state-dir"], flags: [])
 
     private func options(_ arguments: [String]) throws -> TrainingOptions {
         try TrainingCommandLine.options(from: specification.parse(["--state-dir", "/nonexistent/spamtune-state"] + arguments))
@@ -24,8 +24,10 @@ import Testing
         let named = try options(["--text-layout", "v1", "--max-tokens", "32", "--evidence-tokens", "512"])
         #expect(named.hyperparameters.textLayout == "v1" && named.scratch.textLayout == "v1")
         #expect(named.hyperparameters.maxTokens == 32 && named.scratch.maxTokens == 32)
-        #expect(named.hyperparameters.evidence == InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: 512))
-        #expect(named.scratch.evidenceTokens == 512)
+        #expect(named.hyperparameters.evidence == InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: 512, headerWords: true))
+        #expect(named.scratch.evidenceTokens == 512 && named.scratch.headerWords)
+        let bodyOnly = try options(["--header-words", "no", "--evidence-tokens", "512"])
+        #expect(bodyOnly.hyperparameters.evidence?.headerWords == false && !bodyOnly.scratch.headerWords)
         let off = try options(["--evidence-tokens", "0"])
         #expect(off.hyperparameters.evidence == nil && off.scratch.evidenceTokens == 0)
     }
@@ -38,5 +40,6 @@ import Testing
             #expect("\(error)" == "--text-layout must be raw, v1, v2, v3, not 'v9'")
         }
         #expect(throws: ArgumentError.self) { try options(["--evidence-tokens", "-1"]) }
+        #expect(throws: ArgumentError.self) { try options(["--header-words", "maybe"]) }
     }
 }

@@ -166,9 +166,9 @@ import Testing
         let manifest = try CheckpointManifest.read(from: directory.appendingPathComponent("models/current"))
         #expect(manifest.base.isScratch)
         #expect(manifest.trainable.embeddings)
-        // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024.
+        // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024 and the header's words.
         #expect(manifest.input.textLayout == "v3" && manifest.input.maxTokens == 128)
-        #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 1024))
+        #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 1024, headerWords: true))
         let classifier = try SpamClassifier.load(checkpoint: directory.appendingPathComponent("models/current"), threads: 1)
         let verdicts = classifier.classify(texts: ["WINNER!! Claim your £1000 prize now: call 09061701461", "Ok lar... Joking wif u oni..."])
         #expect(verdicts.count == 2)
@@ -177,6 +177,12 @@ import Testing
         #expect(input.evidence != nil && input.ids.count <= 128)
         let withoutEvidence = classifier.classify([ModelInput(ids: input.ids)])[0].spamProbability
         #expect(withoutEvidence != verdicts[0].spamProbability)
+        // A mail's header words are evidence too: the same text under other relays and Message-ID.
+        let body = "\n\nWINNER!! Claim your prize now\n"
+        let plain = classifier.input(forMail: Array(("Subject: Prize" + body).utf8))
+        let relayed = classifier.input(forMail: Array(("Subject: Prize\nReceived: from mx9.bulk.example\nMessage-ID: <42@bulk.example>" + body).utf8))
+        #expect(plain.ids == relayed.ids, "the transformer reads neither field")
+        #expect(try #require(relayed.evidence).buckets.count > #require(plain.evidence).buckets.count)
     }
 
     @Test func unlabelledMailJoinsTheScratchModelsPretraining() throws {

@@ -103,8 +103,16 @@ public enum TrainingCommandLine {
             h.textLayout = layout
             options.scratch.textLayout = layout
         }
+        if let headerWords = parsed.value("header-words") {
+            guard ["yes", "no"].contains(headerWords) else {
+                throw ArgumentError.conflicting("--header-words must be yes or no, not '\(headerWords)'")
+            }
+            options.scratch.headerWords = headerWords == "yes"
+        }
         if let tokens = try parsed.integer("evidence-tokens", default: nil, range: 0...65_536) {
-            h.evidence = tokens == 0 ? nil : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: tokens)
+            h.evidence = tokens == 0
+                ? nil
+                : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: tokens, headerWords: options.scratch.headerWords)
             options.scratch.evidenceTokens = tokens
         }
         options.hyperparameters = h

@@ -217,6 +217,8 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     public var textLayout = TextLayout.v3.rawValue
     public var maxTokens = 128
     public var evidenceTokens = 1024
+    /// The evidence also reads the words of the header fields (`HeaderWords`).
+    public var headerWords = true
 
     public static let `default` = ScratchShape(
         layers: 2, embeddingSize: 128, heads: 4, contextLength: 256, epochs: 8, learningRate: 1e-3, batchSize: 16)

@@ -90,7 +90,9 @@ public final class TrainingPipeline {
                 h.textLayout = options.scratch.textLayout
                 h.maxTokens = options.scratch.maxTokens
                 h.evidence = options.scratch.evidenceTokens == 0
-                    ? nil : InputSettings.EvidenceSettings(buckets: Recipe.evidenceBuckets, tokens: options.scratch.evidenceTokens)
+                    ? nil
+                    : InputSettings.EvidenceSettings(
+                        buckets: Recipe.evidenceBuckets, tokens: options.scratch.evidenceTokens, headerWords: options.scratch.headerWords)
             }
             if options.scratch.extraHam, let sms = data.sms { split.addUnusedHam(sms.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {
@@ -101,24 +103,27 @@ public final class TrainingPipeline {
         h.maxTokens = min(h.maxTokens, config.contextLength)
         let tokenizer = try GPT2Tokenizer(files: tokenizerFiles)
         var input = InputSettings(textLayout: h.textLayout, maxTokens: h.maxTokens, evidence: h.evidence)
-        let encode = { (example: TrainingExample) -> [Int] in
-            let text: String
+        let encode = { (example: TrainingExample) -> (ids: [Int], headerWords: [UInt64]) in
+            let reading: MailReading
             switch example.content {
-            case let .text(sms): text = input.text(forPlainText: sms)
-            case let .mail(bytes): text = input.text(forMail: bytes)
+            case let .text(sms): reading = MailReading(text: input.text(forPlainText: sms), headerWords: [])
+            case let .mail(bytes): reading = input.reading(mail: bytes)
             }
-            return tokenizer.encode(text, maxTokens: input.reach)
+            return (tokenizer.encode(reading.text, maxTokens: input.reach), reading.headerWords)
         }
-        let trainIDs = split.train.map(encode)
+        let trainEncoded = split.train.map(encode)
         if h.padding == .longestTrainingExample {
             // The book's SpamDataset: pad to the longest training example, cut the others to it.
-            let longest = max(1, trainIDs.map(\.count).max() ?? 1)
+            let longest = max(1, trainEncoded.map(\.ids.count).max() ?? 1)
             input.padding = .fixed(length: longest, tokenID: GPT2Tokenizer.endOfTextID)
             log("padding every example to \(longest) tokens, the longest training example (the book's recipe)")
         }
-        let trainInputs = trainIDs.map(input.modelInput(encoded:))
-        let validationInputs = split.validation.map { input.modelInput(encoded: encode($0)) }
-        let testInputs = split.test.map { input.modelInput(encoded: encode($0)) }
+        let prepare = { (encoded: (ids: [Int], headerWords: [UInt64])) in
+            input.modelInput(encoded: encoded.ids, headerWords: encoded.headerWords)
+        }
+        let trainInputs = trainEncoded.map(prepare)
+        let validationInputs = split.validation.map { prepare(encode($0)) }
+        let testInputs = split.test.map { prepare(encode($0)) }
         stages.finish("tokenize")
 
         let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
@@ -160,7 +165,7 @@ public final class TrainingPipeline {
         if scope.embeddings && options.scratch.pretrainEpochs > 0 {
             var corpus = trainInputs.map(\.ids)
             if options.scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
-                corpus += sms.unusedHam.map { input.prepare(encode(TrainingExample(content: .text($0.text), label: .ham))) }
+                corpus += sms.unusedHam.map { input.prepare(encode(TrainingExample(content: .text($0.text), label: .ham)).ids) }
             }
             if !options.unlabelledMail.isEmpty {
                 var heldOut = Set<[UInt8]>()
@@ -168,7 +173,7 @@ public final class TrainingPipeline {
                     if case let .mail(bytes) = example.content { heldOut.insert(SHA256.hash(bytes)) }
                 }
                 let unlabelled = try UnlabelledMail.read(options.unlabelledMail, excluding: heldOut, log: log)
-                corpus += unlabelled.map { input.prepare(encode(TrainingExample(content: .mail($0), label: .ham))) }
+                corpus += unlabelled.map { input.prepare(encode(TrainingExample(content: .mail($0), label: .ham)).ids) }
                 log("pretraining also reads \(unlabelled.count) unlabelled message(s) of the site's own mail")
             }
             var pretrainSettings = PretrainingSettings()

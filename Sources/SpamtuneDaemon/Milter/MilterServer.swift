@@ -50,14 +50,14 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 if case .unix = address { isUnix = true } else { isUnix = false }
                 bound.append(
                     try SocketListener(
-                        address: address, mode: isUnix ? configuration.milterSocketMode : nil,
+                        address: address, adopting: context.systemdSockets.take(address), mode: isUnix ? configuration.milterSocketMode : nil,
                         group: isUnix ? configuration.milterSocketGroup : nil,
                         maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout, log: log))
             }
             if let address = configuration.milterTCPListen {
                 bound.append(
                     try SocketListener(
-                        address: address, maxConnections: configuration.maxConnections,
+                        address: address, adopting: context.systemdSockets.take(address), maxConnections: configuration.maxConnections,
                         timeout: configuration.connectionTimeout, log: log))
             }
         } catch {

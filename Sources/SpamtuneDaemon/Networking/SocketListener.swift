@@ -15,6 +15,8 @@ import Glibc
 public final class SocketListener: @unchecked Sendable {
     public let address: ListenAddress
     private let descriptor: Int32
+    /// Passed by systemd (SystemdSockets), which owns the socket and its file.
+    private let adopted: Bool
     private let maxConnections: Int
     private let timeout: Double
     private let log: Logger
@@ -25,16 +27,18 @@ public final class SocketListener: @unchecked Sendable {
     private var openConnections: [ObjectIdentifier: SocketConnection] = [:]
 
     /// Binds and listens. A stale Unix socket file from an earlier run is replaced;
-    /// `mode` and `group` set the socket file's permissions.
+    /// `mode` and `group` set the socket file's permissions. With `adopting`, a socket
+    /// systemd passed is served instead, as systemd made it.
     public init(
-        address: ListenAddress, mode: UInt16? = nil, group: String? = nil, maxConnections: Int, timeout: Double,
-        log: Logger
+        address: ListenAddress, adopting inherited: Int32? = nil, mode: UInt16? = nil, group: String? = nil, maxConnections: Int,
+        timeout: Double, log: Logger
     ) throws {
         self.address = address
         self.maxConnections = maxConnections
         self.timeout = timeout
         self.log = log
-        descriptor = try Self.bind(address, mode: mode, group: group)
+        adopted = inherited != nil
+        descriptor = try inherited ?? Self.bind(address, mode: mode, group: group)
     }
 
     /// Starts accepting; `handler` runs on the connection's own thread and the
@@ -52,9 +56,14 @@ public final class SocketListener: @unchecked Sendable {
     /// otherwise they finish their current exchange (graceful drain).
     public func stop(closeConnections: Bool = false) {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        shutdown(descriptor, Int32(SHUT_RDWR))
-        close(descriptor)
-        if case let .unix(path) = address { unlink(path) }
+        // systemd's socket is left as it is: shut down, it would refuse the connections
+        // systemd keeps queueing for the next start. The accept loop notices `closing`
+        // and closes this process's descriptor.
+        if !adopted {
+            shutdown(descriptor, Int32(SHUT_RDWR))
+            close(descriptor)
+            if case let .unix(path) = address { unlink(path) }
+        }
         if closeConnections {
             connectionsLock.lock()
             for connection in openConnections.values { connection.shutdown() }
@@ -69,7 +78,9 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     private func acceptLoop(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
+        defer { if adopted { close(descriptor) } }
         while !closing.load(ordering: .acquiring) {
+            if adopted && !waitForConnection() { continue }
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = withUnsafeMutablePointer(to: &storage) {
@@ -111,6 +122,13 @@ public final class SocketListener: @unchecked Sendable {
             thread.stackSize = 512 << 10
             thread.start()
         }
+    }
+
+    /// Whether a connection is waiting, after at most a quarter of a second: an adopted
+    /// socket is never shut down, so `stop()` cannot wake a blocked accept.
+    private func waitForConnection() -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 250) == 1
     }
 
     private static func bind(_ address: ListenAddress, mode: UInt16?, group: String?) throws -> Int32 {

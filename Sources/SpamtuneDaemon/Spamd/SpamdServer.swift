@@ -44,13 +44,13 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             if let address = configuration.spamdListen {
                 listeners.append(
                     try SocketListener(
-                        address: address, mode: configuration.spamdSocketMode, maxConnections: configuration.maxConnections,
+                        address: address, adopting: context.systemdSockets.take(address), mode: configuration.spamdSocketMode, maxConnections: configuration.maxConnections,
                         timeout: configuration.connectionTimeout, log: context.log))
                 names.append("\(address)")
             }
             if let address = configuration.spamdTCPListen {
                 let listener = try SocketListener(
-                    address: address, maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout,
+                    address: address, adopting: context.systemdSockets.take(address), maxConnections: configuration.maxConnections, timeout: configuration.connectionTimeout,
                     log: context.log)
                 listeners.append(listener)
                 tcpListener = listener

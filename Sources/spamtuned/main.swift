@@ -62,9 +62,15 @@ if !parsed.has("check-config") {
         fail("\(error)")
     }
 }
+let systemdSockets: SystemdSockets
+do {
+    systemdSockets = parsed.has("check-config") ? SystemdSockets() : try SystemdSockets.fromEnvironment(configuration: configuration)
+} catch {
+    fail("\(error)", status: 78)  // the socket units and the configuration disagree
+}
 let daemon: Daemon
 do {
-    daemon = try Daemon(configuration: configuration, log: log)
+    daemon = try Daemon(configuration: configuration, log: log, systemdSockets: systemdSockets)
 } catch {
     fail("cannot load the model: \(error)")
 }

@@ -395,7 +395,7 @@ import Testing
         var off = fixture.daemon.configuration
         off.milterListen = nil
         off.milterTCPListen = nil
-        let context = DaemonContext(configuration: off, service: fixture.daemon.service, log: fixture.daemon.log) { fixture.daemon.reload() }
+        let context = DaemonContext(configuration: off, service: fixture.daemon.service, log: fixture.daemon.log, systemdSockets: SystemdSockets()) { fixture.daemon.reload() }
         #expect(try MilterServer.make(context) == nil)
     }
 }

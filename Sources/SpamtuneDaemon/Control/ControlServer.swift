@@ -21,8 +21,9 @@ public final class ControlServer: WayIn, @unchecked Sendable {
     public init(context: DaemonContext) throws {
         self.context = context
         let configuration = context.configuration
+        let address = ListenAddress.unix(path: configuration.controlSocket)
         listener = try SocketListener(
-            address: .unix(path: configuration.controlSocket), mode: configuration.controlSocketMode,
+            address: address, adopting: context.systemdSockets.take(address), mode: configuration.controlSocketMode,
             group: configuration.controlSocketGroup,
             limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log)
         retrainer = Retrainer(configuration: configuration)

@@ -133,7 +133,11 @@ public final class Retrainer: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK) | 0x80)
 
-        let header = "\n# \(ISO8601DateFormatter().string(from: Date())) spamtuned starts: \(command.joined(separator: " "))\n"
+        // The unit's system call filter forbids setpriority (its @resources group): there
+        // the run keeps the daemon's priority, and the log says so.
+        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        let priority = nice >= Self.niceness ? "nice \(nice)" : "nice \(nice): setting nice \(Self.niceness) was refused (a system call filter?)"
+        let header = "\n# \(ISO8601DateFormatter().string(from: Date())) spamtuned starts (\(priority)): \(command.joined(separator: " "))\n"
         let logDescriptor = open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard logDescriptor >= 0 else {
             throw ControlClientError.failed("cannot open the retrain log \(logFile): \(String(cString: strerror(errno)))")

@@ -53,13 +53,13 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 if case .unix = address { isUnix = true } else { isUnix = false }
                 bound.append(
                     try SocketListener(
-                        address: address, mode: isUnix ? configuration.milterSocketMode : nil,
+                        address: address, adopting: context.systemdSockets.take(address), mode: isUnix ? configuration.milterSocketMode : nil,
                         group: isUnix ? configuration.milterSocketGroup : nil,
                         limits: limits, log: log))
             }
             if let address = configuration.milterTCPListen {
                 bound.append(
-                    try SocketListener(address: address, limits: limits, log: log))
+                    try SocketListener(address: address, adopting: context.systemdSockets.take(address), limits: limits, log: log))
             }
         } catch {
             for listener in bound { listener.stop(closeConnections: true) }

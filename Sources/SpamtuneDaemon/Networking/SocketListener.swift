@@ -42,6 +42,8 @@ public final class SocketListener: @unchecked Sendable {
     public let address: ListenAddress
     public let limits: ConnectionLimits
     private let descriptor: Int32
+    /// Passed by systemd (SystemdSockets), which owns the socket and its file.
+    private let adopted: Bool
     private let log: Logger
     private let active = Atomic<Int>(0)
     private let closing = Atomic<Bool>(false)
@@ -50,12 +52,21 @@ public final class SocketListener: @unchecked Sendable {
     /// The socket file this listener created (device, inode), to remove only that one.
     private let createdFile: (dev: UInt64, ino: UInt64)?
 
-    /// Binds and listens; `mode` and `group` set a Unix socket file's permissions.
-    public init(address: ListenAddress, mode: UInt16? = nil, group: String? = nil, limits: ConnectionLimits, log: Logger) throws {
+    /// Binds and listens; `mode` and `group` set a Unix socket file's permissions. With
+    /// `adopting`, a socket systemd passed is served instead, as systemd made it.
+    public init(
+        address: ListenAddress, adopting inherited: Int32? = nil, mode: UInt16? = nil, group: String? = nil,
+        limits: ConnectionLimits, log: Logger
+    ) throws {
         self.address = address
         self.limits = limits
         self.log = log
-        (descriptor, createdFile) = try Self.bind(address, mode: mode, group: group)
+        adopted = inherited != nil
+        if let inherited {
+            (descriptor, createdFile) = (inherited, nil)
+        } else {
+            (descriptor, createdFile) = try Self.bind(address, mode: mode, group: group)
+        }
     }
 
     /// Starts accepting; `handler` runs on the connection's own thread and the
@@ -73,14 +84,19 @@ public final class SocketListener: @unchecked Sendable {
     /// otherwise they finish their current exchange (graceful drain).
     public func stop(closeConnections: Bool = false) {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        shutdown(descriptor, Int32(SHUT_RDWR))
-        close(descriptor)
-        if case let .unix(path) = address, let createdFile {
-            // Another daemon may have replaced a socket file this one had lost (deleted
-            // by hand, say): only the file this listener created is removed.
-            var info = stat()
-            if lstat(path, &info) == 0, UInt64(info.st_dev) == createdFile.dev, UInt64(info.st_ino) == createdFile.ino {
-                unlink(path)
+        // systemd's socket is left as it is: shut down, it would refuse the connections
+        // systemd keeps queueing for the next start. The accept loop notices `closing`
+        // and closes this process's descriptor.
+        if !adopted {
+            shutdown(descriptor, Int32(SHUT_RDWR))
+            close(descriptor)
+            if case let .unix(path) = address, let createdFile {
+                // Another daemon may have replaced a socket file this one had lost (deleted
+                // by hand, say): only the file this listener created is removed.
+                var info = stat()
+                if lstat(path, &info) == 0, UInt64(info.st_dev) == createdFile.dev, UInt64(info.st_ino) == createdFile.ino {
+                    unlink(path)
+                }
             }
         }
         if closeConnections { table.shutDownAll() }
@@ -93,7 +109,9 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     private func acceptLoop(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
+        defer { if adopted { close(descriptor) } }
         while !closing.load(ordering: .acquiring) {
+            if adopted && !waitForConnection() { continue }
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let client = withUnsafeMutablePointer(to: &storage) {
@@ -137,6 +155,13 @@ public final class SocketListener: @unchecked Sendable {
             thread.stackSize = 512 << 10
             thread.start()
         }
+    }
+
+    /// Whether a connection is waiting, after at most a quarter of a second: an adopted
+    /// socket is never shut down, so `stop()` cannot wake a blocked accept.
+    private func waitForConnection() -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 250) == 1
     }
 
     private static func bind(_ address: ListenAddress, mode: UInt16?, group: String?) throws -> (Int32, (dev: UInt64, ino: UInt64)?) {

@@ -17,6 +17,8 @@ public struct DaemonContext: Sendable {
     public let configuration: DaemonConfiguration
     public let service: ScoringService
     public let log: Logger
+    /// Sockets systemd passed (socket activation), claimed by the ways in that listen on them.
+    public let systemdSockets: SystemdSockets
     /// Asks the daemon to reload its checkpoint (the control socket's `reload`).
     public let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
 }
@@ -27,6 +29,7 @@ public final class Daemon: @unchecked Sendable {
     public let configuration: DaemonConfiguration
     public let log: Logger
     public let service: ScoringService
+    private let systemdSockets: SystemdSockets
     private let notifier = SystemdNotifier()
     private var waysIn: [WayIn] = []
     private let stopped = DispatchSemaphore(value: 0)
@@ -34,9 +37,10 @@ public final class Daemon: @unchecked Sendable {
     private var watchdog: DispatchSourceTimer?
     private let queue = DispatchQueue(label: "spamtuned.signals")
 
-    public init(configuration: DaemonConfiguration, log: Logger) throws {
+    public init(configuration: DaemonConfiguration, log: Logger, systemdSockets: SystemdSockets = SystemdSockets()) throws {
         self.configuration = configuration
         self.log = log
+        self.systemdSockets = systemdSockets
         let checkpoint = configuration.checkpoint
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
@@ -59,7 +63,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     public var context: DaemonContext {
-        DaemonContext(configuration: configuration, service: service, log: log) { [weak self] in
+        DaemonContext(configuration: configuration, service: service, log: log, systemdSockets: systemdSockets) { [weak self] in
             guard let self else { return .failure(ClassifierError.checkpoint("", "the daemon is stopping")) }
             return self.reload()
         }
@@ -67,6 +71,9 @@ public final class Daemon: @unchecked Sendable {
 
     /// Starts the ways in; a failure stops those already started and is thrown.
     public func start(_ factories: [(DaemonContext) throws -> WayIn?]) throws {
+        if !systemdSockets.summary.isEmpty {
+            log.info("sockets from systemd: \(systemdSockets.summary.joined(separator: ", "))")
+        }
         for factory in factories {
             do {
                 if let wayIn = try factory(context) {

@@ -50,11 +50,15 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
                 maxConnections: configuration.maxConnections, perPeer: configuration.maxConnectionsPerClient,
                 firstByte: configuration.firstByteTimeout, idle: configuration.connectionTimeout)
             if let address = configuration.spamdListen {
-                listeners.append(try SocketListener(address: address, mode: configuration.spamdSocketMode, limits: limits, log: context.log))
+                listeners.append(
+                    try SocketListener(
+                        address: address, adopting: context.systemdSockets.take(address), mode: configuration.spamdSocketMode,
+                        limits: limits, log: context.log))
                 names.append("\(address)")
             }
             if let address = configuration.spamdTCPListen {
-                let listener = try SocketListener(address: address, limits: limits, log: context.log)
+                let listener = try SocketListener(
+                    address: address, adopting: context.systemdSockets.take(address), limits: limits, log: context.log)
                 listeners.append(listener)
                 tcpListener = listener
                 names.append("\(address) allowing \(allowedNetworks.map(\.description).joined(separator: ", "))")

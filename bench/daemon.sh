@@ -6,7 +6,7 @@
 # Both daemons are driven by the harness's spamc-bench.sh (the stock spamc, seeded 2-5 KB
 # ham- and spam-like messages, concurrent loops). spamtuned serves a checkpoint over the
 # given GPT-2 (a random head: speed does not depend on what it learned); SpamAssassin runs
-# with local rules only (../shared/harness/spamd-loopback.sh). Also: the milter socket
+# with local rules only (Tests/harness/spamd-loopback.sh). Also: the milter socket
 # under the same load, spamtuned's memory, and with --soak N a long run through the spamd
 # socket sampling spamtuned's resident memory.
 set -euo pipefail
@@ -45,12 +45,12 @@ cache_entries = 0
 CONF
 $bin/spamtuned --config $work/spamtune.conf 2> $work/spamtuned.log &
 daemon=$!
-trap 'kill $daemon 2>/dev/null || true; bash ../shared/harness/spamd-loopback.sh stop >/dev/null 2>&1 || true' EXIT
+trap 'kill $daemon 2>/dev/null || true; bash Tests/harness/spamd-loopback.sh stop >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 300); do grep -q "spamtuned ready" $work/spamtuned.log 2>/dev/null && break; sleep 0.2; done
 rss_idle=$(awk '/VmRSS/ {print $2/1024}' /proc/$daemon/status)
 
 echo "== spamtuned, spamc-bench $messages messages x $concurrency loops" >&2
-bash ../shared/harness/spamc-bench.sh $work/spamd.sock $messages $concurrency > $work/ours.txt 2>&1 || true
+bash Tests/harness/spamc-bench.sh $work/spamd.sock $messages $concurrency > $work/ours.txt 2>&1 || true
 cat $work/ours.txt >&2
 peak=$(awk '/VmHWM/ {print $2/1024}' /proc/$daemon/status)
 echo "== spamtuned milter socket, $concurrency connections at a time" >&2
@@ -58,10 +58,10 @@ $bin/spamtune-bench milter-load --socket unix:$work/milter.sock --corpus $SPAMTU
 cat $work/milter.txt >&2
 
 echo "== SpamAssassin spamd (local rules), the same load" >&2
-bash ../shared/harness/spamd-loopback.sh start >&2
-bash ../shared/harness/spamc-bench.sh $SPAMD_SOCKET $messages $concurrency > $work/reference.txt 2>&1 || true
+bash Tests/harness/spamd-loopback.sh start >&2
+bash Tests/harness/spamc-bench.sh $SPAMD_SOCKET $messages $concurrency > $work/reference.txt 2>&1 || true
 cat $work/reference.txt >&2
-bash ../shared/harness/spamd-loopback.sh stop >&2 || true
+bash Tests/harness/spamd-loopback.sh stop >&2 || true
 
 rate() { grep -E '^throughput:' "$1" | awk '{print $2}'; }
 latency() { grep -E '^latency ms:' "$1" | sed 's/latency ms: //'; }

@@ -27,7 +27,7 @@ import Testing
     let spamtune = ProjectPaths.builtProduct("spamtune")
     let model = ProjectPaths.fixture("model/tiny/model.safetensors").path
     let head = ProjectPaths.fixture("model/tiny/head.safetensors").path
-    let tokenizer = ProjectPaths.sharedFile("gpt2").path
+    let tokenizer = ProjectPaths.tokenizerDirectory.path
 
     func fixture() throws -> Fixture {
         try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/classify.json")))

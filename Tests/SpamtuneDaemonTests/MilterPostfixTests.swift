@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// spamtuned as Postfix sees it: the built daemon, configured from a file, behind a real
-/// private Postfix on loopback (`../shared/harness`, which installs Postfix and swaks
+/// private Postfix on loopback (`Tests/harness`, which installs Postfix and swaks
 /// when missing), fed by swaks and by local submission.
 @Suite(.serialized, .enabled(if: getuid() == 0, "a private Postfix needs root")) struct MilterPostfixTests {
     @Test func hamSpamForgedFlagAndRejectionThroughPostfix() throws {
@@ -252,7 +252,7 @@ struct MilterPostfixError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The private Postfix of `../shared/harness/postfix-loopback.sh`.
+/// The private Postfix of `Tests/harness/postfix-loopback.sh`.
 final class MilterPostfixLoopback {
     let directory: URL
     let milterSocket: String
@@ -277,7 +277,7 @@ final class MilterPostfixLoopback {
 
     var configDirectory: String { directory.appendingPathComponent("postfix/etc").path }
 
-    func harness(_ script: String) -> URL { ProjectPaths.sharedFile("harness/\(script)") }
+    func harness(_ script: String) -> URL { ProjectPaths.harness(script) }
 
     /// Starts Postfix (installing it first if missing). Tried again after a pause when it
     /// fails: on a fresh machine another test may be holding the package manager's lock.

@@ -72,7 +72,7 @@ struct SpamdLoadTests {
         #expect(ours.errors == 0, "\(ours.firstError ?? "")")
 
         let harness = URL(fileURLWithPath: "/tmp/st-ref-\(UUID().uuidString.prefix(8).lowercased())")
-        let script = ProjectPaths.sharedFile("harness/spamd-loopback.sh")
+        let script = ProjectPaths.harness("spamd-loopback.sh")
         let harnessEnvironment = ["SPAMTUNE_HARNESS_DIR": harness.path, "SPAMD_SOCKET": harness.appendingPathComponent("spamd.sock").path]
         defer {
             _ = try? runDaemonizingScript(script, ["stop"], environment: harnessEnvironment)
@@ -117,7 +117,7 @@ struct SpamdLoadTests {
             trainable: TrainableScope(blocks: 0))
         try store.write(
             manifest,
-            contents: .init(tensors: head, copiedFiles: [ProjectPaths.sharedFile("gpt2/encoder.json"), ProjectPaths.sharedFile("gpt2/vocab.bpe")]),
+            contents: .init(tensors: head, copiedFiles: [ProjectPaths.encoderJSON, ProjectPaths.vocabBPE]),
             makeCurrent: true)
     }
 }

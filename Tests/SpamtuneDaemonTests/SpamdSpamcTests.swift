@@ -133,7 +133,7 @@ struct SpamdSpamcTests {
     /// spamtuned: the lines clients parse are there in both, in the same places.
     @Test func answersLikeTheReferenceSpamd() throws {
         let harness = URL(fileURLWithPath: "/tmp/st-ref-\(UUID().uuidString.prefix(8).lowercased())")
-        let script = ProjectPaths.sharedFile("harness/spamd-loopback.sh")
+        let script = ProjectPaths.harness("spamd-loopback.sh")
         // Every path the harness derives, set here: a caller's environment may carry others.
         let environment = ["SPAMTUNE_HARNESS_DIR": harness.path, "SPAMD_SOCKET": harness.appendingPathComponent("spamd.sock").path]
         defer {

@@ -54,6 +54,8 @@ final class SpamdTestBed: @unchecked Sendable {
             "control_socket = \(controlSocket)",
             "control_socket_mode = 0600",
             "state_directory = \(stateDirectory.path)",
+            // A retrain the daemon starts downloads here, never into /var/cache/spamtune.
+            "cache_directory = \(root.appendingPathComponent("cache").path)",
             "log_level = debug",
         ].filter { !replaced.contains(key($0)) } + lines).joined(separator: "\n") + "\n"
         let url = root.appendingPathComponent("spamtune.conf")
@@ -160,7 +162,7 @@ enum Spamc {
 
     static func ensureInstalled() throws {
         if FileManager.default.isExecutableFile(atPath: path) { return }
-        let script = ProjectPaths.sharedFile("harness/common.sh").path
+        let script = ProjectPaths.harness("common.sh").path
         let result = try runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", "source '\(script)' && ensure_pkgs spamc:spamc"])
         guard result.status == 0, FileManager.default.isExecutableFile(atPath: path) else {
             throw TestBedError("cannot install spamc: \(result.standardError)")

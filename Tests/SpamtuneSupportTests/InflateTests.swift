@@ -121,8 +121,8 @@ private struct DeflateBitWriter {
             _ = try? Inflate.decompress(input, maximumOutputSize: 1 << 20)
         }
         // Bit flips in a real dynamic-Huffman stream reach the decoding loops.
-        let archive = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
-        let stream = Array(archive[47..<47 + 4000])  // the start of SMSSpamCollection's deflate data
+        let archive = SMSArchive.bytes
+        let stream = Array(archive[SMSArchive.collectionDataOffset..<SMSArchive.collectionDataOffset + 4000])  // the start of SMSSpamCollection's deflate data
         var outcomes = [String: Int]()
         for _ in 0..<300 {
             var mutated = stream

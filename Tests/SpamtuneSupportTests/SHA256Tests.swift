@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func theSMSCollectionHasItsPublishedHash() throws {
-        let data = try Data(contentsOf: ProjectPaths.sharedFile("data/SMSSpamCollection"))
+        let data = try Data(contentsOf: ProjectPaths.smsCollection)
         #expect(SHA256.hexDigest(data) == "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d")
     }
 }

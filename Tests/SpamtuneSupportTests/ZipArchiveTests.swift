@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func theSharedSMSArchiveExtractsToThePublishedFile() throws {
-        let archive = try ZipArchive(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip"))
+        let archive = try ZipArchive(bytes: SMSArchive.bytes, source: "sms+spam+collection.zip")
         #expect(archive.entries.map(\.name) == ["SMSSpamCollection", "readme"])
         let start = ContinuousClock.now
         let collection = try archive.contents(ofEntryNamed: "SMSSpamCollection")
@@ -81,7 +81,7 @@ import Testing
         #expect(blockTypes == [1, 2, 1, 0])
 
         #expect(try archive.contents(ofEntryNamed: "fixed.txt") == Array("Hello hello hello, spamtune!\n".utf8))
-        let sms = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/SMSSpamCollection")))
+        let sms = [UInt8](try Data(contentsOf: ProjectPaths.smsCollection))
         #expect(try archive.contents(ofEntryNamed: "dynamic.txt") == Array(sms.prefix(20000)))
         #expect(try archive.contents(ofEntryNamed: "empty.txt") == [])
         let expectedLevel0 = (0..<70000).map { UInt8(truncatingIfNeeded: ($0 * 7919) ^ ($0 >> 8)) }
@@ -136,7 +136,7 @@ import Testing
     }
 
     @Test func truncatedAndForeignFilesAreNamedAsSuch() throws {
-        let whole = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        let whole = SMSArchive.bytes
         let half = ZipError.Reason.truncated
         #expect(reason { _ = try ZipArchive(bytes: Array(whole.prefix(whole.count / 2)), source: "x.zip") } == half)
         #expect(reason { _ = try ZipArchive(bytes: Array(whole.dropLast(10)), source: "x.zip") } == half)

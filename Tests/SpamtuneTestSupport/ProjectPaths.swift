@@ -1,7 +1,8 @@
 import Foundation
 
-/// Where tests find the project's own fixtures and the shared material (`../shared`
-/// from the project root, present on every developer machine and in CI).
+/// Where tests find the project's own fixtures and files. Everything a test needs is in
+/// the repository; `../shared` (the reference material on developer machines and in CI)
+/// only enables a few extra checks, each skipped with a reason when it is absent.
 public enum ProjectPaths {
     public static let root: URL = {
         var url = URL(fileURLWithPath: #filePath)
@@ -15,6 +16,19 @@ public enum ProjectPaths {
 
     public static func fixture(_ relative: String) -> URL { fixtures.appendingPathComponent(relative) }
     public static func sharedFile(_ relative: String) -> URL { shared.appendingPathComponent(relative) }
+    /// Whether `../shared` holds every one of `relative`: the condition of an optional check.
+    public static func sharedFilesPresent(_ relative: String...) -> Bool {
+        relative.allSatisfy { FileManager.default.fileExists(atPath: sharedFile($0).path) }
+    }
+
+    /// The GPT-2 tokenizer files (encoder.json, vocab.bpe) spamtune ships.
+    public static let tokenizerDirectory = root.appendingPathComponent("Sources/SpamtuneTrain/Resources/gpt2-tokenizer")
+    public static let encoderJSON = tokenizerDirectory.appendingPathComponent("encoder.json")
+    public static let vocabBPE = tokenizerDirectory.appendingPathComponent("vocab.bpe")
+    /// The SMS Spam Collection spamtune ships (the published file, unmodified).
+    public static let smsCollection = root.appendingPathComponent("Sources/SpamtuneTrain/Resources/sms-spam-collection/SMSSpamCollection")
+    /// The Postfix/spamd/swaks test harness (Tests/harness, see its README).
+    public static func harness(_ script: String) -> URL { root.appendingPathComponent("Tests/harness/\(script)") }
 }
 
 extension ProjectPaths {
@@ -74,4 +88,14 @@ public func runProcess(_ executable: URL, _ arguments: [String], input: Data? = 
     return ProcessResult(
         status: process.terminationStatus, standardOutput: String(decoding: outputData.data, as: UTF8.self),
         standardError: String(decoding: errorData.data, as: UTF8.self), standardOutputData: outputData.data)
+}
+
+/// The two small text files of OpenAI's GPT-2 124M release, byte for byte (their sizes
+/// and hashes are in ModelCatalog), so tests need not download them. The release's
+/// `model.ckpt.index` is in ../shared only: the tests that read it are optional.
+public enum OpenAIGPT2Release {
+    public static let hparams = "{\n  \"n_vocab\": 50257,\n  \"n_ctx\": 1024,\n  \"n_embd\": 768,\n  \"n_head\": 12,\n  \"n_layer\": 12\n}\n"
+    public static let checkpoint = "model_checkpoint_path: \"model.ckpt\"\nall_model_checkpoint_paths: \"model.ckpt\"\n"
+    public static let indexFile = "gpt2/model.ckpt.index"
+    public static var indexPresent: Bool { ProjectPaths.sharedFilesPresent(indexFile) }
 }

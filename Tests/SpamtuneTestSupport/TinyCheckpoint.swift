@@ -24,7 +24,7 @@ public enum TinyCheckpoint {
             manifest,
             contents: .init(
                 tensors: try head.names.map { try head.tensor(named: $0) },
-                copiedFiles: [ProjectPaths.sharedFile("gpt2/encoder.json"), ProjectPaths.sharedFile("gpt2/vocab.bpe")],
+                copiedFiles: [ProjectPaths.encoderJSON, ProjectPaths.vocabBPE],
                 writtenFiles: [("report.md", Data("# test\n".utf8))]),
             makeCurrent: makeCurrent)
     }

@@ -6,9 +6,22 @@ import Testing
 /// The tokenizer must give exactly the reference's ids (tiktoken's GPT-2 encoding):
 /// the model was trained on them.
 @Suite struct GoldenEncodingTests {
-    @Test func everySMSEncodesToTheReferenceIDs() throws {
-        let lines = try GoldenLine.load("golden/sms_tokens.jsonl")
+    @Test func sampledSMSEncodeToTheReferenceIDs() throws {
+        let lines = try GoldenLine.load(fixture: "sms_tokens_subset.jsonl")
+        #expect(lines.count == 347)
+        expectReferenceIDs(lines)
+    }
+
+    /// Optional: the fixture holds a sample; ../shared has the reference's ids of them all.
+    @Test(.enabled(if: GoldenLine.allSMSPresent, "skipped: ../shared/golden/sms_tokens.jsonl is absent; the sampled SMS are checked from Tests/Fixtures"))
+    func everySMSEncodesToTheReferenceIDs() throws {
+        let lines = try GoldenLine.loadAllSMS()
         #expect(lines.count == 5574)
+        #expect(lines.map(\.text) == smsTexts)
+        expectReferenceIDs(lines)
+    }
+
+    private func expectReferenceIDs(_ lines: [GoldenLine]) {
         var mismatches = 0
         for (number, line) in lines.enumerated() {
             let ids = sharedTokenizer.encode(line.text)
@@ -20,7 +33,7 @@ import Testing
         #expect(mismatches == 0)
     }
 
-    @Test(arguments: try GoldenLine.load("golden/tricky_public.jsonl"))
+    @Test(arguments: try GoldenLine.load(fixture: "tricky_public.jsonl"))
     func trickyCaseEncodesToTheReferenceIDs(_ line: GoldenLine) {
         #expect(sharedTokenizer.encode(line.text) == line.ids)
     }

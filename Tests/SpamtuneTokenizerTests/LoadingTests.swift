@@ -6,8 +6,8 @@ import Testing
 
 /// Loading from either pair of file names, and errors a mail admin can act on.
 @Suite struct LoadingTests {
-    let encoderJSON = ProjectPaths.sharedFile("gpt2/encoder.json")
-    let vocabBPE = ProjectPaths.sharedFile("gpt2/vocab.bpe")
+    let encoderJSON = ProjectPaths.encoderJSON
+    let vocabBPE = ProjectPaths.vocabBPE
 
     @Test func loadsHuggingFaceNames() throws {
         try withTemporaryDirectory { directory in
@@ -111,7 +111,7 @@ import Testing
         }
     }
 
-    /// Writes the given files (the shared ones where not given) to `directory` and loads.
+    /// Writes the given files (the shipped ones where not given) to `directory` and loads.
     private func load(in directory: URL, vocabulary: String? = nil, merges: String? = nil) throws -> GPT2Tokenizer {
         let vocabularyFile = directory.appendingPathComponent("encoder.json")
         let mergesFile = directory.appendingPathComponent("vocab.bpe")

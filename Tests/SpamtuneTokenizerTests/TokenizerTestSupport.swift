@@ -7,9 +7,9 @@ import Testing
 /// One tokenizer for all tests: loading parses a megabyte of JSON.
 let sharedTokenizer: GPT2Tokenizer = {
     do {
-        return try GPT2Tokenizer(directory: ProjectPaths.sharedFile("gpt2"))
+        return try GPT2Tokenizer(directory: ProjectPaths.tokenizerDirectory)
     } catch {
-        fatalError("cannot load the shared GPT-2 tokenizer: \(error)")
+        fatalError("cannot load the GPT-2 tokenizer shipped in \(ProjectPaths.tokenizerDirectory.path): \(error)")
     }
 }()
 
@@ -19,9 +19,15 @@ struct GoldenLine: Decodable, Sendable, CustomTestStringConvertible {
     var ids: [Int]
     var testDescription: String { text.count > 60 ? "\(text.prefix(60).debugDescription)…" : text.debugDescription }
 
-    static func load(_ relativePath: String) throws -> [GoldenLine] {
-        try jsonLines(ProjectPaths.sharedFile(relativePath))
+    /// A file of Tests/Fixtures/tokenizer.
+    static func load(fixture name: String) throws -> [GoldenLine] {
+        try jsonLines(ProjectPaths.fixture("tokenizer/\(name)"))
     }
+
+    /// The reference's ids for all 5,574 SMS, in ../shared only (an optional check).
+    static let allSMSFile = "golden/sms_tokens.jsonl"
+    static var allSMSPresent: Bool { ProjectPaths.sharedFilesPresent(allSMSFile) }
+    static func loadAllSMS() throws -> [GoldenLine] { try jsonLines(ProjectPaths.sharedFile(allSMSFile)) }
 }
 
 /// A line of Tests/Fixtures/tokenizer/reference_cases.jsonl: raw bytes (maybe invalid
@@ -59,11 +65,14 @@ func jsonLines<Line: Decodable>(_ url: URL) throws -> [Line] {
     return try data.split(separator: UInt8(ascii: "\n")).map { try decoder.decode(Line.self, from: Data($0)) }
 }
 
-/// The SMS texts of the golden file, in file order.
+/// The texts of the SMS Spam Collection shipped with spamtune, in file order.
 let smsTexts: [String] = {
     do {
-        return try GoldenLine.load("golden/sms_tokens.jsonl").map(\.text)
+        let collection = try String(contentsOf: ProjectPaths.smsCollection, encoding: .utf8)
+        return collection.split(separator: "\n", omittingEmptySubsequences: true).map { line in
+            String(line.split(separator: "\t", maxSplits: 1).last ?? "")
+        }
     } catch {
-        fatalError("cannot read golden/sms_tokens.jsonl: \(error)")
+        fatalError("cannot read \(ProjectPaths.smsCollection.path): \(error)")
     }
 }()

@@ -97,7 +97,7 @@ import Testing
         defer { state.remove() }
         let server = try LoopbackHTTPServer()
         defer { server.stop() }
-        server.setFile("/uci/sms+spam+collection.zip", Array(try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip"))))
+        server.setFile("/uci/sms+spam+collection.zip", SMSArchive.bytes)
         let result = try run(["--data", "sms", "--mirror", server.baseURL.absoluteString,
                               "--file-url", "sms+spam+collection.zip=\(server.url("/uci/sms+spam+collection.zip").absoluteString)"], in: state)
         #expect(result.status == 0, "\(result.standardError)")

@@ -13,7 +13,7 @@ import Testing
     let zipBytes: [UInt8]
 
     init() throws {
-        zipBytes = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        zipBytes = SMSArchive.bytes
     }
 
     private func options(attempts: Int = 3, timeout: Double = 5, offline: Bool = false) -> DownloadOptions {
@@ -390,7 +390,8 @@ import Testing
     }
 
     @Test func theTestServerServesADirectoryAndStaysInIt() async throws {
-        let server = try LoopbackHTTPServer(root: ProjectPaths.shared)
+        let resources = ProjectPaths.tokenizerDirectory.deletingLastPathComponent()
+        let server = try LoopbackHTTPServer(root: resources)
         defer { server.stop() }
         let cache = try TemporaryDirectory()
         defer { cache.remove() }
@@ -398,11 +399,11 @@ import Testing
         let plan = ModelCatalog.plan(for: .gpt2, from: .openAICheckpoint)
         let vocabulary = try #require(plan.file(named: "vocab.bpe"))
         let mirrored = RemoteFile(
-            name: "vocab.bpe", urls: [server.url("/gpt2/vocab.bpe")], expectedSize: vocabulary.expectedSize, expectedSHA256: vocabulary.expectedSHA256)
+            name: "vocab.bpe", urls: [server.url("/gpt2-tokenizer/vocab.bpe")], expectedSize: vocabulary.expectedSize, expectedSHA256: vocabulary.expectedSHA256)
         #expect(try await downloader.fetch(mirrored, into: cache.url).size == 456_318)
         // HTTP clients remove dot segments themselves, so the request is sent raw.
-        #expect(try rawStatusLine(port: server.port, target: "/../shared/gpt2/vocab.bpe") == "HTTP/1.1 404 Not Found")
-        #expect(try rawStatusLine(port: server.port, target: "/gpt2/vocab.bpe") == "HTTP/1.1 200 OK")
+        #expect(try rawStatusLine(port: server.port, target: "/../\(resources.lastPathComponent)/gpt2-tokenizer/vocab.bpe") == "HTTP/1.1 404 Not Found")
+        #expect(try rawStatusLine(port: server.port, target: "/gpt2-tokenizer/vocab.bpe") == "HTTP/1.1 200 OK")
     }
 
     @Test func catalogURLsAreTheBooksAndHuggingFacesAndMirrorsReplaceTheHost() throws {
@@ -431,10 +432,24 @@ import Testing
             == "http://127.0.0.1:1/static/public/228/sms+spam+collection.zip")
     }
 
-    @Test func theSharedTokenizerFilesHaveTheCataloguedHashes() throws {
+    @Test func theReleaseFilesAtHandHaveTheCataloguedHashes() throws {
+        let files: [(String, [UInt8])] = [
+            ("encoder.json", [UInt8](try Data(contentsOf: ProjectPaths.encoderJSON))),
+            ("vocab.bpe", [UInt8](try Data(contentsOf: ProjectPaths.vocabBPE))),
+            ("hparams.json", Array(OpenAIGPT2Release.hparams.utf8)),
+            ("checkpoint", Array(OpenAIGPT2Release.checkpoint.utf8)),
+        ]
+        try expectCataloguedHashes(files)
+    }
+
+    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "skipped: ../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
+    func theReleasesIndexHasTheCataloguedHash() throws {
+        try expectCataloguedHashes([("model.ckpt.index", [UInt8](try Data(contentsOf: ProjectPaths.sharedFile(OpenAIGPT2Release.indexFile))))])
+    }
+
+    private func expectCataloguedHashes(_ files: [(name: String, bytes: [UInt8])]) throws {
         let plan = ModelCatalog.plan(for: .gpt2, from: .openAICheckpoint)
-        for name in ["encoder.json", "vocab.bpe", "hparams.json", "model.ckpt.index", "checkpoint"] {
-            let bytes = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("gpt2/\(name)")))
+        for (name, bytes) in files {
             let file = try #require(plan.file(named: name))
             #expect(Int64(bytes.count) == file.expectedSize, "\(name)")
             #expect(SHA256.hexDigest(bytes) == file.expectedSHA256, "\(name)")

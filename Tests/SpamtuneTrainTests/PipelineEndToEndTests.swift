@@ -5,8 +5,9 @@ import SpamtuneTrain
 import Testing
 
 /// `spamtune-train` as an admin runs it, against a loopback HTTP server standing in for
-/// UCI and Hugging Face (serving the shared zip, the tokenizer files under Hugging Face's
-/// names and the tiny random GPT-2), and with no server at all. The first trains on the
+/// UCI and Hugging Face (serving the SMS zip built from the shipped collection, the
+/// tokenizer files under Hugging Face's names and the tiny random GPT-2), and with no
+/// server at all. The first trains on the
 /// SMS data alone (`--data sms`), so no run here reaches for the real mail corpus.
 @Suite(.serialized) struct PipelineEndToEndTests {
     let trainer = ProjectPaths.builtProduct("spamtune-train")
@@ -21,11 +22,11 @@ import Testing
     func server() throws -> LoopbackHTTPServer {
         let server = try LoopbackHTTPServer()
         func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-        server.setFile("/uci/sms+spam+collection.zip", try bytes(ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        server.setFile("/uci/sms+spam+collection.zip", SMSArchive.bytes)
         server.setFile("/hf/model.safetensors", try bytes(ProjectPaths.fixture("model/tiny/model.safetensors")))
         server.setFile("/hf/config.json", try bytes(ProjectPaths.fixture("model/tiny/config.json")))
-        server.setFile("/hf/vocab.json", try bytes(ProjectPaths.sharedFile("gpt2/encoder.json")))
-        server.setFile("/hf/merges.txt", try bytes(ProjectPaths.sharedFile("gpt2/vocab.bpe")))
+        server.setFile("/hf/vocab.json", try bytes(ProjectPaths.encoderJSON))
+        server.setFile("/hf/merges.txt", try bytes(ProjectPaths.vocabBPE))
         return server
     }
 

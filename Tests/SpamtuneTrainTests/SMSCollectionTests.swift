@@ -5,8 +5,8 @@ import SpamtuneTestSupport
 import Testing
 
 @Suite struct SMSCollectionTests {
-    private func sharedCollection() throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/SMSSpamCollection")))
+    private func shippedCollection() throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: ProjectPaths.smsCollection))
     }
 
     private func reason(_ body: () throws -> Void) -> (line: Int?, reason: DatasetError.Reason)? {
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func theSharedFileParsesExactly() throws {
-        let examples = try SMSSpamCollection.load(try sharedCollection(), source: "SMSSpamCollection")
+        let examples = try SMSSpamCollection.load(try shippedCollection(), source: "SMSSpamCollection")
         #expect(examples.count == 5574)
         #expect(examples.count { $0.label == .ham } == 4827)
         #expect(examples.count { $0.label == .spam } == 747)
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func textIsTakenByteForByte() throws {
-        let bytes = try sharedCollection()
+        let bytes = try shippedCollection()
         let examples = try SMSSpamCollection.parse(bytes, source: "SMSSpamCollection")
         var rebuilt = [UInt8]()
         for example in examples {
@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func aDifferentFileFailsTheHashCheck() throws {
-        var bytes = try sharedCollection()
+        var bytes = try shippedCollection()
         bytes[100] ^= 1
         guard case .hashMismatch(let expected, _)? = reason({ _ = try SMSSpamCollection.load(bytes, source: "x") })?.reason else {
             Issue.record("a changed file passed")
@@ -109,7 +109,7 @@ import Testing
     }
 
     @Test func theBooksBalanceAndSplitOnTheExactlyParsedCollection() throws {
-        let bytes = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/SMSSpamCollection")))
+        let bytes = [UInt8](try Data(contentsOf: ProjectPaths.smsCollection))
         let examples = try SMSSpamCollection.load(bytes, source: "SMSSpamCollection")
         let balanced = try DatasetPreparation.balance(examples)
         #expect(balanced.count == 1494)

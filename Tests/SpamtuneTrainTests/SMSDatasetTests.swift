@@ -13,7 +13,7 @@ import Testing
     let zipBytes: [UInt8]
 
     init() throws {
-        zipBytes = [UInt8](try Data(contentsOf: ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        zipBytes = SMSArchive.bytes
     }
 
     private func downloader(_ cache: TemporaryDirectory, _ capture: LogCapture, offline: Bool = false) -> Downloader {

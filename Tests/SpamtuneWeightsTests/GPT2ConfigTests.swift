@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct GPT2ConfigTests {
     @Test func readsOpenAIsHparams() throws {
-        #expect(try GPT2Config.read(from: ProjectPaths.sharedFile("gpt2/hparams.json").path) == .gpt2Small)
+        let directory = try TemporaryDirectory()
+        #expect(try GPT2Config.read(from: try directory.write("hparams.json", text: OpenAIGPT2Release.hparams)) == .gpt2Small)
     }
 
     @Test func readsHuggingFacesConfig() throws {

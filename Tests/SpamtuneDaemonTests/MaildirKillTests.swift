@@ -265,7 +265,9 @@ final class SpamtunedProcess {
 
     init(config: String, log: URL) throws {
         logURL = log
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw TestBedError("cannot create \(log.path)")
+        }
         process.executableURL = ProjectPaths.builtProduct("spamtuned")
         process.arguments = ["--config", config]
         process.standardError = try FileHandle(forWritingTo: log)

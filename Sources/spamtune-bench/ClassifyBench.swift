@@ -8,10 +8,7 @@ import SpamtuneWeights
 /// Classification speed on a GPT-2 (124M shape in bench/run): one message at a time at
 /// 16, 128 and 512 tokens (median latency), SMS one by one and in batches of 16
 /// (messages/s), and the process's peak resident memory.
-func runClassifyBenchmark(_ arguments: [String]) throws {
-    let parsed = try ArgumentSpecification(
-        options: ["model", "head", "tokenizer", "threads", "tokens", "sms", "seconds", "repeats"]
-    ).parse(arguments)
+func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
     guard let modelPath = parsed.value("model") else { throw ArgumentError.missingArgument("--model DIR|FILE") }
     let threads = try parsed.integer("threads", default: 2, range: 1...256)!
     let seconds = try parsed.double("seconds", default: 5)!

@@ -8,8 +8,7 @@ import SpamtuneWeights
 /// `make-checkpoint --base DIR --models DIR [--max-tokens N]`: a checkpoint over a base
 /// model with a random head, for driving spamtuned in benchmarks (speed does not depend
 /// on what the head learned).
-func runMakeCheckpoint(_ arguments: [String]) throws {
-    let parsed = try ArgumentSpecification(options: ["base", "models", "max-tokens"]).parse(arguments)
+func runMakeCheckpoint(_ parsed: ParsedArguments) throws {
     guard let base = parsed.value("base"), let models = parsed.value("models") else {
         throw ArgumentError.missingArgument("--base DIR --models DIR")
     }
@@ -39,8 +38,7 @@ func runMakeCheckpoint(_ arguments: [String]) throws {
 /// `spamd-load --socket PATH --corpus DIR [--count N] [--concurrency C] [--pid PID]`:
 /// CHECK requests with our client (for long soaks: spamc costs a process per message);
 /// with --pid, samples that process's resident memory every 10% of the run.
-func runSpamdLoadBenchmark(_ arguments: [String]) throws {
-    let parsed = try ArgumentSpecification(options: ["socket", "corpus", "count", "concurrency", "pid"]).parse(arguments)
+func runSpamdLoadBenchmark(_ parsed: ParsedArguments) throws {
     guard let socket = parsed.value("socket"), let corpus = parsed.value("corpus") else {
         throw ArgumentError.missingArgument("--socket PATH --corpus DIR")
     }
@@ -75,8 +73,7 @@ func runSpamdLoadBenchmark(_ arguments: [String]) throws {
 
 /// `milter-load --socket PATH --corpus DIR [--concurrency C]`: a connection per message,
 /// as Postfix opens them.
-func runMilterLoadBenchmark(_ arguments: [String]) throws {
-    let parsed = try ArgumentSpecification(options: ["socket", "corpus", "concurrency"]).parse(arguments)
+func runMilterLoadBenchmark(_ parsed: ParsedArguments) throws {
     guard let socket = parsed.value("socket"), let corpus = parsed.value("corpus") else {
         throw ArgumentError.missingArgument("--socket PATH --corpus DIR")
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneKernels
+import SpamtuneSupport
 
 /// The matrix multiplies of GPT-2 124M's linear layers, timed on `Kernels.matmul`.
 ///
@@ -28,45 +29,38 @@ struct GemmBenchmark {
     var seconds = 0.6
     var clock = CLOCK_MONOTONIC
 
-    init(arguments: [String]) throws {
-        var rest = arguments[...]
-        while let option = rest.popFirst() {
-            guard let value = rest.popFirst() else { throw GemmBenchmarkError.missingValue(option) }
-            let items = value.split(separator: ",").map(String.init)
-            switch option {
-            case "--threads": threads = try items.map { try Self.positive($0, option) }
-            case "--tokens": tokens = try items.map { try Self.positive($0, option) }
-            case "--isa":
-                instructionSets = try items.map { name in
-                    guard let level = InstructionSet(rawValue: name) else {
-                        throw GemmBenchmarkError.badValue(option, name)
-                    }
-                    guard InstructionSet.supported.contains(level) else {
-                        throw GemmBenchmarkError.unsupported(name)
-                    }
-                    return level
-                }
-            case "--ops":
-                passes = try items.map { name in
-                    guard let pass = Pass(rawValue: name) else { throw GemmBenchmarkError.badValue(option, name) }
-                    return pass
-                }
-            case "--clock":
-                switch value {
-                case "wall": clock = CLOCK_MONOTONIC
-                case "cpu": clock = CLOCK_PROCESS_CPUTIME_ID
-                default: throw GemmBenchmarkError.badValue(option, value)
-                }
-            case "--seconds":
-                guard let time = Double(value), time > 0 else { throw GemmBenchmarkError.badValue(option, value) }
-                seconds = time
-            default: throw GemmBenchmarkError.unknownOption(option)
+    init(_ parsed: ParsedArguments) throws {
+        func items(_ option: String) -> [String]? { parsed.value(option).map { $0.split(separator: ",").map(String.init) } }
+        if let values = items("threads") { threads = try values.map { try Self.positive($0, "threads") } }
+        if let values = items("tokens") { tokens = try values.map { try Self.positive($0, "tokens") } }
+        if let values = items("isa") {
+            instructionSets = try values.map { name in
+                guard let level = InstructionSet(rawValue: name) else { throw Self.badValue("isa", name, among: InstructionSet.allCases.map(\.rawValue)) }
+                guard InstructionSet.supported.contains(level) else { throw ArgumentError.conflicting("--isa: this CPU cannot run the \(name) kernels") }
+                return level
             }
         }
+        if let values = items("ops") {
+            passes = try values.map { name in
+                guard let pass = Pass(rawValue: name) else { throw Self.badValue("ops", name, among: Pass.allCases.map(\.rawValue)) }
+                return pass
+            }
+        }
+        switch parsed.value("clock") {
+        case nil, "wall": clock = CLOCK_MONOTONIC
+        case "cpu": clock = CLOCK_PROCESS_CPUTIME_ID
+        case let other?: throw Self.badValue("clock", other, among: ["wall", "cpu"])
+        }
+        seconds = try positiveSeconds(parsed, default: seconds)
+    }
+
+    private static func badValue(_ option: String, _ value: String, among choices: [String]) -> ArgumentError {
+        let nearest = Suggestion.nearest(to: value, among: choices).map { " (did you mean \($0)?)" } ?? ""
+        return .conflicting("--\(option) takes \(choices.joined(separator: ", ")), not '\(value)'\(nearest)")
     }
 
     private static func positive(_ text: String, _ option: String) throws -> Int {
-        guard let value = Int(text), value > 0 else { throw GemmBenchmarkError.badValue(option, text) }
+        guard let value = Int(text), value > 0 else { throw ArgumentError.conflicting("--\(option) takes positive numbers, not '\(text)'") }
         return value
     }
 
@@ -149,25 +143,8 @@ struct GemmBenchmark {
     }
 }
 
-enum GemmBenchmarkError: Error, CustomStringConvertible {
-    case missingValue(String)
-    case badValue(String, String)
-    case unknownOption(String)
-    case unsupported(String)
-
-    var description: String {
-        switch self {
-        case .missingValue(let option): "gemm benchmark: option \(option) needs a value"
-        case .badValue(let option, let value): "gemm benchmark: \(value) is not a valid value for \(option)"
-        case .unknownOption(let option):
-            "gemm benchmark: unknown option \(option) (known: --threads, --tokens, --isa, --ops, --seconds, --clock)"
-        case .unsupported(let name): "gemm benchmark: this CPU cannot run the \(name) kernels"
-        }
-    }
-}
-
 /// `spamtune-bench gemm [--threads 1,2] [--tokens 23,128,1024] [--isa avx512,avx2,baseline]
 /// [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]`
-func runGemmBenchmark(arguments: [String]) throws {
-    try GemmBenchmark(arguments: arguments).run()
+func runGemmBenchmark(_ parsed: ParsedArguments) throws {
+    try GemmBenchmark(parsed).run()
 }

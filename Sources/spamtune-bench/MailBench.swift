@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneMail
+import SpamtuneSupport
 
 /// `spamtune-bench mail [--seconds S] [--kind K]`: how fast messages become the text
 /// the model reads. Parses a fixed mix of generated messages (plain text, HTML newsletters,
@@ -7,26 +8,16 @@ import SpamtuneMail
 /// charsets; 2 to 50 KB each) for about S seconds (default 3) through
 /// `MailMessage.classificationText(layout: .latest)`, and prints messages and
 /// megabytes (of message bytes) per second, overall and per kind.
-func runMailBenchmark(arguments: [String]) throws {
-    var seconds = 3.0
+func runMailBenchmark(_ parsed: ParsedArguments) throws {
+    let seconds = try positiveSeconds(parsed, default: 3)
     var onlyKind: MailCorpus.Kind?
-    var remaining = arguments[...]
-    while let argument = remaining.popFirst() {
-        switch argument {
-        case "--seconds":
-            guard let value = remaining.popFirst().flatMap(Double.init), value > 0 else {
-                throw BenchmarkError.usage("--seconds needs a positive number")
-            }
-            seconds = value
-        case "--kind":
-            guard let value = remaining.popFirst().flatMap(MailCorpus.Kind.init(rawValue:)) else {
-                let kinds = MailCorpus.Kind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw BenchmarkError.usage("--kind needs one of \(kinds)")
-            }
-            onlyKind = value
-        default:
-            throw BenchmarkError.usage("unknown argument \(argument) for mail (expected --seconds S, --kind K)")
+    if let name = parsed.value("kind") {
+        guard let kind = MailCorpus.Kind(rawValue: name) else {
+            let kinds = MailCorpus.Kind.allCases.map(\.rawValue)
+            let nearest = Suggestion.nearest(to: name, among: kinds).map { " (did you mean \($0)?)" } ?? ""
+            throw ArgumentError.conflicting("--kind must be one of \(kinds.joined(separator: ", ")), not '\(name)'\(nearest)")
         }
+        onlyKind = kind
     }
     let corpus = MailCorpus.generate().filter { onlyKind == nil || $0.kind == onlyKind }
     let totalBytes = corpus.reduce(0) { $0 + $1.bytes.count }
@@ -72,13 +63,11 @@ private func measure(_ corpus: [MailCorpus.Message], seconds: Double) -> Through
     return Throughput(messagesPerSecond: Double(messages) / elapsed, megabytesPerSecond: Double(bytes) / elapsed / 1e6)
 }
 
-enum BenchmarkError: Error, CustomStringConvertible {
-    case usage(String)
-    var description: String {
-        switch self {
-        case .usage(let message): "spamtune-bench: \(message)"
-        }
-    }
+/// `--seconds S`: how long a benchmark runs; positive.
+func positiveSeconds(_ parsed: ParsedArguments, default fallback: Double) throws -> Double {
+    let seconds = try parsed.double("seconds", default: fallback)!
+    guard seconds > 0 else { throw ArgumentError.conflicting("--seconds must be positive, not \(seconds)") }
+    return seconds
 }
 
 /// A deterministic mix of messages shaped like real mail.

@@ -1,32 +1,14 @@
 import Foundation
+import SpamtuneSupport
 import SpamtuneTokenizer
-
-struct BenchmarkUsageError: Error, CustomStringConvertible {
-    var description: String
-}
 
 /// Encodes the SMS texts one call per message on one thread for about `--seconds`, as
 /// bench/tiktoken_bench.py does for tiktoken, and prints throughput in UTF-8 bytes of text.
-func runTokenizerBenchmark(arguments: [String]) throws {
-    var tokenizerDirectory = "../shared/gpt2"
-    var smsFile = "../shared/data/SMSSpamCollection"
-    var seconds = 3.0
-    var wordCacheCapacity = GPT2Tokenizer.defaultWordCacheCapacity
-    var remaining = arguments[...]
-    while let option = remaining.popFirst() {
-        guard let value = remaining.popFirst() else { throw BenchmarkUsageError(description: "\(option) needs a value") }
-        switch option {
-        case "--tokenizer": tokenizerDirectory = value
-        case "--sms": smsFile = value
-        case "--seconds":
-            guard let parsed = Double(value), parsed > 0 else { throw BenchmarkUsageError(description: "--seconds needs a positive number") }
-            seconds = parsed
-        case "--word-cache":
-            guard let parsed = Int(value), parsed >= 0 else { throw BenchmarkUsageError(description: "--word-cache needs a number of slots") }
-            wordCacheCapacity = parsed
-        default: throw BenchmarkUsageError(description: "unknown option \(option)")
-        }
-    }
+func runTokenizerBenchmark(_ parsed: ParsedArguments) throws {
+    let tokenizerDirectory = parsed.value("tokenizer") ?? "../shared/gpt2"
+    let smsFile = parsed.value("sms") ?? "../shared/data/SMSSpamCollection"
+    let seconds = try positiveSeconds(parsed, default: 3)
+    let wordCacheCapacity = try parsed.integer("word-cache", default: GPT2Tokenizer.defaultWordCacheCapacity, range: 0...100_000_000)!
 
     let tokenizer = try GPT2Tokenizer(directory: URL(fileURLWithPath: tokenizerDirectory), wordCacheCapacity: wordCacheCapacity)
     let texts = try smsTexts(URL(fileURLWithPath: smsFile))

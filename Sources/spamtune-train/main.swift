@@ -6,13 +6,15 @@ import SpamtuneTrain
 
 // spamtune-train: download, fine-tune, evaluate, checkpoint; on a schedule with --every.
 
-let usage = """
+let tool = CommandLineTool("spamtune-train", usage: """
     usage: spamtune-train [run] [options]      train now (and again every --every)
            spamtune-train status [options]     the last runs and their metrics
            spamtune-train rollback [options]   point `current` at the previous version
            spamtune-train export --hf DIR [--checkpoint DIR]
                                                write the current (or given) checkpoint as a Hugging Face
                                                GPT2ForSequenceClassification directory
+           spamtune-train --version            the version, the commit it was built from, the checkpoint format
+           spamtune-train [COMMAND] -h|--help  this text
 
     --config FILE            read state_directory, cache_directory and the train_* keys from spamtuned's
                              configuration (/etc/spamtune/spamtune.conf); options given here win
@@ -69,7 +71,7 @@ let usage = """
       --keep N               versions kept (default 5)
       --control-socket PATH  after a promotion, tell the spamtuned listening here to reload
                              (default: control_socket from --config)
-    """
+    """, checkpointFormat: CheckpointManifest.currentFormatVersion)
 
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
@@ -97,19 +99,14 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
     exit(status)
 }
 
+let commands = ["run", "status", "rollback", "export"]
 var arguments = Array(CommandLine.arguments.dropFirst())
-let command = arguments.first.flatMap { ["run", "status", "rollback", "export"].contains($0) ? $0 : nil } ?? "run"
+let command = arguments.first.flatMap { commands.contains($0) ? $0 : nil } ?? "run"
 if arguments.first == command { arguments.removeFirst() }
 
 do {
-    let parsed = try ArgumentSpecification(options: optionNames, flags: ["offline", "no-promote"]).parse(arguments)
-    if parsed.has("help") {
-        print(usage)
-        exit(0)
-    }
-    if let stray = parsed.positionals.first {
-        fail("unexpected argument '\(stray)': the commands are run (the default), status, rollback and export; see --help", status: 2)
-    }
+    let parsed = tool.parse(ArgumentSpecification(options: optionNames, flags: ["offline", "no-promote"]), arguments)
+    try parsed.rejectPositionals(commands: commands)
     var defaults = TrainingCommandLine.Defaults()
     var controlSocket = parsed.value("control-socket")
     if let path = parsed.value("config") {
@@ -170,7 +167,7 @@ do {
         } while interval != nil
     }
 } catch let error as ArgumentError {
-    fail("\(error)\n\n\(usage)", status: 2)
+    tool.fail(error)
 } catch {
     fail("\(error)")
 }

@@ -26,14 +26,10 @@ enum ClassifyCommand {
           {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…}
         """
 
-    static func run(_ arguments: [String]) throws -> Int32 {
-        let parsed = try ArgumentSpecification(
-            options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens", "layout"]
-        ).parse(arguments)
-        if parsed.has("help") {
-            print(help)
-            return 0
-        }
+    static func run(_ tool: CommandLineTool, _ arguments: [String]) throws -> Int32 {
+        let parsed = tool.parse(
+            ArgumentSpecification(options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens", "layout"]),
+            arguments)
         let threads = try parsed.integer("threads", default: nil, range: 1...1024)
         let maxTokens = try parsed.integer("max-tokens", default: nil, range: 1...1_000_000)
         let format = parsed.value("format") ?? "mail"
@@ -67,6 +63,11 @@ enum ClassifyCommand {
                 maxTokens: maxTokens, textLayout: layout)
         } else {
             throw ArgumentError.missingArgument("a model: --checkpoint DIR, or --base-model MODEL with --head FILE")
+        }
+
+        if let maxTokens, maxTokens > classifier.input.maxTokens {
+            FileHandle.standardError.write(Data(
+                "spamtune classify: --max-tokens \(maxTokens) is more than the model reads: each message is cut at \(classifier.input.maxTokens) tokens\n".utf8))
         }
 
         var inputs: [(source: String, input: ModelInput)] = texts.enumerated().map { ("text:\($0.offset + 1)", classifier.input(for: $0.element)) }

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneDaemon
+import SpamtuneSupport
 
 /// `spamtune retrain`: the daemon starts the training command in the background.
 enum RetrainCommand {
@@ -14,12 +15,8 @@ enum RetrainCommand {
 
         """ + ControlCommandLine.optionsHelp
 
-    static func run(_ arguments: [String]) throws -> Int32 {
-        if arguments.contains("--help") {
-            print(help)
-            return 0
-        }
-        return try ControlCommandLine.run(.retrain, arguments) { response in
+    static func run(_ tool: CommandLineTool, _ arguments: [String]) throws -> Int32 {
+        try ControlCommandLine.run(tool, .retrain, arguments) { response in
             guard let retrain = response.retrain else { return "retrain started\n" }
             return "retrain started: \(retrain.command.joined(separator: " "))\n" + "\(ControlCommandLine.describe(retrain))\n"
         }

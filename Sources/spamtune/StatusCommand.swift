@@ -18,11 +18,9 @@ enum ControlCommandLine {
 
     static let notRunningStatus: Int32 = 3
 
-    static func parse(_ arguments: [String]) throws -> ParsedArguments {
-        let parsed = try ArgumentSpecification(options: ["socket", "config"], flags: ["json"]).parse(arguments)
-        guard parsed.positionals.isEmpty else {
-            throw ArgumentError.conflicting("unexpected argument '\(parsed.positionals[0])'")
-        }
+    static func parse(_ tool: CommandLineTool, _ arguments: [String]) throws -> ParsedArguments {
+        let parsed = tool.parse(ArgumentSpecification(options: ["socket", "config"], flags: ["json"]), arguments)
+        try parsed.rejectPositionals()
         if parsed.has("socket") && parsed.has("config") {
             throw ArgumentError.conflicting("give either --socket or --config, not both")
         }
@@ -40,8 +38,10 @@ enum ControlCommandLine {
 
     /// Sends `command`; prints the answer (text by `describe`, or JSON) and returns the
     /// exit status.
-    static func run(_ command: ControlCommand, _ arguments: [String], describe: (ControlResponse) -> String) throws -> Int32 {
-        let parsed = try parse(arguments)
+    static func run(
+        _ tool: CommandLineTool, _ command: ControlCommand, _ arguments: [String], describe: (ControlResponse) -> String
+    ) throws -> Int32 {
+        let parsed = try parse(tool, arguments)
         let response: ControlResponse
         do {
             response = try ControlClient(socketPath: try socketPath(parsed)).send(command)
@@ -90,12 +90,8 @@ enum StatusCommand {
 
         """ + ControlCommandLine.optionsHelp
 
-    static func run(_ arguments: [String]) throws -> Int32 {
-        if arguments.contains("--help") {
-            print(help)
-            return 0
-        }
-        return try ControlCommandLine.run(.status, arguments) { response in
+    static func run(_ tool: CommandLineTool, _ arguments: [String]) throws -> Int32 {
+        try ControlCommandLine.run(tool, .status, arguments) { response in
             guard let status = response.status else { return "spamtuned answered without a status\n" }
             return text(status)
         }

@@ -2,18 +2,21 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpamtuneClassifier
 import SpamtuneDaemon
 import SpamtuneSupport
 
 // spamtuned: the spamtune daemon. Runs in the foreground (systemd's Type=notify);
 // logs to standard error.
 
-let usage = """
+let tool = CommandLineTool("spamtuned", usage: """
     usage: spamtuned [--config FILE] [--check-config]
 
       --config FILE     the configuration (default /etc/spamtune/spamtune.conf)
       --check-config    read and check the configuration and the checkpoint, then exit
-    """
+      --version         the version, the commit it was built from, the checkpoint format
+      -h, --help        this text
+    """, checkpointFormat: CheckpointManifest.currentFormatVersion)
 
 func fail(_ message: String, status: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("spamtuned: \(message)\n".utf8))
@@ -27,15 +30,11 @@ sigemptyset(&startupSignals)
 for number in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&startupSignals, number) }
 pthread_sigmask(SIG_UNBLOCK, &startupSignals, nil)
 
-let parsed: ParsedArguments
+let parsed = tool.parse(ArgumentSpecification(options: ["config"], flags: ["check-config"]), Array(CommandLine.arguments.dropFirst()))
 do {
-    parsed = try ArgumentSpecification(options: ["config"], flags: ["check-config"]).parse(CommandLine.arguments.dropFirst())
+    try parsed.rejectPositionals()
 } catch {
-    fail("\(error)\n\(usage)", status: 2)
-}
-if parsed.has("help") {
-    print(usage)
-    exit(0)
+    tool.fail(error)
 }
 let configPath = parsed.value("config") ?? "/etc/spamtune/spamtune.conf"
 let configuration: DaemonConfiguration

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
 import SpamtuneTestSupport
+import SpamtuneWeights
 import Testing
 
 /// `spamtune classify` as a user runs it: the built executable, on the tiny oracle model
@@ -124,6 +125,17 @@ import Testing
         #expect(try outputs(result).first?.tokens == 5)
     }
 
+    /// More tokens than the model's context: read up to the context, and said once.
+    @Test func maxTokensBeyondTheContextIsCappedAndSaid() throws {
+        let context = try GPT2Config.read(from: ProjectPaths.fixture("model/tiny/config.json").path).contextLength
+        let long = String(repeating: "win a prize now ", count: 400)
+        let result = try runProcess(
+            spamtune, ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--max-tokens", "100000", "--text", long, "--text", long])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(try outputs(result).map(\.tokens) == [context, context])
+        #expect(result.standardError == "spamtune classify: --max-tokens 100000 is more than the model reads: each message is cut at \(context) tokens\n")
+    }
+
     @Test func badInputsAreOneLineErrorsAndAFailingStatus() throws {
         let base = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer]
         let missing = try runProcess(spamtune, base + ["/nonexistent/message.eml"])
@@ -146,5 +158,6 @@ import Testing
 
         let noInput = try runProcess(spamtune, base)
         #expect(noInput.status == 2)
+        #expect(noInput.standardError.split(separator: "\n").count == 1)
     }
 }

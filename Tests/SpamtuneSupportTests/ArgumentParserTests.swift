@@ -27,7 +27,8 @@ import Testing
             _ = try spec.parse(["--thread", "2"])
             Issue.record("an unknown option was accepted")
         } catch let error as ArgumentError {
-            #expect(error.description.hasPrefix("unknown option --thread "))
+            #expect(error == .unknownOption("--thread", suggestion: "--threads"))
+            #expect(error.description == "unknown option --thread (did you mean --threads?)")
         } catch {
             Issue.record("unexpected error \(error)")
         }
@@ -42,5 +43,38 @@ import Testing
 
     @Test func aLoneDashIsAPositional() throws {
         #expect(try spec.parse(["-"]).positionals == ["-"])
+    }
+
+    @Test func shortOptionsOtherThanDashHAreRefused() {
+        #expect(throws: ArgumentError.unknownOption("-v", suggestion: nil)) { try spec.parse(["-v"]) }
+        #expect(throws: ArgumentError.unknownOption("-text", suggestion: "--text")) { try spec.parse(["-text", "x"]) }
+        #expect(throws: Never.self) { try spec.parse(["--", "-v"]) }
+    }
+
+    @Test func helpAndVersionAreKnownToEveryTool() throws {
+        #expect(try spec.parse(["--version"]).has("version"))
+        #expect(try spec.parse(["--help"]).has("help"))
+    }
+
+    @Test func strayWordsAreNamedAsMisspeltCommandsWhenNearOne() {
+        let commands = ["run", "status", "rollback", "export"]
+        #expect(throws: ArgumentError.unknownCommand("stauts", suggestion: "status")) {
+            try spec.parse(["stauts"]).rejectPositionals(commands: commands)
+        }
+        #expect(throws: ArgumentError.unexpectedArgument("banana")) { try spec.parse(["banana"]).rejectPositionals(commands: commands) }
+        #expect(throws: Never.self) { try spec.parse(["--offline"]).rejectPositionals() }
+    }
+
+    @Test func theNearestChoiceIsFewEditsAwayOrTheOnlyOneExtended() {
+        let options = ["threads", "text", "ham", "max-tokens", "evidence-tokens", "epochs"]
+        #expect(Suggestion.nearest(to: "thread", among: options) == "threads")
+        #expect(Suggestion.nearest(to: "tetx", among: options) == "text")  // a swap is one edit
+        #expect(Suggestion.nearest(to: "max-token", among: options) == "max-tokens")
+        #expect(Suggestion.nearest(to: "MAX-TOKENS", among: options) == "max-tokens")
+        #expect(Suggestion.nearest(to: "evid", among: options) == "evidence-tokens")  // the only one it starts
+        #expect(Suggestion.nearest(to: "zzzz", among: options) == nil)
+        #expect(Suggestion.nearest(to: "x", among: options) == nil)
+        #expect(Suggestion.nearest(to: "gpt3", among: ["gpt2", "gpt2-medium", "scratch"]) == "gpt2")
+        #expect(Suggestion.nearest(to: "", among: options) == nil)
     }
 }

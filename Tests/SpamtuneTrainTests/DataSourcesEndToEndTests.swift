@@ -39,6 +39,17 @@ import Testing
         try JSONDecoder().decode(Report.self, from: Data(contentsOf: state.path("models/current/report.json")))
     }
 
+    /// More tokens than the scratch model's context: trained on what it reads, and said once.
+    @Test func maxTokensBeyondTheContextIsCappedAndSaid() throws {
+        let state = try TemporaryDirectory("spamtune-data")
+        defer { state.remove() }
+        let result = try run(["--data", "sms", "--offline", "--max-tokens", "100000"], in: state)
+        #expect(result.status == 0, "\(result.standardError)")
+        let said = result.standardError.components(separatedBy: "\n").filter { $0.contains("max tokens 100000 is more than the model's context") }
+        #expect(said.count == 1, "\(result.standardError)")
+        #expect(said.first?.hasSuffix("each message is cut at 256 tokens") == true, "\(said)")
+    }
+
     @Test func trainsOnTheMailCorpusServedByTheLoopbackServer() throws {
         let state = try TemporaryDirectory("spamtune-data")
         defer { state.remove() }

@@ -52,7 +52,7 @@ public enum TrainingCommandLine {
             cacheDirectory: (parsed.value("cache-dir") ?? defaults.cacheDirectory).map { URL(fileURLWithPath: $0) } ?? Downloader.defaultCacheRoot(),
             recipe: recipe)
         if let base = parsed.value("base") ?? defaults.base {
-            options.base = base
+            options.base = try baseModel(base)
             options.baseIsExplicit = true
         }
         if let fallback = parsed.value("fallback") ?? defaults.fallback {
@@ -80,7 +80,7 @@ public enum TrainingCommandLine {
         }
         options.offline = parsed.has("offline")
         options.downloadAttempts = try parsed.integer("retries", default: options.downloadAttempts - 1, range: 0...100)! + 1
-        options.downloadRetryDelay = try parsed.double("retry-delay", default: options.downloadRetryDelay)!
+        options.downloadRetryDelay = try parsed.atLeastZero("retry-delay", default: options.downloadRetryDelay)
         options.neverPromote = parsed.has("no-promote")
         if let finalFit = parsed.value("final-fit") {
             guard ["yes", "no"].contains(finalFit) else { throw ArgumentError.conflicting("--final-fit must be yes or no, not '\(finalFit)'") }
@@ -89,8 +89,8 @@ public enum TrainingCommandLine {
         var h = options.hyperparameters
         h.epochs = try parsed.integer("epochs", default: h.epochs, range: 0...10_000)!
         h.batchSize = try parsed.integer("batch-size", default: h.batchSize, range: 1...65_536)!
-        h.learningRate = Float(try parsed.double("lr", default: Double(h.learningRate))!)
-        h.weightDecay = Float(try parsed.double("weight-decay", default: Double(h.weightDecay))!)
+        h.learningRate = Float(try parsed.positive("lr", default: Double(h.learningRate)))
+        h.weightDecay = Float(try parsed.atLeastZero("weight-decay", default: Double(h.weightDecay)))
         h.trainableBlocks = try parsed.integer("trainable-blocks", default: h.trainableBlocks, range: 0...1000)!
         h.maxTokens = try parsed.integer("max-tokens", default: h.maxTokens, range: 1...1_000_000)!
         if parsed.has("max-tokens") { options.scratch.maxTokens = h.maxTokens }
@@ -127,7 +127,7 @@ public enum TrainingCommandLine {
         scratch.embeddingSize = try parsed.integer("scratch-dim", default: scratch.embeddingSize, range: 8...8192)!
         scratch.heads = try parsed.integer("scratch-heads", default: scratch.heads, range: 1...128)!
         scratch.epochs = try parsed.integer("scratch-epochs", default: scratch.epochs, range: 0...10_000)!
-        scratch.learningRate = Float(try parsed.double("scratch-lr", default: Double(scratch.learningRate))!)
+        scratch.learningRate = Float(try parsed.positive("scratch-lr", default: Double(scratch.learningRate)))
         if let extra = parsed.value("scratch-extra-ham") {
             guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
             scratch.extraHam = extra == "yes"
@@ -135,7 +135,7 @@ public enum TrainingCommandLine {
         scratch.tokenDropout = try parsed.fraction("scratch-token-dropout", default: scratch.tokenDropout)
         scratch.dropout = try parsed.fraction("scratch-dropout", default: scratch.dropout)
         scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
-        scratch.pretrainLearningRate = Float(try parsed.double("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate))!)
+        scratch.pretrainLearningRate = Float(try parsed.positive("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate)))
         scratch.weightAverageDecay = try parsed.fraction("scratch-average-decay", default: scratch.weightAverageDecay)
         scratch.soup = try parsed.integer("scratch-soup", default: scratch.soup, range: 1...64)!
         scratch.pretrainText = try parsed.choice("scratch-pretrain-text", default: scratch.pretrainText, among: "training or unused-ham")
@@ -161,6 +161,17 @@ public enum TrainingCommandLine {
         return options
     }
 
+    /// The names `--base` knows; anything else must be a path that exists. Checked before
+    /// anything is downloaded, so a typo costs no time.
+    public static let baseModelNames = GPT2Size.allCases.map(\.rawValue) + ["scratch"]
+
+    static func baseModel(_ base: String) throws -> String {
+        if baseModelNames.contains(base) || FileManager.default.fileExists(atPath: base) { return base }
+        let nearest = Suggestion.nearest(to: base, among: baseModelNames).map { " (did you mean \($0)?)" } ?? ""
+        throw ArgumentError.conflicting(
+            "--base \(base) is neither a model name nor an existing path\(nearest): the names are \(baseModelNames.joined(separator: ", "))")
+    }
+
     public static func duration(_ text: String) throws -> Double {
         let units: [(String, Double)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
@@ -180,6 +191,20 @@ extension ParsedArguments {
     fileprivate func fraction(_ name: String, default fallback: Double) throws -> Double {
         let value = try double(name, default: fallback)!
         guard (0..<1).contains(value) else { throw ArgumentError.conflicting("--\(name) must be at least 0 and below 1") }
+        return value
+    }
+
+    /// A rate or a size that must be above 0.
+    fileprivate func positive(_ name: String, default fallback: Double) throws -> Double {
+        let value = try double(name, default: fallback)!
+        guard value > 0 else { throw ArgumentError.conflicting("--\(name) must be above 0, not \(value)") }
+        return value
+    }
+
+    /// A delay or a weight that may be 0.
+    fileprivate func atLeastZero(_ name: String, default fallback: Double) throws -> Double {
+        let value = try double(name, default: fallback)!
+        guard value >= 0 else { throw ArgumentError.conflicting("--\(name) must be at least 0, not \(value)") }
         return value
     }
 

@@ -100,7 +100,10 @@ public final class TrainingPipeline {
             }
             tokenizerFiles = try TokenizerFiles(directory: shipped)
         }
-        h.maxTokens = min(h.maxTokens, config.contextLength)
+        if h.maxTokens > config.contextLength {
+            log("max tokens \(h.maxTokens) is more than the model's context: each message is cut at \(config.contextLength) tokens")
+            h.maxTokens = config.contextLength
+        }
         let tokenizer = try GPT2Tokenizer(files: tokenizerFiles)
         var input = InputSettings(textLayout: h.textLayout, maxTokens: h.maxTokens, evidence: h.evidence)
         let encode = { (example: TrainingExample) -> (ids: [Int], headerWords: [UInt64]) in

@@ -36,7 +36,7 @@ public struct ArgumentSpecification {
         self.flags = flags.union(["help", "version"])
     }
 
-    public func parse(_ arguments: some Sequence<String>) throws -> ParsedArguments {
+    public func parse(_ arguments: some Sequence<String>) throws(ArgumentError) -> ParsedArguments {
         var parsed = ParsedArguments()
         var iterator = arguments.makeIterator()
         var optionsEnded = false

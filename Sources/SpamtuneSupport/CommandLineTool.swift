@@ -34,12 +34,10 @@ public struct CommandLineTool: Sendable {
         let parsed: ParsedArguments
         do {
             parsed = try specification.parse(arguments)
-        } catch let error as ArgumentError {
+        } catch {
             let beforeEnd = arguments.prefix { $0 != "--" }
             if beforeEnd.contains("--help") || beforeEnd.contains("-h") { printUsageAndExit() }
             fail(error)
-        } catch {
-            fail(.conflicting("\(error)"))
         }
         if parsed.has("help") { printUsageAndExit() }
         if parsed.has("version") {

@@ -13,7 +13,7 @@ import Testing
     }
 
     /// Optional: the fixture holds a sample; ../shared has the reference's ids of them all.
-    @Test(.enabled(if: GoldenLine.allSMSPresent, "skipped: ../shared/golden/sms_tokens.jsonl is absent; the sampled SMS are checked from Tests/Fixtures"))
+    @Test(.enabled(if: GoldenLine.allSMSPresent, "../shared/golden/sms_tokens.jsonl is absent; the sampled SMS are checked from Tests/Fixtures"))
     func everySMSEncodesToTheReferenceIDs() throws {
         let lines = try GoldenLine.loadAllSMS()
         #expect(lines.count == 5574)

@@ -442,7 +442,7 @@ import Testing
         try expectCataloguedHashes(files)
     }
 
-    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "skipped: ../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
+    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
     func theReleasesIndexHasTheCataloguedHash() throws {
         try expectCataloguedHashes([("model.ckpt.index", [UInt8](try Data(contentsOf: ProjectPaths.sharedFile(OpenAIGPT2Release.indexFile))))])
     }

@@ -9,7 +9,7 @@ import Testing
     /// OpenAI's released 124M index: every tensor, and data laid out back to back.
     /// Optional: the index is a file of the release, in ../shared only; the tiny checkpoints
     /// written below exercise the same reader without it.
-    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "skipped: ../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
+    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
     func readsTheReal124MIndex() throws {
         let (header, entries, names) = try TensorFlowCheckpoint.readIndex(at: realIndex)
         #expect(header.shardCount == 1 && header.isLittleEndian)
@@ -43,7 +43,7 @@ import Testing
 
     /// The real index with a sparse stand-in for the 500 MB data file: the whole GPT-2
     /// loading path on OpenAI's real names, shapes and offsets.
-    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "skipped: ../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
+    @Test(.enabled(if: OpenAIGPT2Release.indexPresent, "../shared/gpt2/model.ckpt.index (OpenAI's 124M index) is absent"))
     func loadsGPT2FromTheRealIndexWithoutCopying() throws {
         let directory = try TemporaryDirectory()
         try FileManager.default.copyItem(atPath: realIndex, toPath: directory.file("model.ckpt.index"))

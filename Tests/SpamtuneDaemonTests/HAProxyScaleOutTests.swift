@@ -238,7 +238,7 @@ final class HAProxy: @unchecked Sendable {
 
     static func ensureInstalled() throws {
         if FileManager.default.isExecutableFile(atPath: path) { return }
-        let script = ProjectPaths.sharedFile("harness/common.sh").path
+        let script = ProjectPaths.harness("common.sh").path
         let result = try runProcess(URL(fileURLWithPath: "/bin/bash"), ["-c", "source '\(script)' && ensure_pkgs \(path):haproxy"])
         guard result.status == 0, FileManager.default.isExecutableFile(atPath: path) else {
             throw TestBedError("cannot install haproxy: \(result.standardError)")

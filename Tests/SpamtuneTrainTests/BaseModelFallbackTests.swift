@@ -23,11 +23,11 @@ import Testing
     func mirror() throws -> LoopbackHTTPServer {
         let server = try LoopbackHTTPServer()
         func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-        server.setFile("/uci/sms+spam+collection.zip", try bytes(ProjectPaths.sharedFile("data/sms+spam+collection.zip")))
+        server.setFile("/uci/sms+spam+collection.zip", SMSArchive.bytes)
         server.setFile("\(Self.huggingFacePath)/model.safetensors", try bytes(ProjectPaths.fixture("model/tiny/model.safetensors")))
         server.setFile("\(Self.huggingFacePath)/config.json", try bytes(ProjectPaths.fixture("model/tiny/config.json")))
-        server.setFile("\(Self.huggingFacePath)/vocab.json", try bytes(ProjectPaths.sharedFile("gpt2/encoder.json")))
-        server.setFile("\(Self.huggingFacePath)/merges.txt", try bytes(ProjectPaths.sharedFile("gpt2/vocab.bpe")))
+        server.setFile("\(Self.huggingFacePath)/vocab.json", try bytes(ProjectPaths.encoderJSON))
+        server.setFile("\(Self.huggingFacePath)/merges.txt", try bytes(ProjectPaths.vocabBPE))
         return server
     }
 
@@ -56,7 +56,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = try mirror()
         defer { server.stop() }
-        var vocabulary = Array(try Data(contentsOf: ProjectPaths.sharedFile("gpt2/encoder.json")))
+        var vocabulary = Array(try Data(contentsOf: ProjectPaths.encoderJSON))
         vocabulary[1000] ^= 1
         server.setFile("\(Self.huggingFacePath)/vocab.json", vocabulary)
         let result = try train(directory, tinyModelArguments(server) + ["--epochs", "1"])

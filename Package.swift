@@ -9,12 +9,13 @@
 //   compiled for one CPU level: AVX-512, AVX2+FMA, and the x86-64 baseline. The
 //   dispatcher picks one at run time from the CPU's features, so one binary is both
 //   fast here and correct everywhere. Swift SIMD code built without a target CPU
-//   runs ~100x slower where it uses FMA, hence the split.
+//   cannot use FMA instructions and runs far slower where it needs them, hence the
+//   split.
 // - The kernel modules are built -Ounchecked (no overflow traps or bounds checks in
 //   inner loops) in every configuration, so even debug test builds run them at speed.
 //   Each ISA module is one file (Sources/SpamtuneKernels/Specialization, symlinked):
 //   debug builds compile file by file, and a level marker defined in another file
-//   would not inline into the kernels, costing 5x.
+//   would not inline into the kernels (README, "How it is built").
 import PackageDescription
 
 #if arch(x86_64)

@@ -31,9 +31,6 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     /// A message is spam when P(spam) >= threshold.
     public var threshold: Double
     public var trainable: TrainableScope
-    /// How the head reads a sequence: at its last token (GPT-2's way, the book's) or the
-    /// mean over its positions. Absent in a manifest means the last token.
-    public var pooling: Pooling = .lastToken
     /// Free-form records from training: hyper-parameters, data hashes, metrics.
     public var training: TrainingRecord?
 
@@ -70,9 +67,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public init(
         createdAt: String, version: String, base: BaseModel, config: GPT2Config, tokenizer: TokenizerFileNames,
         input: InputSettings, labels: [String] = Label.allCases.map(\.name), threshold: Double = Decision.defaultThreshold, trainable: TrainableScope,
-        pooling: Pooling = .lastToken, training: TrainingRecord? = nil
+        training: TrainingRecord? = nil
     ) {
-        self.pooling = pooling
         self.createdAt = createdAt
         self.version = version
         self.base = base
@@ -86,7 +82,19 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case format, formatVersion, createdAt, version, base, config, tokenizer, input, labels, threshold, trainable, pooling, training
+        case format, formatVersion, createdAt, version, base, config, tokenizer, input, labels, threshold, trainable, training
+    }
+
+    /// Keys of modes that measured no better and were removed: a checkpoint trained in
+    /// one would be read wrongly by this spamtune, so it is refused (`RemovedMode`).
+    private enum RemovedModeKeys: String, CodingKey {
+        /// "last" (the model as it is) or "mean": the head read the mean of every position.
+        case pooling
+    }
+
+    /// A checkpoint trained in a mode this spamtune no longer has.
+    struct RemovedMode: Error {
+        let reason: String
     }
 
     public init(from decoder: Decoder) throws {
@@ -102,7 +110,10 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         labels = try c.decode([String].self, forKey: .labels)
         threshold = try c.decode(Double.self, forKey: .threshold)
         trainable = try c.decode(TrainableScope.self, forKey: .trainable)
-        pooling = try c.decodeIfPresent(Pooling.self, forKey: .pooling) ?? .lastToken
+        let removed = try decoder.container(keyedBy: RemovedModeKeys.self)
+        if let pooling = try removed.decodeIfPresent(String.self, forKey: .pooling), pooling != "last" {
+            throw RemovedMode(reason: "was trained with '\(pooling)' pooling, which this spamtune no longer has (it measured no better than reading the last token)")
+        }
         training = try c.decodeIfPresent(TrainingRecord.self, forKey: .training)
     }
 
@@ -117,6 +128,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         let manifest: CheckpointManifest
         do {
             manifest = try JSONDecoder().decode(CheckpointManifest.self, from: data)
+        } catch let error as RemovedMode {
+            throw ClassifierError.checkpoint(directory.path, "\(error.reason): retrain, or roll back to an older checkpoint")
         } catch {
             throw ClassifierError.checkpoint(url.path, "is not a valid checkpoint manifest (\(error)); retrain or roll back")
         }

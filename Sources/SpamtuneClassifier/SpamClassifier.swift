@@ -118,7 +118,7 @@ public final class SpamClassifier: @unchecked Sendable {
         if let maxTokens { input.maxTokens = maxTokens }
         input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
         let model = try makeModel(
-            weights, classes: manifest.labels.count, threads: threads, origin: directory.path, pooling: manifest.pooling,
+            weights, classes: manifest.labels.count, threads: threads, origin: directory.path,
             evidenceBuckets: manifest.input.evidence?.buckets ?? 0)
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: input, labels: manifest.labels, threshold: manifest.threshold,
@@ -158,12 +158,12 @@ public final class SpamClassifier: @unchecked Sendable {
     }
 
     private static func makeModel(
-        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, pooling: Pooling = .lastToken, evidenceBuckets: Int = 0
+        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, evidenceBuckets: Int = 0
     ) throws -> GPT2Model {
         do {
             let parameters = try GPT2Parameters(
                 config: weights.config, classes: classes, source: weights, evidenceBuckets: evidenceBuckets)
-            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads), pooling: pooling)
+            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads))
         } catch let error as ModelError {
             throw ClassifierError.model(origin, "\(error)")
         } catch let error as WeightsError {
@@ -172,8 +172,9 @@ public final class SpamClassifier: @unchecked Sendable {
     }
 
     /// The base file must be the one the checkpoint was trained on: same size (cheap,
-    /// catches a truncated or replaced file at every start). The sha256 is checked by
-    /// `spamtune status --verify` and when training.
+    /// catches a truncated or replaced file at every start). Its sha256 would cost a read
+    /// of the whole file at every start, so it is only recorded: the downloader checks
+    /// what it fetches.
     private static func checkBaseFile(_ path: String, manifest: CheckpointManifest, checkpoint: String) throws {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
             let size = (attributes[.size] as? NSNumber)?.intValue

@@ -9,45 +9,27 @@ import SpamtuneWeights
 public final class GPT2Model: @unchecked Sendable {
     public let parameters: GPT2Parameters
     public let kernels: Kernels
-    public let pooling: Pooling
     private let activations = (BlockActivations(), BlockActivations())
     private let embedded = FloatBuffer()
     private let finalHidden = FloatBuffer()
     private let lastRows = FloatBuffer()
 
-    public init(parameters: GPT2Parameters, kernels: Kernels, pooling: Pooling = .lastToken) {
+    public init(parameters: GPT2Parameters, kernels: Kernels) {
         self.parameters = parameters
         self.kernels = kernels
-        self.pooling = pooling
     }
 
     public var config: GPT2Config { parameters.config }
 
-    /// The classification logits of each sequence, [classes] each, read at its last token
-    /// (or averaged over its positions, with mean pooling).
+    /// The classification logits of each sequence, [classes] each, read at its last token.
     public func logits(for batch: TokenBatch) -> [[Float]] {
         let c = config.embeddingSize
-        let rows = pooling == .lastToken ? batch.count : batch.rowCount
-        let top = pooling == .lastToken ? forwardToTop(batch) : forwardAllRows(batch)
-        let normalized = finalHidden.reserve(rows * c)
+        let top = forwardToTop(batch)
+        let normalized = finalHidden.reserve(batch.count * c)
         kernels.layerNormForward(
             output: normalized, input: top, weight: parameters.finalNorm.weight, bias: parameters.finalNorm.bias,
-            rows: rows, columns: c)
-        if pooling == .mean {
-            let pooled = lastRows.reserve(batch.count * c)
-            Pooling.meanForward(normalized, batch: batch, columns: c, into: pooled)
-            return parameters.head.logits(hidden: pooled, batch: batch, columns: c, kernels: kernels)
-        }
+            rows: batch.count, columns: c)
         return parameters.head.logits(hidden: normalized, batch: batch, columns: c, kernels: kernels)
-    }
-
-    /// The hidden state entering the final LayerNorm at every position ([rows, C]).
-    func forwardAllRows(_ batch: TokenBatch) -> UnsafePointer<Float> {
-        var x = UnsafePointer(embed(batch, into: embedded))
-        for index in 0..<config.layerCount {
-            x = runBlock(index, input: x, batch: batch, lastOnly: false)
-        }
-        return x
     }
 
     /// The hidden states after the first `blocks` blocks, all rows ([rows, C]): what the
@@ -113,39 +95,5 @@ public final class GPT2Model: @unchecked Sendable {
                 transposeB: true, c: out.baseAddress!, ldc: head.classes, bias: head.bias)
         }
         return (0..<rows).map { Array(flat[($0 * head.classes)..<(($0 + 1) * head.classes)]) }
-    }
-}
-
-/// How a sequence's hidden states become the one vector the head reads.
-public enum Pooling: String, Codable, Sendable {
-    /// The last token's (the book's; a pretrained GPT-2 has read the whole text there).
-    case lastToken = "last"
-    /// The mean over all positions: a steadier signal for a model trained from scratch.
-    case mean
-
-    /// pooled[s] = mean of the rows of sequence s.
-    static func meanForward(_ rows: UnsafePointer<Float>, batch: TokenBatch, columns: Int, into pooled: UnsafeMutablePointer<Float>) {
-        for (s, sequence) in batch.sequences.enumerated() {
-            let out = pooled + s * columns
-            out.update(repeating: 0, count: columns)
-            for t in 0..<sequence.tokens {
-                let row = rows + (sequence.start + t) * columns
-                for j in 0..<columns { out[j] += row[j] }
-            }
-            let scale = 1 / Float(sequence.tokens)
-            for j in 0..<columns { out[j] *= scale }
-        }
-    }
-
-    /// dRows[row of s] = dPooled[s] / T_s.
-    static func meanBackward(_ dPooled: UnsafePointer<Float>, batch: TokenBatch, columns: Int, into dRows: UnsafeMutablePointer<Float>) {
-        for (s, sequence) in batch.sequences.enumerated() {
-            let scale = 1 / Float(sequence.tokens)
-            let g = dPooled + s * columns
-            for t in 0..<sequence.tokens {
-                let row = dRows + (sequence.start + t) * columns
-                for j in 0..<columns { row[j] = g[j] * scale }
-            }
-        }
     }
 }

@@ -14,8 +14,6 @@ public struct TrainableScope: Codable, Equatable, Sendable {
         self.embeddings = embeddings
     }
 
-    public static let book = TrainableScope(blocks: 1)
-
     public static func everything(layers: Int) -> TrainableScope { TrainableScope(blocks: layers, embeddings: true) }
 
     /// The trainable tensors, in the order of the parameter buffer: head, final
@@ -47,21 +45,17 @@ public final class TrainableClassifier: @unchecked Sendable {
     private let workspace = BackwardWorkspace()
     private let embedded = FloatBuffer()
     private let topInput = FloatBuffer(), normalized = FloatBuffer(), normMean = FloatBuffer(), normReciprocalStd = FloatBuffer()
-    private let pooled = FloatBuffer(), dPooledRows = FloatBuffer()
-    private let embeddingMask = FloatBuffer(), dEmbedded = FloatBuffer()
-    /// Dropout in training passes (none by default, as in the book's fine-tuning).
-    public var dropout: Dropout?
     private let lmLogits = FloatBuffer(), compactEmbedding = FloatBuffer(), dCompactEmbedding = FloatBuffer(), dLogits = FloatBuffer(), dNormalized = FloatBuffer(), dTop = FloatBuffer()
     private let dBlock = (FloatBuffer(), FloatBuffer())
 
     /// `base` gives the frozen tensors and the initial values of the trainable ones
-    /// (a new head comes from `initialHead` when the base has none).
+    /// (a pretrained GPT-2 has no classification head, so its base must supply a new one).
     ///
     /// With `evidenceBuckets` > 0 the head also reads token evidence (`TokenEvidence`),
     /// its weights starting at zero unless `base` has them.
     public init(
         config: GPT2Config, classes: Int, scope: TrainableScope, base: some TensorSource, kernels: Kernels,
-        pooling: Pooling = .lastToken, evidenceBuckets: Int = 0
+        evidenceBuckets: Int = 0
     ) throws {
         guard scope.blocks >= 0, scope.blocks <= config.layerCount, !scope.embeddings || scope.blocks == config.layerCount else {
             throw ModelError.invalidTrainableBlocks(requested: scope.blocks, layers: config.layerCount)
@@ -76,14 +70,11 @@ public final class TrainableClassifier: @unchecked Sendable {
         let views = try GPT2Parameters(
             config: config, classes: classes, source: OverlayTensorSource(overlay: parameters, base: base),
             evidenceBuckets: evidenceBuckets)
-        model = GPT2Model(parameters: views, kernels: kernels, pooling: pooling)
+        model = GPT2Model(parameters: views, kernels: kernels)
         blockActivations = (0..<scope.blocks).map { _ in BlockActivations() }
     }
 
     public var kernels: Kernels { model.kernels }
-    public var pooling: Pooling { model.pooling }
-    /// Whether only each sequence's last row matters above the frozen blocks.
-    private var readsLastRowOnly: Bool { pooling == .lastToken }
     public var firstTrainableBlock: Int { config.layerCount - scope.blocks }
 
     /// What the trainable part reads for `batch`: the hidden states entering the first
@@ -92,13 +83,9 @@ public final class TrainableClassifier: @unchecked Sendable {
     /// embeddings train (the input is then the token ids themselves).
     public func frozenFeatures(for batch: TokenBatch) -> [Float] {
         if scope.embeddings { return [] }
-        if scope.blocks == 0 && readsLastRowOnly {
+        if scope.blocks == 0 {
             let top = model.forwardToTop(batch)
             return Array(UnsafeBufferPointer(start: top, count: batch.count * config.embeddingSize))
-        }
-        if scope.blocks == 0 {
-            let top = model.forwardAllRows(batch)
-            return Array(UnsafeBufferPointer(start: top, count: batch.rowCount * config.embeddingSize))
         }
         return model.hiddenStates(for: batch, throughBlocks: firstTrainableBlock)
     }
@@ -106,13 +93,13 @@ public final class TrainableClassifier: @unchecked Sendable {
     /// Floats of frozen features per example of `tokens` tokens.
     public func featureCount(tokens: Int) -> Int {
         if scope.embeddings { return 0 }
-        return (scope.blocks == 0 && readsLastRowOnly ? 1 : tokens) * config.embeddingSize
+        return (scope.blocks == 0 ? 1 : tokens) * config.embeddingSize
     }
 
     /// The logits for a batch, from its frozen features (see `frozenFeatures`).
     public func logits(for batch: TokenBatch, features: UnsafePointer<Float>?) -> [[Float]] {
         let top = forward(batch, features: features, training: false)
-        return model.parameters.head.logits(hidden: top.pooled, batch: batch, columns: config.embeddingSize, kernels: kernels)
+        return model.parameters.head.logits(hidden: top.normalized, batch: batch, columns: config.embeddingSize, kernels: kernels)
     }
 
     /// The mean cross-entropy of the batch's logits against `labels`; adds the gradients
@@ -125,7 +112,7 @@ public final class TrainableClassifier: @unchecked Sendable {
         let c = config.embeddingSize, s = batch.count
         let top = forward(batch, features: features, training: true)
         let head = model.parameters.head
-        let logits = head.logits(hidden: top.pooled, batch: batch, columns: c, kernels: kernels)
+        let logits = head.logits(hidden: top.normalized, batch: batch, columns: c, kernels: kernels)
 
         // Cross-entropy, mean over the batch; dlogits = (softmax - onehot) / S.
         let dl = dLogits.reserve(s * classes)
@@ -143,7 +130,7 @@ public final class TrainableClassifier: @unchecked Sendable {
 
         // Head: logits = y · Wᵀ + b
         kernels.matmul(
-            m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.pooled, ldb: c,
+            m: classes, n: c, k: s, a: dl, lda: classes, transposeA: true, b: top.normalized, ldb: c,
             c: gradients.tensor("score.weight"), ldc: c, accumulate: true)
         kernels.addColumnSums(of: dl, rows: s, columns: classes, into: gradients.tensor("score.bias"))
         if let evidence = head.evidence, let items = batch.evidence {
@@ -153,15 +140,7 @@ public final class TrainableClassifier: @unchecked Sendable {
         }
         let dy = dNormalized.reserve(s * c)
         kernels.matmul(m: s, n: c, k: classes, a: dl, lda: classes, b: head.weight, ldb: c, c: dy, ldc: c)
-
-        // Mean pooling spreads each sequence's gradient over its rows.
-        var dNormalizedRows = UnsafePointer(dy)
-        if pooling == .mean {
-            let spread = dPooledRows.reserve(top.rows * c)
-            Pooling.meanBackward(dy, batch: batch, columns: c, into: spread)
-            dNormalizedRows = UnsafePointer(spread)
-        }
-        backward(from: dNormalizedRows, top: top, batch: batch)
+        backward(from: UnsafePointer(dy), top: top, batch: batch)
         return Float(loss)
     }
 
@@ -253,9 +232,6 @@ public final class TrainableClassifier: @unchecked Sendable {
         }
 
         if scope.embeddings {
-            if let dropout, dropout.probability > 0 {
-                dOutput = Dropout.masked(dOutput, by: embeddingMask.pointer, count: batch.rowCount * c, scratch: dEmbedded)
-            }
             let dWte = gradients.tensor("wte.weight"), dWpe = gradients.tensor("wpe.weight")
             for (sequence, ids) in zip(batch.sequences, batch.ids) {
                 for (position, id) in ids.enumerated() {
@@ -271,26 +247,19 @@ public final class TrainableClassifier: @unchecked Sendable {
     }
 
     private struct TopActivations {
-        /// The final LayerNorm's input and output: one row per sequence (last token) or every row.
+        /// The final LayerNorm's input and output: one row per sequence (last token, what
+        /// the head reads) or every row (next-token prediction).
         let input: UnsafePointer<Float>
         let normalized: UnsafePointer<Float>
         let rows: Int
-        /// What the head reads, [S, C].
-        let pooled: UnsafePointer<Float>
     }
 
     private func forward(_ batch: TokenBatch, features: UnsafePointer<Float>?, training: Bool, allRows: Bool = false) -> TopActivations {
         let c = config.embeddingSize, s = batch.count
-        let lastRowOnly = readsLastRowOnly && !allRows
+        let lastRowOnly = !allRows
         var x: UnsafePointer<Float>
         if scope.embeddings {
-            let values = model.embed(batch, into: embedded)
-            if training, let dropout, dropout.probability > 0 {
-                let count = batch.rowCount * c
-                dropout.fillMask(embeddingMask.reserve(count), count: count)
-                Dropout.apply(embeddingMask.pointer, to: values, count: count)
-            }
-            x = UnsafePointer(values)
+            x = UnsafePointer(model.embed(batch, into: embedded))
         } else {
             guard let features else { preconditionFailure("frozen features are required when embeddings are frozen") }
             x = features
@@ -300,8 +269,7 @@ public final class TrainableClassifier: @unchecked Sendable {
             x = TransformerBlock.forward(
                 model.parameters.blocks[firstTrainableBlock + i], input: x, rowCount: batch.rowCount,
                 sequences: isTop ? batch.lastQueryOnly : batch.sequences, queryRows: isTop ? batch.lastRows : nil,
-                heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training,
-                dropout: dropout)
+                heads: config.headCount, activations: blockActivations[i], kernels: kernels, training: training)
         }
         // The final LayerNorm's input must outlive the next forward pass's block scratch.
         let rows = lastRowOnly ? s : batch.rowCount
@@ -311,10 +279,7 @@ public final class TrainableClassifier: @unchecked Sendable {
         kernels.layerNormForward(
             output: y, mean: normMean.reserve(rows), reciprocalStd: normReciprocalStd.reserve(rows), input: input,
             weight: model.parameters.finalNorm.weight, bias: model.parameters.finalNorm.bias, rows: rows, columns: c)
-        guard pooling == .mean else { return TopActivations(input: input, normalized: y, rows: rows, pooled: y) }
-        let means = pooled.reserve(s * c)
-        Pooling.meanForward(y, batch: batch, columns: c, into: means)
-        return TopActivations(input: input, normalized: y, rows: rows, pooled: means)
+        return TopActivations(input: input, normalized: y, rows: rows)
     }
 
     private func blockGradients(_ index: Int) -> BlockGradients {

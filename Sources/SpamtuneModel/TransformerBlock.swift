@@ -25,9 +25,6 @@ public final class BlockActivations {
     let expansion = FloatBuffer()
     let activation = FloatBuffer()
     let output = FloatBuffer()
-    /// Dropout on the attention projection's and the MLP's outputs (training only).
-    let projectionMask = FloatBuffer(), contractionMask = FloatBuffer(), dropped = FloatBuffer()
-    var dropout: Dropout? = nil
     /// The rows computed (sequences with their first query) and, when only some rows are
     /// queries, which input rows they are.
     var sequences: [AttentionSequence] = []
@@ -55,12 +52,9 @@ enum TransformerBlock {
     /// needs when `training`.
     static func forward(
         _ p: BlockParameters, input: UnsafePointer<Float>, rowCount n: Int, sequences: [AttentionSequence],
-        queryRows: [Int]?, heads: Int, activations s: BlockActivations, kernels: Kernels, training: Bool,
-        dropout: Dropout? = nil
+        queryRows: [Int]?, heads: Int, activations s: BlockActivations, kernels: Kernels, training: Bool
     ) -> UnsafePointer<Float> {
         let c = p.attention.inputs
-        let dropout = training && (dropout?.probability ?? 0) > 0 ? dropout : nil
-        s.dropout = dropout
         let r = queryRows?.count ?? n
         s.sequences = sequences
         s.queryRows = queryRows
@@ -94,9 +88,7 @@ enum TransformerBlock {
             residual.update(from: input, count: n * c)
             attentionRows = UnsafePointer(attention)
         }
-        addLinear(
-            p.attentionProjection, input: attentionRows, rows: r, to: residual, dropout: dropout, mask: s.projectionMask,
-            scratch: s.dropped, kernels: kernels)
+        linear(p.attentionProjection, input: attentionRows, rows: r, output: residual, kernels: kernels, accumulate: true)
 
         let norm2 = s.norm2.reserve(r * c)
         kernels.layerNormForward(
@@ -108,27 +100,8 @@ enum TransformerBlock {
         kernels.geluForward(output: activation, input: expansion, count: r * 4 * c)
         let output = s.output.reserve(r * c)
         output.update(from: residual, count: r * c)
-        addLinear(
-            p.contraction, input: activation, rows: r, to: output, dropout: dropout, mask: s.contractionMask,
-            scratch: s.dropped, kernels: kernels)
+        linear(p.contraction, input: activation, rows: r, output: output, kernels: kernels, accumulate: true)
         return UnsafePointer(output)
-    }
-
-    /// output += dropout(input · W + b): fused into the GEMM when there is no dropout.
-    private static func addLinear(
-        _ p: LinearParameters, input: UnsafePointer<Float>, rows: Int, to output: UnsafeMutablePointer<Float>,
-        dropout: Dropout?, mask: FloatBuffer, scratch: FloatBuffer, kernels: Kernels
-    ) {
-        guard let dropout else {
-            linear(p, input: input, rows: rows, output: output, kernels: kernels, accumulate: true)
-            return
-        }
-        let count = rows * p.outputs
-        let values = scratch.reserve(count)
-        linear(p, input: input, rows: rows, output: values, kernels: kernels)
-        dropout.fillMask(mask.reserve(count), count: count)
-        Dropout.apply(mask.pointer, to: values, count: count)
-        for i in 0..<count { output[i] += values[i] }
     }
 
     /// Given dOutput ([R, C], the gradient of the forward's output), adds this block's
@@ -143,13 +116,13 @@ enum TransformerBlock {
         let r = s.queryRows?.count ?? n
         guard let input = s.input else { preconditionFailure("backward without a training forward pass") }
 
-        // y = r + drop(g · Wfcproj + b)
+        // y = r + g · Wfcproj + b
         let dResidual = w.dResidual.reserve(r * c)
         dResidual.update(from: dOutput, count: r * c)
         let dActivation = w.dActivation.reserve(r * 4 * c)
         linearBackward(
-            p.contraction, input: s.activation.pointer, dOutput: masked(dOutput, s.contractionMask, count: r * c, s, w),
-            rows: r, dInput: dActivation, dWeight: g.contractionWeight, dBias: g.contractionBias, kernels: kernels)
+            p.contraction, input: s.activation.pointer, dOutput: dOutput, rows: r, dInput: dActivation,
+            dWeight: g.contractionWeight, dBias: g.contractionBias, kernels: kernels)
         // g = GELU(h)
         let dExpansion = w.dExpansion.reserve(r * 4 * c)
         kernels.geluBackward(dInput: dExpansion, input: s.expansion.pointer, dOutput: dActivation, count: r * 4 * c)
@@ -163,12 +136,12 @@ enum TransformerBlock {
             dInput: dResidual, dWeight: g.norm2Weight, dBias: g.norm2Bias, dOutput: dNorm2, input: s.residual.pointer,
             weight: p.norm2.weight, mean: s.norm2Mean.pointer, reciprocalStd: s.norm2ReciprocalStd.pointer, rows: r,
             columns: c)
-        // r = x + drop(o · Wproj + b)
+        // r = x + o · Wproj + b
         let dAttentionRows = w.dAttentionRows.reserve(r * c)
         let attentionRows = s.queryRows == nil ? s.attention.pointer : s.attentionRows.pointer
         linearBackward(
-            p.attentionProjection, input: attentionRows, dOutput: masked(UnsafePointer(dResidual), s.projectionMask, count: r * c, s, w),
-            rows: r, dInput: dAttentionRows, dWeight: g.projectionWeight, dBias: g.projectionBias, kernels: kernels)
+            p.attentionProjection, input: attentionRows, dOutput: dResidual, rows: r, dInput: dAttentionRows,
+            dWeight: g.projectionWeight, dBias: g.projectionBias, kernels: kernels)
         let dAttention: UnsafeMutablePointer<Float>
         if let queryRows = s.queryRows {
             // Only the query rows are read by attention's backward pass.
@@ -202,14 +175,6 @@ enum TransformerBlock {
         }
     }
 
-    /// The gradient through a dropout mask: the gradient itself when there was no dropout.
-    private static func masked(
-        _ gradient: UnsafePointer<Float>, _ mask: FloatBuffer, count: Int, _ s: BlockActivations, _ w: BackwardWorkspace
-    ) -> UnsafePointer<Float> {
-        guard s.dropout != nil else { return gradient }
-        return Dropout.masked(gradient, by: mask.pointer, count: count, scratch: w.dMasked)
-    }
-
     /// output (+)= input · W + b
     static func linear(
         _ p: LinearParameters, input: UnsafePointer<Float>, rows: Int, output: UnsafeMutablePointer<Float>,
@@ -239,6 +204,6 @@ enum TransformerBlock {
 /// Scratch for backward passes, shared by all blocks (they run one after another).
 public final class BackwardWorkspace {
     let dResidual = FloatBuffer(), dActivation = FloatBuffer(), dExpansion = FloatBuffer(), dNorm = FloatBuffer()
-    let dAttentionRows = FloatBuffer(), dAttention = FloatBuffer(), dQKV = FloatBuffer(), dMasked = FloatBuffer()
+    let dAttentionRows = FloatBuffer(), dAttention = FloatBuffer(), dQKV = FloatBuffer()
     public init() {}
 }

@@ -25,14 +25,16 @@ func floatFromHalfBits(_ half: UInt16) -> Float {
 @inline(__always)
 func floatFromBFloat16Bits(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
 
-/// 16-bit element formats that are widened to Float on load.
-enum HalfPrecisionFormat {
-    case float16, bfloat16
+/// The element formats a tensor file may hold, widened (or copied) to Float on load.
+enum StoredFloatFormat {
+    case float32, float16, bfloat16
 
     /// `source` may have any alignment: tensors inside a file are not guaranteed to be
-    /// 2-byte aligned.
+    /// aligned to their element size.
     func widen(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
         switch self {
+        case .float32:
+            UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
         case .float16:
             for index in 0..<count {
                 let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
@@ -45,11 +47,6 @@ enum HalfPrecisionFormat {
             }
         }
     }
-}
-
-/// Copies little-endian Float data that is not 4-byte aligned in the mapping.
-func copyUnalignedFloats(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
 }
 
 #if _endian(big)

@@ -1,6 +1,5 @@
 import Foundation
 import SpamtuneSupport
-import Synchronization
 
 /// Element types a safetensors header may name. Only the float ones become tensors; the
 /// others are known so that their sizes can still be checked.
@@ -63,7 +62,7 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
     public let names: [String]
     private let infoByName: [String: TensorInfo]
     private let file: MappedFile
-    private let converted = Mutex<[String: FloatStorage]>([:])
+    private let views = FloatViews()
 
     public convenience init(url: URL) throws { try self.init(path: url.path) }
 
@@ -160,32 +159,16 @@ public final class SafetensorsFile: TensorStore, @unchecked Sendable {
             throw WeightsError(.missingTensor, file: path, tensor: name, "no such tensor in the file")
         }
         let count = elementCount(of: info.shape)!
-        let source = file.bytes.baseAddress.map { $0 + info.fileRange.lowerBound }
+        let format: StoredFloatFormat
         switch info.dtype {
-        case .float32:
-            if let source, Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-                return TensorView(name: name, shape: info.shape, pointer: source.assumingMemoryBound(to: Float.self), count: count, owner: self)
-            }
-            return convertedView(info, count: count) { copyUnalignedFloats(source!, count: count, into: $0) }
-        case .float16:
-            return convertedView(info, count: count) { HalfPrecisionFormat.float16.widen(source!, count: count, into: $0) }
-        case .bfloat16:
-            return convertedView(info, count: count) { HalfPrecisionFormat.bfloat16.widen(source!, count: count, into: $0) }
+        case .float32: format = .float32
+        case .float16: format = .float16
+        case .bfloat16: format = .bfloat16
         case .other(let dtypeName, _):
             throw WeightsError(.unsupportedDType, file: path, tensor: name, "element type \(dtypeName) is not supported (only F32, F16 and BF16 can be loaded)")
         }
-    }
-
-    /// Conversions happen once per tensor; concurrent first uses wait for each other.
-    private func convertedView(_ info: TensorInfo, count: Int, fill: (UnsafeMutablePointer<Float>) -> Void) -> TensorView {
-        let storage = converted.withLock { cache in
-            if let done = cache[info.name] { return done }
-            let storage = FloatStorage(count: count)
-            if count > 0 { fill(storage.pointer) }
-            cache[info.name] = storage
-            return storage
-        }
-        return TensorView(name: info.name, shape: info.shape, pointer: UnsafePointer(storage.pointer), count: count, owner: storage)
+        let source = file.bytes.baseAddress.map { UnsafeRawPointer($0 + info.fileRange.lowerBound) }
+        return views.view(name: name, shape: info.shape, count: count, source: source, format: format, mapping: self)
     }
 }
 

@@ -1,6 +1,5 @@
 import Foundation
 import SpamtuneSupport
-import Synchronization
 
 /// TensorFlow's element types, as numbered in types.proto, for the ones a checkpoint of
 /// a language model may hold. Only float types are loaded; the rest are named in errors.
@@ -75,7 +74,7 @@ public final class TensorFlowCheckpoint: TensorStore, @unchecked Sendable {
     public let names: [String]
     private let entryByName: [String: Entry]
     private let shards: [MappedFile]
-    private let converted = Mutex<[String: FloatStorage]>([:])
+    private let views = FloatViews()
 
     /// Opens `prefix.index` and its data files. With `verifyChecksums`, every tensor's
     /// bytes are checked against the CRC32C in the index (reads the whole data file once).
@@ -268,30 +267,14 @@ public final class TensorFlowCheckpoint: TensorStore, @unchecked Sendable {
             throw WeightsError(.unsupportedDType, file: indexPath, tensor: name, "is stored as slices of a partitioned variable, which is not supported")
         }
         let count = elementCount(of: entry.shape)!
-        let source = bytes(of: entry).baseAddress
+        let format: StoredFloatFormat
         switch entry.dtype {
-        case .float:
-            if let source, Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
-                return TensorView(name: name, shape: entry.shape, pointer: source.assumingMemoryBound(to: Float.self), count: count, owner: self)
-            }
-            return convertedView(entry, count: count) { copyUnalignedFloats(source!, count: count, into: $0) }
-        case .half:
-            return convertedView(entry, count: count) { HalfPrecisionFormat.float16.widen(source!, count: count, into: $0) }
-        case .bfloat16:
-            return convertedView(entry, count: count) { HalfPrecisionFormat.bfloat16.widen(source!, count: count, into: $0) }
+        case .float: format = .float32
+        case .half: format = .float16
+        case .bfloat16: format = .bfloat16
         default:
             throw WeightsError(.unsupportedDType, file: indexPath, tensor: name, "element type \(entry.dtype) is not supported (only DT_FLOAT, DT_HALF and DT_BFLOAT16 can be loaded)")
         }
-    }
-
-    private func convertedView(_ entry: Entry, count: Int, fill: (UnsafeMutablePointer<Float>) -> Void) -> TensorView {
-        let storage = converted.withLock { cache in
-            if let done = cache[entry.name] { return done }
-            let storage = FloatStorage(count: count)
-            if count > 0 { fill(storage.pointer) }
-            cache[entry.name] = storage
-            return storage
-        }
-        return TensorView(name: entry.name, shape: entry.shape, pointer: UnsafePointer(storage.pointer), count: count, owner: storage)
+        return views.view(name: name, shape: entry.shape, count: count, source: bytes(of: entry).baseAddress, format: format, mapping: self)
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A read-only Float tensor: a pointer into a memory-mapped file (zero copy) or into a
 /// buffer converted from F16/BF16. It holds its owner, so a view can outlive the store it
 /// came from without dangling.
@@ -55,6 +57,30 @@ final class FloatStorage: @unchecked Sendable {
     }
 
     deinit { pointer.deallocate() }
+}
+
+/// The Float views of one store's tensors: the mapped bytes themselves where they are
+/// aligned F32, otherwise a conversion made once per tensor and kept (concurrent first
+/// uses wait for each other).
+final class FloatViews: Sendable {
+    private let converted = Mutex<[String: FloatStorage]>([:])
+
+    /// `source`, `count` elements of `format`, lies in memory that `mapping` keeps valid.
+    func view(
+        name: String, shape: [Int], count: Int, source: UnsafeRawPointer?, format: StoredFloatFormat, mapping: AnyObject
+    ) -> TensorView {
+        if format == .float32, let source, Int(bitPattern: source) % MemoryLayout<Float>.alignment == 0 {
+            return TensorView(name: name, shape: shape, pointer: source.assumingMemoryBound(to: Float.self), count: count, owner: mapping)
+        }
+        let storage = converted.withLock { cache in
+            if let done = cache[name] { return done }
+            let storage = FloatStorage(count: count)
+            if count > 0 { format.widen(source!, count: count, into: storage.pointer) }
+            cache[name] = storage
+            return storage
+        }
+        return TensorView(name: name, shape: shape, pointer: UnsafePointer(storage.pointer), count: count, owner: storage)
+    }
 }
 
 /// Anything that hands out named Float tensors: a safetensors file, a TensorFlow

@@ -49,12 +49,9 @@ let tool = CommandLineTool("spamtune-train", usage: """
       --header-words yes|no  the evidence also reads the words of each mail's header fields, tagged by
                              field (not recipients, dates or other filters' verdicts); default yes
       --scratch-layers N --scratch-dim N --scratch-heads N --scratch-epochs N --scratch-lr X
-      --scratch-pooling last|mean --scratch-schedule constant|cosine --scratch-token-dropout P --scratch-dropout P
-      --scratch-extra-ham yes|no (also train on the ham balancing set aside; default no)
       --scratch-pretrain-epochs N (next-token pretraining first; default 5, 0 for none)
       --scratch-pretrain-text training|unused-ham (what it reads: the training messages, and by
       default also the ham balancing set aside; never a validation or test message) --scratch-pretrain-lr X
-      --scratch-average-decay D (fine-tuned weights averaged over steps, decay D per step; default 0: off)
       --scratch-soup K (K fine-tunes from the same start in different orders, weights averaged; default 4)
     The threshold served (P(spam) at or above it is spam):
       --target-fpr P         the lowest threshold calling at most this share of the validation ham spam
@@ -76,7 +73,7 @@ let tool = CommandLineTool("spamtune-train", usage: """
 let optionNames: Set<String> = [
     "config", "state-dir", "hf", "checkpoint", "control-socket", "models-dir", "cache-dir", "base", "source", "mirror", "file-url", "recipe", "epochs", "batch-size", "lr",
     "weight-decay", "trainable-blocks", "max-tokens", "padding", "text-layout", "final-fit", "evidence-tokens", "header-words", "seed", "threads", "threshold", "target-fpr", "scratch-layers",
-    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pooling", "scratch-extra-ham", "scratch-schedule", "scratch-token-dropout", "scratch-dropout", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-average-decay", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay", "fallback",
+    "scratch-dim", "scratch-heads", "scratch-epochs", "scratch-lr", "scratch-pretrain-epochs", "scratch-pretrain-lr", "scratch-pretrain-text", "scratch-soup", "data", "ham", "spam", "unlabelled", "feedback", "every", "keep", "retries", "retry-delay", "fallback",
 ]
 
 /// A promoted model is served at once: the running spamtuned reloads (and refuses, still

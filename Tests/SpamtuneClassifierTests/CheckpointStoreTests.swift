@@ -66,4 +66,28 @@ import Testing
         try Data("{".utf8).write(to: directory.appendingPathComponent("spamtune.json"))
         #expect(throws: ClassifierError.self) { try SpamClassifier.load(checkpoint: directory, threads: 1) }
     }
+
+    /// Checkpoints record `"pooling": "last"` from before mean pooling was removed: those
+    /// still load; one trained with mean pooling is refused, saying why and what to do.
+    @Test func aCheckpointOfARemovedModeIsRefused() throws {
+        let root = try temporaryRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let directory = try TinyCheckpoint.write(to: root)
+        let manifestFile = directory.appendingPathComponent(CheckpointManifest.fileName)
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestFile)) as! [String: Any]
+        json["pooling"] = "last"
+        try JSONSerialization.data(withJSONObject: json).write(to: manifestFile)
+        _ = try SpamClassifier.load(checkpoint: directory, threads: 1)
+        json["pooling"] = "mean"
+        try JSONSerialization.data(withJSONObject: json).write(to: manifestFile)
+        do {
+            _ = try SpamClassifier.load(checkpoint: directory, threads: 1)
+            Issue.record("a mean-pooled checkpoint loaded")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(directory.path))
+            #expect(text.contains("'mean' pooling"), "\(text)")
+            #expect(text.contains("retrain"))
+        }
+    }
 }

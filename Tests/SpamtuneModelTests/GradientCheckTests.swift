@@ -14,16 +14,14 @@ import Testing
     static let labels = [1, 0, 1]
 
     @Test(arguments: [
-        (TrainableScope(blocks: 0), Pooling.lastToken), (TrainableScope(blocks: 1), .lastToken), (TrainableScope(blocks: 2), .lastToken),
-        (TrainableScope(blocks: 2, embeddings: true), .lastToken), (TrainableScope(blocks: 0), .mean), (TrainableScope(blocks: 1), .mean),
-        (TrainableScope(blocks: 2, embeddings: true), .mean),
+        TrainableScope(blocks: 0), TrainableScope(blocks: 1), TrainableScope(blocks: 2), TrainableScope(blocks: 2, embeddings: true),
     ])
-    func gradientsMatchFiniteDifferences(scope: TrainableScope, pooling: Pooling) throws {
+    func gradientsMatchFiniteDifferences(scope: TrainableScope) throws {
         let base = InMemoryTensors.randomGPT2(Self.config, seed: 42)
         for level in InstructionSet.supported {
             let kernels = Kernels(threads: 2, instructionSet: level)
             let trainable = try TrainableClassifier(
-                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels, pooling: pooling)
+                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels)
             let features = trainable.frozenFeatures(for: Self.batch)
             func loss() throws -> Double {
                 trainable.gradients.zero()
@@ -108,15 +106,15 @@ import Testing
     /// Next-token pretraining: its gradients (through the tied output embedding, the
     /// blocks and the input embeddings) match finite differences, over the full
     /// vocabulary and over a compact one; the classification head gets none.
-    @Test(arguments: [Pooling.lastToken, .mean], [false, true])
-    func languageModelGradientsMatchFiniteDifferences(pooling: Pooling, compact: Bool) throws {
+    @Test(arguments: [false, true])
+    func languageModelGradientsMatchFiniteDifferences(compact: Bool) throws {
         let base = InMemoryTensors.randomGPT2(Self.config, seed: 7)
         let scope = TrainableScope.everything(layers: Self.config.layerCount)
         let vocabulary = compact ? PredictedVocabulary(covering: Self.batch.ids) : nil
         for level in InstructionSet.supported {
             let kernels = Kernels(threads: 2, instructionSet: level)
             let trainable = try TrainableClassifier(
-                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels, pooling: pooling)
+                config: Self.config, classes: 2, scope: scope, base: base, kernels: kernels)
             func loss() throws -> Double {
                 trainable.gradients.zero()
                 return try Double(trainable.languageModelLossAndGradients(for: Self.batch, vocabulary: vocabulary))
@@ -148,37 +146,6 @@ import Testing
         }
     }
 
-    /// With dropout on (its masks replayed identically for every pass), the gradients
-    /// still match: the backward pass multiplies the same masks in.
-    @Test(arguments: [TrainableScope(blocks: 1), TrainableScope(blocks: 2, embeddings: true)])
-    func gradientsWithDropoutMatchFiniteDifferences(scope: TrainableScope) throws {
-        let base = InMemoryTensors.randomGPT2(Self.config, seed: 42)
-        let trainable = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: Kernels(threads: 2))
-        trainable.dropout = Dropout(probability: 0.3, seed: 5)
-        let features = trainable.frozenFeatures(for: Self.batch)
-        func loss() throws -> Double {
-            trainable.gradients.zero()
-            trainable.dropout?.reset(seed: 5)
-            return try Double(features.withUnsafeBufferPointer {
-                try trainable.lossAndGradients(for: Self.batch, features: $0.baseAddress, labels: Self.labels)
-            })
-        }
-        let withoutDropout = try TrainableClassifier(config: Self.config, classes: 2, scope: scope, base: base, kernels: Kernels(threads: 2))
-        let plainLoss = try features.withUnsafeBufferPointer {
-            try withoutDropout.lossAndGradients(for: Self.batch, features: $0.baseAddress, labels: Self.labels)
-        }
-        let droppedLoss = try loss()
-        #expect(abs(Double(plainLoss) - droppedLoss) > 1e-6, "dropout changed nothing")
-        let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
-        let checked = try expectFiniteDifferencesMatch(
-            trainable, analytic: analytic, skip: { !($0.hasPrefix("h.") || $0 == "wpe.weight") }, context: "dropout", loss: loss)
-        #expect(checked > 20)
-        // Evaluation never drops anything.
-        let a = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
-        let b = features.withUnsafeBufferPointer { withoutDropout.logits(for: Self.batch, features: $0.baseAddress) }
-        for (x, y) in zip(a, b) { #expect(maximumError(x, y) < 1e-6) }
-    }
-
     /// With a sequence alone or among others, its logits are the same: sequences in a
     /// batch never see each other, padding never exists.
     @Test func batchingDoesNotChangeLogits() throws {
@@ -194,12 +161,12 @@ import Testing
     }
 
     /// The trainer's forward pass on cached frozen features gives the model's logits.
-    @Test(arguments: [0, 1, 2], [Pooling.lastToken, .mean])
-    func cachedFeaturesGiveTheModelsLogits(blocks: Int, pooling: Pooling) throws {
+    @Test(arguments: [0, 1, 2])
+    func cachedFeaturesGiveTheModelsLogits(blocks: Int) throws {
         let base = InMemoryTensors.randomGPT2(Self.config, seed: 9)
         let kernels = Kernels(threads: 1)
         let trainable = try TrainableClassifier(
-            config: Self.config, classes: 2, scope: TrainableScope(blocks: blocks), base: base, kernels: kernels, pooling: pooling)
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: blocks), base: base, kernels: kernels)
         let features = trainable.frozenFeatures(for: Self.batch)
         let fromFeatures = features.withUnsafeBufferPointer { trainable.logits(for: Self.batch, features: $0.baseAddress) }
         let direct = trainable.model.logits(for: Self.batch)

@@ -17,12 +17,11 @@
 // - The micro-kernel keeps a gemmRows x gemmColumns tile of C in registers: on AVX-512
 //   6 x 64 in 24 zmm registers (4 B loads and 6 broadcasts per 24 FMAs); on AVX2
 //   (16 ymm) four 6 x 16 tiles in turn, 12 ymm each; on the baseline (16 xmm) 6 x 4
-//   tiles in 6 xmm (6 x 8 spills around the separate multiply and add, and is 6%
-//   slower; either way SSE's broadcasts limit it to ~28 GFLOP/s per core, a portable
-//   fallback).
+//   tiles in 6 xmm (6 x 8 spills around the separate multiply and add, and is slower;
+//   either way SSE's broadcasts bound it: a portable fallback).
 //
-// Measured on 2 Zen 5 cores (bench/gemm.sh) this matches OpenBLAS 0.3.21's AVX-512
-// sgemm within about 15% on GPT-2's shapes, and beats it on short inputs.
+// bench/gemm.sh measures it against OpenBLAS's sgemm on GPT-2's shapes (README,
+// "Performance").
 
 public let gemmRows = 6
 public let gemmColumns = 64
@@ -81,9 +80,9 @@ public struct GemmProblem {
     /// when B is transposed; for a row-major B when the copy serves more than one
     /// block of rows (contiguous panels spare the TLB and the prefetchers the long
     /// strides of a wide B), or when its stride aliases and the micro-kernel reads
-    /// one 16-column strip at a time (AVX2 and below: half the speed in place, while
-    /// AVX-512's four lines per row keep up, and copying would cost it 30% at 23
-    /// tokens). Otherwise only a ragged last panel is copied.
+    /// one 16-column strip at a time (AVX2 and below run slower in place, while
+    /// AVX-512's four lines per row keep up, and copying would slow it on short
+    /// inputs). Otherwise only a ragged last panel is copied.
     @inlinable func copiesB<L: InstructionLevel>(_ level: L.Type, rows: Int) -> Bool {
         transposeB || rows > gemmRowBlock || (L.vectorRegisterBits < 512 && stridesAliasB)
     }

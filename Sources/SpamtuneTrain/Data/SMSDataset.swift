@@ -14,8 +14,8 @@ public enum SMSDataset {
     public static let trainFile = "train.csv"
     public static let validationFile = "validation.csv"
     public static let testFile = "test.csv"
-    /// The ham that balancing set aside, minus exact copies of any balanced message: extra
-    /// training data for a model that starts from nothing (never validation or test).
+    /// The ham that balancing set aside, minus exact copies of any balanced message: more
+    /// text for the scratch model's next-token pretraining (never validation or test).
     public static let unusedHamFile = "unused-ham.csv"
     public static let manifestFile = "dataset.json"
     /// The collection is 478 kB; an archive entry claiming more is refused unread.

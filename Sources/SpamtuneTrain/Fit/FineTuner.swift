@@ -13,34 +13,8 @@ public struct FineTuneSettings: Codable, Equatable, Sendable {
     public var seed: UInt64 = 123
     public var evaluationInterval = 50
     public var evaluationBatches = 5
-    public var dropLastBatch = true
-    /// constant: the book's. cosine: linear warm-up over the first `warmupFraction` of
-    /// the steps, then cosine decay to a tenth of the peak.
-    public var schedule = LearningRateSchedule.constant
-    public var warmupFraction = 0.05
-    /// When the whole model trains (no frozen features), each training example loses
-    /// this share of its tokens at random in every step: augmentation against a small
-    /// model learning the training messages by heart. 0: off (the book's).
-    public var tokenDropout = 0.0
-    /// Polyak averaging: the trained weights become an exponential moving average of
-    /// the weights after each step (this decay per step), which steadies a small
-    /// model's last epochs. 0: off (the book's: the weights after the last step).
-    public var weightAverageDecay = 0.0
     /// Tensors that learn at a multiple of the learning rate, by name.
     public var learningRateScales: [String: Float] = [:]
-
-    public enum LearningRateSchedule: String, Codable, Sendable { case constant, cosine }
-
-    /// The learning rate for step `step` (0-based) of `total`.
-    public func learningRate(step: Int, total: Int) -> Float {
-        let peak = optimizer.learningRate
-        guard schedule == .cosine, total > 1 else { return peak }
-        let warmup = max(1, Int(Double(total) * warmupFraction))
-        if step < warmup { return peak * Float(step + 1) / Float(warmup) }
-        let progress = Double(step - warmup) / Double(max(1, total - warmup))
-        let floor = 0.1
-        return peak * Float(floor + (1 - floor) * 0.5 * (1 + cos(Double.pi * progress)))
-    }
 
     public init() {}
 }
@@ -104,10 +78,8 @@ public final class FineTuner {
         random = SplitMix64(seed: settings.seed)
     }
 
-    public var stepsPerEpoch: Int {
-        let n = train.examples.count, b = settings.batchSize
-        return settings.dropLastBatch ? n / b : (n + b - 1) / b
-    }
+    /// Whole batches only: the last, incomplete one is dropped, as the book's loader does.
+    public var stepsPerEpoch: Int { train.examples.count / settings.batchSize }
 
     /// Runs all epochs; `progress` is called after every step.
     public func run(progress: (TrainingProgress) -> Void = { _ in }) throws -> TrainingHistory {
@@ -116,11 +88,6 @@ public final class FineTuner {
         var examplesSeen = 0
         var step = -1
         let totalSteps = stepsPerEpoch * settings.epochs
-        var averaged = settings.weightAverageDecay > 0
-            ? Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count)) : nil
-        defer {
-            if let averaged { classifier.parameters.pointer.update(from: averaged, count: averaged.count) }
-        }
         for epoch in 1...max(1, settings.epochs) where settings.epochs > 0 {
             let epochStart = Date()
             let order = shuffled(train.examples.count)
@@ -128,12 +95,7 @@ public final class FineTuner {
                 let indices = Array(order[(batchIndex * settings.batchSize)..<min(order.count, (batchIndex + 1) * settings.batchSize)])
                 classifier.gradients.zero()
                 let loss = try lossAndGradients(train, indices)
-                optimizer.settings.learningRate = settings.learningRate(step: step + 1, total: totalSteps)
                 optimizer.update(parameters: classifier.parameters.pointer, gradients: classifier.gradients.pointer)
-                let decay = Float(settings.weightAverageDecay), p = classifier.parameters.pointer
-                averaged?.withUnsafeMutableBufferPointer { a in
-                    for i in a.indices { a[i] = decay * a[i] + (1 - decay) * p[i] }
-                }
                 examplesSeen += indices.count
                 step += 1
                 if settings.evaluationInterval > 0 && step % settings.evaluationInterval == 0 {
@@ -175,14 +137,7 @@ public final class FineTuner {
     // MARK: -
 
     private func lossAndGradients(_ cache: FeatureCache, _ indices: [Int]) throws -> Float {
-        var sequences = indices.map { cache.examples[$0].ids }
-        if cache.isEmpty && settings.tokenDropout > 0 {
-            let keep = UInt64((1 - settings.tokenDropout) * Double(UInt64.max >> 11))
-            sequences = sequences.map { ids in
-                let kept = ids.filter { _ in random.next() >> 11 < keep }
-                return kept.isEmpty ? [ids[ids.count - 1]] : kept
-            }
-        }
+        let sequences = indices.map { cache.examples[$0].ids }
         let evidence = indices.compactMap { cache.examples[$0].evidence }
         let batch = TokenBatch(sequences, evidence: evidence.count == indices.count ? evidence : nil)
         cache.gather(indices, into: &gathered)

@@ -11,15 +11,12 @@ import SpamtuneWeights
 /// bias: with W the [2, C] head, logits = W·(x̂⊙γ + β) + b = W·(x̂⊙γ + β + δ) where
 /// W·δ = b; δ = Wᵀ(W·Wᵀ)⁻¹·b is the smallest such shift. Transformers reads the logits
 /// at the last token that is not `pad_token_id`, which is the last token of an unpadded
-/// input: models trained with mean pooling cannot be exported this way. A model trained
-/// on padded inputs (the book's recipe) is exported with no pad token, so that
-/// transformers reads the last position of an input padded as it was in training.
+/// input, where spamtune reads them too. A model trained on padded inputs (the book's
+/// recipe) is exported with no pad token, so that transformers reads the last position
+/// of an input padded as it was in training.
 public enum HuggingFaceExport {
     public static func export(checkpoint: URL, to directory: URL) throws {
         let manifest = try CheckpointManifest.read(from: checkpoint)
-        guard manifest.pooling == .lastToken else {
-            throw TrainingError.checkpoint("\(checkpoint.path) reads the mean over all tokens; GPT2ForSequenceClassification reads the last token, so it cannot be exported")
-        }
         guard manifest.input.evidence == nil else {
             throw TrainingError.checkpoint("\(checkpoint.path) has a head that also reads token evidence beside GPT-2; GPT2ForSequenceClassification has no place for it, so it cannot be exported (train with --evidence-tokens 0 for an exportable model)")
         }

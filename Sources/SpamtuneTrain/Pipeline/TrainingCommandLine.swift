@@ -128,19 +128,10 @@ public enum TrainingCommandLine {
         scratch.heads = try parsed.integer("scratch-heads", default: scratch.heads, range: 1...128)!
         scratch.epochs = try parsed.integer("scratch-epochs", default: scratch.epochs, range: 0...10_000)!
         scratch.learningRate = Float(try parsed.positive("scratch-lr", default: Double(scratch.learningRate)))
-        if let extra = parsed.value("scratch-extra-ham") {
-            guard ["yes", "no"].contains(extra) else { throw ArgumentError.conflicting("--scratch-extra-ham must be yes or no") }
-            scratch.extraHam = extra == "yes"
-        }
-        scratch.tokenDropout = try parsed.fraction("scratch-token-dropout", default: scratch.tokenDropout)
-        scratch.dropout = try parsed.fraction("scratch-dropout", default: scratch.dropout)
         scratch.pretrainEpochs = try parsed.integer("scratch-pretrain-epochs", default: scratch.pretrainEpochs, range: 0...10_000)!
         scratch.pretrainLearningRate = Float(try parsed.positive("scratch-pretrain-lr", default: Double(scratch.pretrainLearningRate)))
-        scratch.weightAverageDecay = try parsed.fraction("scratch-average-decay", default: scratch.weightAverageDecay)
         scratch.soup = try parsed.integer("scratch-soup", default: scratch.soup, range: 1...64)!
         scratch.pretrainText = try parsed.choice("scratch-pretrain-text", default: scratch.pretrainText, among: "training or unused-ham")
-        scratch.schedule = try parsed.choice("scratch-schedule", default: scratch.schedule, among: "constant or cosine")
-        scratch.pooling = try parsed.choice("scratch-pooling", default: scratch.pooling, among: "last or mean")
         guard scratch.embeddingSize % scratch.heads == 0 else {
             throw ArgumentError.conflicting("--scratch-dim must be divisible by --scratch-heads")
         }

@@ -129,10 +129,10 @@ public enum Recipe: String, Sendable, CaseIterable {
         case .spamtune:
             h.padding = .none
             h.textLayout = "v2"
-            // Measured (bench/daemon.sh): at 64 tokens the 124M model on 2 cores scores
-            // more messages per second than SpamAssassin's spamd (1.11x), at 128 it
-            // does not (0.73x); 98.5% of the SMS fit in 64 tokens, and for mail they hold
-            // the sender, subject and the opening of the body. Raise with --max-tokens.
+            // The most the 124M model reads while still scoring more messages per second
+            // than SpamAssassin's spamd on two cores (bench/daemon.sh; README,
+            // "Performance"); nearly every SMS fits, and of mail it holds the sender,
+            // subject and the opening of the body. Raise with --max-tokens.
             h.maxTokens = 64
         }
         return h
@@ -174,28 +174,15 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     public var epochs: Int
     public var learningRate: Float
     public var batchSize: Int
-    public var pooling: Pooling = .lastToken
-    /// Also train on the ham that balancing set aside (never on validation or test
-    /// messages, nor exact copies of them), with spam repeated to keep the classes
-    /// balanced: a model that starts from nothing needs every message it can get.
-    public var extraHam = false
-    public var schedule = FineTuneSettings.LearningRateSchedule.constant
-    public var tokenDropout = 0.0
-    /// GPT-2's residual and embedding dropout while training from scratch.
-    public var dropout = 0.0
-    /// Epochs of next-token pretraining on message text before fine-tuning (0: none).
-    /// Measured over ten seeds (each its own split and initial weights): none 96.4% mean
-    /// test accuracy (94.3-98.0), 5 epochs 96.9% (94.7-99.0; 97.1% before a last-bit
-    /// change in the softmax's rounding); 10 epochs over five seeds 96.7%, 20 worse again
-    /// (the model learns the messages by heart).
+    /// Epochs of next-token pretraining on message text before fine-tuning (0: none): a
+    /// model that starts from nothing first learns the language of the messages. More
+    /// epochs than the default measured no better: the model learns the messages by
+    /// heart (README, "Performance").
     public var pretrainEpochs = 5
     public var pretrainLearningRate: Float = 1e-3
-    /// Polyak averaging of the fine-tuned weights (decay per step; 0: off).
-    public var weightAverageDecay = 0.0
     /// Fine-tunes from the same (pretrained) start, in different orders, whose weights
-    /// are averaged into the model (1: one fine-tune, no averaging). Measured over ten
-    /// seeds after 5 pretraining epochs: one fine-tune 96.9% mean test accuracy
-    /// (94.7-99.0), a soup of 4 97.4% (95.7-99.0), for 50 s more on two cores.
+    /// are averaged into the model (1: one fine-tune, no averaging): steadier than any
+    /// one of them, for a few more fine-tunes' time (README, "Performance").
     public var soup = 4
     public var pretrainText = PretrainingText.trainingAndUnusedHam
 

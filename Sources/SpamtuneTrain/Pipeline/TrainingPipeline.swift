@@ -59,7 +59,7 @@ public final class TrainingPipeline {
 
         // 1. Data
         let data = try await TrainingData.gather(options, downloader: downloader, log: log)
-        var split = data.split
+        let split = data.split
         stages.finish("data")
 
         // 2. Base model
@@ -94,7 +94,6 @@ public final class TrainingPipeline {
                     : InputSettings.EvidenceSettings(
                         buckets: Recipe.evidenceBuckets, tokens: options.scratch.evidenceTokens, headerWords: options.scratch.headerWords)
             }
-            if options.scratch.extraHam, let sms = data.sms { split.addUnusedHam(sms.unusedHam, log: log) }
             guard let shipped = ShippedResources.tokenizerDirectory else {
                 throw TrainingError.data("the GPT-2 tokenizer files shipped with spamtune are missing (see ShippedCollection)")
             }
@@ -129,13 +128,8 @@ public final class TrainingPipeline {
         let testInputs = split.test.map { prepare(encode($0)) }
         stages.finish("tokenize")
 
-        let pooling: Pooling = scope.embeddings ? options.scratch.pooling : .lastToken
         let classifier = try TrainableClassifier(
-            config: config, classes: 2, scope: scope, base: source, kernels: kernels, pooling: pooling,
-            evidenceBuckets: input.evidence?.buckets ?? 0)
-        if scope.embeddings && options.scratch.dropout > 0 {
-            classifier.dropout = Dropout(probability: Float(options.scratch.dropout), seed: UInt64(h.seed) ^ 0xD80D)
-        }
+            config: config, classes: 2, scope: scope, base: source, kernels: kernels, evidenceBuckets: input.evidence?.buckets ?? 0)
         var settings = FineTuneSettings()
         settings.epochs = h.epochs
         settings.batchSize = h.batchSize
@@ -144,11 +138,6 @@ public final class TrainingPipeline {
         settings.seed = UInt64(h.seed)
         settings.evaluationInterval = h.evaluationInterval
         settings.evaluationBatches = h.evaluationBatches
-        if scope.embeddings {
-            settings.schedule = options.scratch.schedule
-            settings.tokenDropout = options.scratch.tokenDropout
-            settings.weightAverageDecay = options.scratch.weightAverageDecay
-        }
         func examples(_ inputs: [ModelInput], _ labels: [TrainingExample]) -> [EncodedExample] {
             zip(inputs, labels).map { EncodedExample(ids: $0.ids, label: $1.label, evidence: $0.evidence) }
         }
@@ -278,7 +267,7 @@ public final class TrainingPipeline {
         var manifest = CheckpointManifest(
             createdAt: ISO8601DateFormatter().string(from: Date()), version: version, base: baseRecord, config: config,
             tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),
-            input: input, threshold: evaluation.threshold.value, trainable: scope, pooling: pooling)
+            input: input, threshold: evaluation.threshold.value, trainable: scope)
         manifest.training = report.manifestRecord
         let tensors = classifier.parameters.entries.map { entry in
             TensorView(name: entry.name, shape: entry.shape, values: classifier.parameters.values(entry.name))
@@ -310,18 +299,6 @@ struct ExampleSplit {
         train = convert(sms.train)
         validation = convert(sms.validation)
         test = convert(sms.test)
-    }
-
-    /// The set-aside ham joins the training examples, and each training spam is repeated
-    /// so that both classes weigh the same in the loss.
-    mutating func addUnusedHam(_ ham: [LabelledText], log: TrainingLog) {
-        guard !ham.isEmpty else { return }
-        train += ham.map { TrainingExample(content: .text($0.text), label: .ham) }
-        let spam = train.filter { $0.label == .spam }
-        let hamCount = train.count - spam.count
-        let repeats = spam.isEmpty ? 1 : max(1, Int((Double(hamCount) / Double(spam.count)).rounded()))
-        for _ in 1..<repeats { train += spam }
-        log("training also on \(ham.count) ham messages that balancing set aside; each of the \(spam.count) training spam messages counted \(repeats) times")
     }
 
     /// Adds mail (the admin's, or the public corpus's) 70/10/20 by content hash, so an

@@ -196,8 +196,10 @@ import Glibc
         let log = LogCollector()
         let daemon = try bed.daemon(configuration, log: log)
         let server = try SpamdServer(context: daemon.context)
+        let control = try ControlServer(context: daemon.context)
         defer {
             server.stop(graceful: false)
+            control.stop(graceful: false)
             daemon.service.drainAndStop()
         }
         // From: alice@example.test: allowed (trusted_networks and logins mean nothing here).
@@ -215,6 +217,13 @@ import Glibc
         #expect(lines.count == 3)
         #expect(lines[0].contains(" verdict=ham action=answer score=0.00/0.10 ") && lines[0].contains(" policy=allow-list:@example.test client=- from=alice@example.test rcpt=- user=alice peer=uid:\(getuid()) "), "\(lines[0])")
         #expect(lines[1].contains(" verdict=spam action=headers ") && lines[1].contains(" policy=deny-list:mallory@example.test client=- from=mallory@example.test "), "\(lines[1])")
+
+        // spamtune status counts them by rule, beside the verdicts.
+        let status = try #require(try ControlClient(socketPath: bed.controlSocket, timeout: 30).send(.status).status)
+        #expect(status.policyDecisions == ["allow-list": 1, "deny-list": 2])
+        #expect(status.verdicts["spamd"] == ["ham": 1, "spam": 2])
+        let text = try runProcess(ProjectPaths.builtProduct("spamtune"), ["status", "--socket", bed.controlSocket])
+        #expect(text.standardOutput.contains("decided by policy rules: allow-list 1, deny-list 2\n"), "\(text.standardOutput)")
     }
 
     @Test func aMaildirMessageFromADeniedSenderGoesToJunk() throws {

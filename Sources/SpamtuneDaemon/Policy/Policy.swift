@@ -54,12 +54,13 @@ public final class Policy: @unchecked Sendable {
     private let lock = NSLock()
     private var rules: Rules
 
-    /// Reads the list files; one that cannot be read, or has a bad line, is an error.
-    public init(configuration: DaemonConfiguration, service: ScoringService, log: Logger) throws {
+    /// `rules`: the configuration's, read with `Rules(configuration)` (which throws when a
+    /// list file cannot be read or has a bad line).
+    init(configuration: DaemonConfiguration, rules: Rules, service: ScoringService, log: Logger) {
         self.configuration = configuration
+        self.rules = rules
         self.service = service
         self.log = log
-        rules = try Rules(configuration)
     }
 
     /// Reads the list files again (SIGHUP, `spamtune reload`). A file that cannot be read

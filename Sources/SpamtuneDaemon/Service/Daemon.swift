@@ -47,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
         let checkpoint = configuration.checkpoint
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
+        // The list files first: a bad one stops the start before the model is loaded.
+        let rules = try Policy.Rules(configuration)
         service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {
             // Resolve `current` anew each time, so a reload picks up a newly promoted version.
             let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
@@ -63,7 +65,7 @@ public final class Daemon: @unchecked Sendable {
             return ScoringService.LoadedModel(
                 classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
         }
-        policy = try Policy(configuration: configuration, service: service, log: log)
+        policy = Policy(configuration: configuration, rules: rules, service: service, log: log)
     }
 
     public var context: DaemonContext {

@@ -119,6 +119,9 @@ enum StatusCommand {
                 row("", way.padding(toLength: 10, withPad: " ", startingAt: 0) + columns.map { String(counts[$0] ?? 0).leftPadded(9) }.joined())
             }
             row("", "\(status.cachedVerdicts) answered from the cache")
+            if let decided = status.policyDecisions, !decided.isEmpty {
+                row("", "decided by policy rules: " + decided.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
         }
         if let p50 = status.latency.p50, let p90 = status.latency.p90, let p99 = status.latency.p99 {
             row("latency", String(format: "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms", p50, p90, p99))

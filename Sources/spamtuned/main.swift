@@ -48,7 +48,7 @@ let problems = configuration.systemProblems()
 if !problems.isEmpty {
     fail(problems.map { "\(configPath): \($0)" }.joined(separator: "\nspamtuned: "), status: 78)
 }
-let log = Logger(level: configuration.logLevel, scoreScale: configuration.scoreScale)
+let log = Logger(level: configuration.logLevel, scoreScale: configuration.scoreScale, timestamps: !Logger.standardErrorIsJournal)
 for warning in configuration.warnings { log.warning("\(configPath): \(warning)") }
 // One daemon per state directory; a second one says which pid runs and stops.
 var instanceLock: InstanceLock?
@@ -70,6 +70,8 @@ do {
 let daemon: Daemon
 do {
     daemon = try Daemon(configuration: configuration, log: log, systemdSockets: systemdSockets)
+} catch let error as ConfigurationError {
+    fail("\(error)", status: 78)  // a sender list file named in the configuration
 } catch {
     fail("cannot load the model: \(error)")
 }

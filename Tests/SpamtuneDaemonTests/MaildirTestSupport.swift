@@ -51,7 +51,7 @@ final class MaildirTestBed: @unchecked Sendable {
     func start() throws {
         let log = Logger(level: .debug, scoreScale: configuration.scoreScale) { [logLines] in logLines.append($0) }
         let daemon = try Daemon(configuration: configuration, log: log)
-        let watcher = try MaildirWatcher(configuration: configuration, service: daemon.service, feedback: try feedbackStore, log: log)
+        let watcher = try MaildirWatcher(configuration: configuration, policy: daemon.policy, feedback: try feedbackStore, log: log)
         watcher.start()
         self.daemon = daemon
         self.watcher = watcher

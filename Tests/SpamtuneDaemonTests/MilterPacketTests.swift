@@ -114,13 +114,13 @@ import Testing
         #expect(postfix.actions == [.addHeaders, .changeHeaders, .quarantine, .setMacroList])
         #expect(
             postfix.options
-                == MilterProtocolOptions([.noConnect, .noHelo, .noMail, .noRecipient, .noUnknown, .noData, .noEndOfHeaders])
+                == MilterProtocolOptions([.noHelo, .noUnknown, .noData, .noEndOfHeaders])
                 .union(MilterProtocolOptions.allNoReplies))
         #expect(!postfix.options.contains(.noHeaders) && !postfix.options.contains(.noBody))
         #expect(!postfix.options.contains(.headerLeadingSpace) && !postfix.options.contains(.skip))
 
         let old = try MilterSession.negotiate(version: 2, actions: [.addHeaders, .changeBody], options: [.noConnect, .noHelo, .noBody])
-        #expect(old == MilterSession.Negotiated(version: 2, actions: [.addHeaders], options: [.noConnect, .noHelo]))
+        #expect(old == MilterSession.Negotiated(version: 2, actions: [.addHeaders], options: [.noHelo]))
 
         let skipping = try MilterSession.negotiate(version: 6, actions: [.addHeaders], options: [.skip, .noHeaderReply])
         #expect(skipping.options == [.skip, .noHeaderReply])

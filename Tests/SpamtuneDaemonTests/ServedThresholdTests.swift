@@ -33,7 +33,7 @@ import Testing
             ScoringService.LoadedModel(classifier: classifier, version: "v-threshold")
         }
         defer { service.drainAndStop() }
-        let served = service.score(text: text, channel: .control, identifier: "test")
+        let served = service.score(text: text, channel: .control)
         #expect(served.wasScored)
         #expect(served.decision == Decision(spamProbability: verdict.spamProbability, threshold: threshold))
         #expect(!served.isSpam && served.label == "ham")

@@ -84,6 +84,16 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// Entries one reporter (a user, an address, a Maildir's owner) may have in the store.
     public var feedbackMaxPerReporter = 2_000
 
+    // Policy: rules that decide before the model (see Policy, which applies them)
+    /// Mail from a client that authenticated (the milter's `{auth_authen}`) is ham unscored.
+    public var skipAuthenticated = false
+    /// Mail from a client in these networks (the milter's `{client_addr}`) is ham unscored.
+    public var trustedNetworks: [ClientNetwork] = []
+    /// Senders (addresses, @domains; list files) whose mail is ham unscored.
+    public var allowSenders: [SenderListEntry] = []
+    /// Senders (addresses, @domains, client networks; list files) whose mail is spam unscored.
+    public var denySenders: [SenderListEntry] = []
+
     // Limits and housekeeping
     public var maxConnections = 512
     /// Connections one client (a uid on the Unix socket, an address on TCP) may hold on
@@ -163,6 +173,11 @@ extension DaemonConfiguration {
         return try words.map { try ClientNetwork(parsing: $0) }
     }
 
+    /// `alice@example.org, @example.net, file:/etc/spamtune/allow-senders` or `none`.
+    static func senderList(_ text: String, allowingNetworks: Bool) throws -> [SenderListEntry] {
+        try names(text).map { try SenderListEntry(parsing: $0, allowingNetworks: allowingNetworks, allowingFiles: true) }
+    }
+
     static let keys: [Key] = [
         key("checkpoint") { $0.checkpoint = $1 },
         key("threads") { $0.threads = try ValueParser.integer($1, 0...1024) },
@@ -217,6 +232,10 @@ extension DaemonConfiguration {
             let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             config.retrainCommand = words.isEmpty || value == "default" ? nil : words
         },
+        key("skip_authenticated") { $0.skipAuthenticated = try ValueParser.boolean($1) },
+        key("trusted_networks") { $0.trustedNetworks = try networks($1) },
+        key("allow_senders", repeatable: true) { $0.allowSenders += try senderList($1, allowingNetworks: false) },
+        key("deny_senders", repeatable: true) { $0.denySenders += try senderList($1, allowingNetworks: true) },
         key("max_connections") { $0.maxConnections = try ValueParser.integer($1, 1...100_000) },
         key("max_connections_per_client") { $0.maxConnectionsPerClient = try ValueParser.integer($1, 1...100_000) },
         key("first_byte_timeout") { $0.firstByteTimeout = try ValueParser.duration($1) },

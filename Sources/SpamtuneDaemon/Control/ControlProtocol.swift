@@ -49,6 +49,9 @@ public struct DaemonStatus: Codable, Sendable {
     public var verdicts: [String: [String: Int]]
     /// Verdicts answered from the cache of identical texts.
     public var cachedVerdicts: Int
+    /// Of the verdicts, those a policy rule gave without the model, by rule
+    /// (`authenticated`, `trusted-network`, `allow-list`, `deny-list`).
+    public var policyDecisions: [String: Int]? = nil
     public var latency: LatencyPercentiles
     public var queueDepth: Int
     public var maximumQueueDepth: Int

@@ -94,11 +94,16 @@ public final class ControlServer: WayIn, @unchecked Sendable {
         let model = service.currentModel
         var verdicts: [String: [String: Int]] = [:]
         var cached = 0
+        var policyDecisions: [String: Int] = [:]
         for (key, count) in snapshot.counts {
             let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             if parts == ["total", "cached"] {
                 cached = count
+                continue
+            }
+            if parts[0] == "policy" {
+                policyDecisions[parts[1]] = count
                 continue
             }
             verdicts[parts[0], default: [:]][parts[1]] = count
@@ -110,7 +115,7 @@ public final class ControlServer: WayIn, @unchecked Sendable {
                 version: model.version, origin: model.classifier.origin, loadedAt: iso.string(from: model.loadedAt),
                 threshold: service.settings.spamThreshold ?? model.classifier.threshold,
                 training: model.classifier.manifest?.training?.values),
-            verdicts: verdicts, cachedVerdicts: cached,
+            verdicts: verdicts, cachedVerdicts: cached, policyDecisions: policyDecisions,
             latency: LatencyPercentiles(p50: snapshot.latencyP50, p90: snapshot.latencyP90, p99: snapshot.latencyP99),
             queueDepth: service.queueDepth, maximumQueueDepth: snapshot.maximumQueueDepth, queueLimit: service.settings.queueLimit,
             batches: snapshot.batches, meanBatchSize: snapshot.meanBatchSize, reloads: snapshot.reloads,

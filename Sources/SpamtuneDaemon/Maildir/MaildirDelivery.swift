@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneMail
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,7 @@ final class MaildirDelivery: @unchecked Sendable {
 
     let mailbox: MaildirMailbox
     private let settings: Settings
-    private let service: ScoringService
+    private let policy: Policy
     private let signer: MaildirMarkSigner
     private let rewrite: MaildirRewrite
     private let ownWrites: MaildirOwnWrites
@@ -87,12 +88,12 @@ final class MaildirDelivery: @unchecked Sendable {
     private let log: Logger
 
     init(
-        mailbox: MaildirMailbox, settings: Settings, service: ScoringService, signer: MaildirMarkSigner,
+        mailbox: MaildirMailbox, settings: Settings, policy: Policy, signer: MaildirMarkSigner,
         ownWrites: MaildirOwnWrites, feedback: FeedbackStore, log: Logger
     ) {
         self.mailbox = mailbox
         self.settings = settings
-        self.service = service
+        self.policy = policy
         self.signer = signer
         rewrite = MaildirRewrite(signer: signer, headerNames: [settings.flagHeader, settings.scoreHeader, settings.statusHeader])
         self.ownWrites = ownWrites
@@ -124,13 +125,27 @@ final class MaildirDelivery: @unchecked Sendable {
             log.warning("\(path): not scanned, the name is too long to stage under tmp/")
             return .ignored
         }
-        let verdict = service.score(try original.prefix(settings.maxMessageBytes), channel: .maildir, identifier: name)
-        guard verdict.wasScored else {
+        let bytes = try original.prefix(settings.maxMessageBytes)
+        var envelope = MessageEnvelope(channel: .maildir, identifier: name)
+        envelope.sender = MessageEnvelope.headerSender(of: MailMessage(bytes: bytes))
+        envelope.recipients = [mailbox.root]
+        let verdict = policy.verdict(on: bytes, envelope)
+        guard verdict.isDecided else {
+            log.message(envelope, verdict: verdict, action: .retry, bytes: bytes.count)
             switch verdict.outcome {
             case let .failedOpen(reason), let .temporaryFailure(reason): return .notScored(reason: reason)
-            case .scored, .cached: return .notScored(reason: "-")
+            case .scored, .cached, .policy: return .notScored(reason: "-")
             }
         }
+        let outcome = try deliver(name, original: original, verdict: verdict)
+        let action: MessageAction = outcome == .spam ? .junk : outcome == .ham ? .headers : .accept
+        log.message(envelope, verdict: verdict, action: action, bytes: bytes.count)
+        return outcome
+    }
+
+    /// Writes the scanned copy of `new/<name>` and puts it where the verdict says.
+    private func deliver(_ name: String, original: MaildirMessageFile, verdict: Verdict) throws -> Outcome {
+        let path = mailbox.path(.inbox, .new, name)
         let mark = MaildirScanMark(verdict: verdict.decision.label, model: Self.token(verdict.modelVersion))
         let fields = headerFields(verdict)
         let folder: MaildirMailbox.Folder = verdict.isSpam ? .junk : .inbox

@@ -48,14 +48,14 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
         let feedback = try FeedbackStore(configuration: configuration, log: context.log)
-        let watcher = try MaildirWatcher(configuration: configuration, service: context.service, feedback: feedback, log: context.log)
+        let watcher = try MaildirWatcher(configuration: configuration, policy: context.policy, feedback: feedback, log: context.log)
         watcher.start()
         return watcher
     }
 
     /// Reads the Maildir secret (creating it), checks nothing else yet: Maildirs that do
     /// not exist are waited for. Call `start()` to begin.
-    public init(configuration: DaemonConfiguration, service: ScoringService, feedback: FeedbackStore, log: Logger, workers: Int? = nil) throws {
+    public init(configuration: DaemonConfiguration, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil) throws {
         self.log = log
         let signer = try MaildirMarkSigner.loadOrCreate(stateDirectory: configuration.stateDirectory)
         let ownWrites = MaildirOwnWrites()
@@ -63,7 +63,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
         var seen = Set<String>()
         deliveries = configuration.maildirs.map { MaildirMailbox(root: $0, junkFolder: configuration.junkFolder) }
             .filter { seen.insert($0.root).inserted }
-            .map { MaildirDelivery(mailbox: $0, settings: settings, service: service, signer: signer, ownWrites: ownWrites, feedback: feedback, log: log) }
+            .map { MaildirDelivery(mailbox: $0, settings: settings, policy: policy, signer: signer, ownWrites: ownWrites, feedback: feedback, log: log) }
         established = Array(repeating: false, count: deliveries.count)
         recovered = Array(repeating: false, count: deliveries.count)
         reportedMissing = Array(repeating: false, count: deliveries.count)

@@ -202,22 +202,27 @@ public final class MilterClient {
     /// One SMTP session's connect and HELO, as Postfix reports them.
     public func connect(hostname: String = "client.example.test", address: String = "127.0.0.1", port: UInt16 = 40000, helo: String = "client.example.test") throws -> Result? {
         var result = Result()
-        if try event(.connect, MilterPacket.string(hostname) + [MilterEvent.AddressFamily.inet.rawValue] + [UInt8(port >> 8), UInt8(port & 0xff)] + MilterPacket.string(address), skip: .noConnect, noReply: .noConnectReply, macros: [("j", "mx.example.test"), ("{daemon_name}", "smtpd")], into: &result) { return result }
+        if try event(.connect, MilterPacket.string(hostname) + [MilterEvent.AddressFamily.inet.rawValue] + [UInt8(port >> 8), UInt8(port & 0xff)] + MilterPacket.string(address), skip: .noConnect, noReply: .noConnectReply, macros: [("j", "mx.example.test"), ("{daemon_name}", "smtpd"), ("{client_addr}", address), ("{client_name}", hostname)], into: &result) { return result }
         if try event(.helo, MilterPacket.string(helo), skip: .noHelo, noReply: .noHeloReply, macros: [], into: &result) { return result }
         return nil
     }
 
     /// Sends one message (envelope, header fields, body in chunks, end of body) and
     /// returns the filter's decision. The header values are sent as Postfix sends them:
-    /// without the space after the colon, folded lines joined by LF.
+    /// without the space after the colon, folded lines joined by LF; the addresses'
+    /// macros without their angle brackets. `authenticatedAs`: the SASL login.
     public func check(
         headers: [(name: String, value: String)], body: [UInt8], queueID: String = "4ABCDEF123",
-        from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"], chunkSize: Int = 65535
+        from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"], authenticatedAs: String? = nil,
+        chunkSize: Int = 65535
     ) throws -> Result {
         var result = Result()
-        if try event(.mail, MilterPacket.string(from) + MilterPacket.string("SIZE=\(body.count)"), skip: .noMail, noReply: .noMailReply, macros: [("i", queueID), ("{mail_addr}", from)], into: &result) { return result }
+        func unbracketed(_ address: String) -> String { address.trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
+        var mailMacros = [("i", queueID), ("{mail_addr}", unbracketed(from))]
+        if let authenticatedAs { mailMacros.append(("{auth_authen}", authenticatedAs)) }
+        if try event(.mail, MilterPacket.string(from) + MilterPacket.string("SIZE=\(body.count)"), skip: .noMail, noReply: .noMailReply, macros: mailMacros, into: &result) { return result }
         for recipient in to {
-            if try event(.recipient, MilterPacket.string(recipient), skip: .noRecipient, noReply: .noRecipientReply, macros: [("i", queueID), ("{rcpt_addr}", recipient)], into: &result) { return result }
+            if try event(.recipient, MilterPacket.string(recipient), skip: .noRecipient, noReply: .noRecipientReply, macros: [("i", queueID), ("{rcpt_addr}", unbracketed(recipient))], into: &result) { return result }
         }
         if try event(.data, [], skip: .noData, noReply: .noDataReply, macros: [("i", queueID)], into: &result) { return result }
         for header in headers {
@@ -241,9 +246,12 @@ public final class MilterClient {
     }
 
     /// The same, for a raw RFC 5322 message.
-    public func check(message: [UInt8], queueID: String = "4ABCDEF123", chunkSize: Int = 65535) throws -> Result {
+    public func check(
+        message: [UInt8], queueID: String = "4ABCDEF123", from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"],
+        authenticatedAs: String? = nil, chunkSize: Int = 65535
+    ) throws -> Result {
         let (headers, body) = Self.split(message)
-        return try check(headers: headers, body: body, queueID: queueID, chunkSize: chunkSize)
+        return try check(headers: headers, body: body, queueID: queueID, from: from, to: to, authenticatedAs: authenticatedAs, chunkSize: chunkSize)
     }
 
     public func abort() throws { try send(.abort) }

@@ -64,17 +64,22 @@ public struct MilterPolicy: Sendable, Equatable {
         case let .failedOpen(reason):
             let status = formatter.unscoredStatus(reason: reason, modelVersion: verdict.modelVersion)
             return Decision(action: .accept, headers: [Header(name: status.name, value: status.value)])
-        case .scored, .cached:
+        case .scored, .cached, .policy:
             break
         }
         let score = formatter.score(verdict)
         let required = formatter.requiredScore(verdict)
+        // A denied sender's mail is spam at P(spam) 1, so it meets any threshold.
+        var denied = false
+        if case .policy(.denyList, _) = verdict.outcome { denied = true }
         if verdict.isSpam, let reject = rejectThreshold, verdict.spamProbability >= reject {
-            return Decision(action: .reject(reply: "550 5.7.1 Message rejected as spam (score \(score), required \(required))"), headers: [])
+            let why = denied ? "the sender is on the deny list" : "score \(score), required \(required)"
+            return Decision(action: .reject(reply: "550 5.7.1 Message rejected as spam (\(why))"), headers: [])
         }
         let headers = formatter.fields(for: verdict).map { Header(name: $0.name, value: $0.value) }
         if verdict.isSpam, let quarantine = quarantineThreshold, verdict.spamProbability >= quarantine {
-            return Decision(action: .quarantine(reason: "spamtune: spam score \(score), required \(required)"), headers: headers)
+            let why = denied ? "the sender is on the deny list" : "spam score \(score), required \(required)"
+            return Decision(action: .quarantine(reason: "spamtune: \(why)"), headers: headers)
         }
         return Decision(action: .accept, headers: headers)
     }

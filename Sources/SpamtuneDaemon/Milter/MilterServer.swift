@@ -16,10 +16,10 @@ import Glibc
 public final class MilterServer: WayIn, @unchecked Sendable {
     public let name: String
     private let listeners: [SocketListener]
-    private let policy: MilterPolicy
+    private let milterPolicy: MilterPolicy
     private let maxMessageBytes: Int
     private let allowedNetworks: [ClientNetwork]
-    private let service: ScoringService
+    private let policy: Policy
     private let log: Logger
     private let drainSeconds: Double
     private let stopping = Atomic<Bool>(false)
@@ -36,10 +36,10 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     /// Binds every configured address and starts serving.
     public init(context: DaemonContext) throws {
         let configuration = context.configuration
-        policy = MilterPolicy(configuration)
+        milterPolicy = MilterPolicy(configuration)
         maxMessageBytes = configuration.maxMessageBytes
         allowedNetworks = configuration.milterAllowedNetworks
-        service = context.service
+        policy = context.policy
         log = context.log
         // Long enough for a message under way to get its verdict.
         drainSeconds = min(configuration.messageDeadline + 5, 60)
@@ -113,7 +113,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
             return
         }
         let session = MilterSession(
-            policy: policy, maxMessageBytes: maxMessageBytes, service: service, log: log, peer: connection.peerDescription)
+            milterPolicy: milterPolicy, maxMessageBytes: maxMessageBytes, policy: policy, log: log, peer: connection.peerDescription)
         let key = ObjectIdentifier(session)
         sessionsLock.withLock { sessions[key] = (session, connection) }
         defer { sessionsLock.withLock { sessions[key] = nil } }

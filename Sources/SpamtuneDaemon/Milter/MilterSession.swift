@@ -7,14 +7,22 @@ import Synchronization
 final class MilterSession: @unchecked Sendable {
     /// What spamtuned asks of the MTA, before intersecting with what the MTA offers.
     static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
-    /// The one macro spamtuned reads, the queue ID, asked for at the end of the message
-    /// (SMFIM_EOM), where every MTA knows it; no other macros are wanted anywhere.
-    static let macroRequest: (stage: UInt32, names: String) = (5, "i")
-    /// Scoring needs the header and the body and nothing else; and it has nothing to
-    /// say before the end of the body, so every reply that can be left out is.
+    /// The macros spamtuned reads, by stage (SMFIM_*), for the policy and the log line:
+    /// the client at connect, the SASL login and the sender at MAIL, each recipient at
+    /// RCPT, the queue ID at the end of the message (where every MTA knows it). Postfix
+    /// sends only these once asked; an MTA that cannot be asked sends its defaults, and
+    /// the connect, MAIL and RCPT events carry the client and the addresses anyway.
+    static let macroRequests: [(stage: UInt32, names: String)] = [
+        (0, "{client_addr} {client_name}"), (2, "{auth_authen} {mail_addr}"), (3, "{rcpt_addr}"), (5, "i"),
+    ]
+    /// Scoring needs the envelope (connect, MAIL, RCPT: their macros come with them), the
+    /// header and the body; and it has nothing to say before the end of the body, so
+    /// every reply that can be left out is.
     static let wantedOptions: MilterProtocolOptions =
-        MilterProtocolOptions([.noConnect, .noHelo, .noMail, .noRecipient, .noUnknown, .noData, .noEndOfHeaders])
+        MilterProtocolOptions([.noHelo, .noUnknown, .noData, .noEndOfHeaders])
         .union(MilterProtocolOptions.allNoReplies)
+    /// A macro value longer than this is cut (addresses are at most 320 bytes).
+    static let macroValueLimit = 512
 
     struct Negotiated: Equatable {
         var version: UInt32
@@ -28,25 +36,34 @@ final class MilterSession: @unchecked Sendable {
         var endsConnection = false
     }
 
-    let policy: MilterPolicy
-    let service: ScoringService
+    let milterPolicy: MilterPolicy
+    let policy: Policy
     let log: Logger
     let peer: String
     private let maxMessageBytes: Int
     private(set) var negotiated: Negotiated?
     private var message: MilterMessage
     private var queueID: [UInt8]?
+    /// Macro values received and not yet taken by their event.
+    private var macros: [String: String] = [:]
+    /// The SMTP client of this session (from connect).
+    private var clientAddress: String?
+    private var clientName: String?
+    /// The envelope of the message under way (from MAIL and RCPT).
+    private var sender: String?
+    private var authenticatedUser: String?
+    private var recipients: [String] = []
     private var skipSent = false
     private let inMessage = Atomic<Bool>(false)
     private(set) var messagesScored = 0
 
-    init(policy: MilterPolicy, maxMessageBytes: Int, service: ScoringService, log: Logger, peer: String) {
-        self.policy = policy
+    init(milterPolicy: MilterPolicy, maxMessageBytes: Int, policy: Policy, log: Logger, peer: String) {
+        self.milterPolicy = milterPolicy
         self.maxMessageBytes = maxMessageBytes
-        self.service = service
+        self.policy = policy
         self.log = log
         self.peer = peer
-        message = MilterMessage(limit: maxMessageBytes, watching: policy.headerNames)
+        message = MilterMessage(limit: maxMessageBytes, watching: milterPolicy.headerNames)
     }
 
     /// True between the first command of a message and its end of body or abort; read
@@ -72,13 +89,16 @@ final class MilterSession: @unchecked Sendable {
     func handle(_ event: MilterEvent) throws -> Response {
         if case let .optionNegotiation(version, actions, options) = event {
             resetMessage()
+            resetSession()
             let answer = try Self.negotiate(version: version, actions: actions, options: options)
             negotiated = answer
             log.debug("milter \(peer): MTA version \(version) actions \(actions) options \(options); using version \(answer.version) actions \(answer.actions) options \(answer.options)")
             var data = MilterPacket.bigEndian(answer.version) + MilterPacket.bigEndian(answer.actions.rawValue)
                 + MilterPacket.bigEndian(answer.options.rawValue)
             if answer.actions.contains(.setMacroList) {
-                data += MilterPacket.bigEndian(Self.macroRequest.stage) + MilterPacket.string(Self.macroRequest.names)
+                for request in Self.macroRequests {
+                    data += MilterPacket.bigEndian(request.stage) + MilterPacket.string(request.names)
+                }
             }
             return Response(replies: [MilterPacket(MilterReplyCode.optionNegotiation, data)])
         }
@@ -93,21 +113,38 @@ final class MilterSession: @unchecked Sendable {
         case .optionNegotiation:
             preconditionFailure("handled above")
         case let .macros(_, pairs):
-            for (name, value) in pairs where name == Array("i".utf8) || name == Array("{i}".utf8) {
-                if !value.isEmpty { queueID = Array(value.prefix(64)) }
+            for (name, value) in pairs {
+                if name == Array("i".utf8) || name == Array("{i}".utf8) {
+                    if !value.isEmpty { queueID = Array(value.prefix(64)) }
+                } else if name.count <= 64, macros.count < 64 || macros[String(decoding: name, as: UTF8.self)] != nil {
+                    macros[String(decoding: name, as: UTF8.self)] = String(decoding: value.prefix(Self.macroValueLimit), as: UTF8.self)
+                }
             }
             return Response()
-        case .connect: return reply(unless: .noConnectReply)
+        case let .connect(hostname, _, _, address):
+            // A new SMTP session: its macros came just before it; nothing older holds.
+            let macroAddress = take("{client_addr}"), macroName = take("{client_name}")
+            resetSession()
+            clientAddress = macroAddress ?? address.map { String(decoding: $0.prefix(Self.macroValueLimit), as: UTF8.self) }
+            clientName = macroName ?? String(decoding: hostname.prefix(Self.macroValueLimit), as: UTF8.self)
+            if clientAddress?.isEmpty == true { clientAddress = nil }
+            if clientName?.isEmpty == true { clientName = nil }
+            return reply(unless: .noConnectReply)
         case .helo: return reply(unless: .noHeloReply)
         case .unknown: return reply(unless: .noUnknownReply)
-        case .mail:
+        case let .mail(arguments):
             // A new envelope: whatever was under way without an end is gone.
             let keptID = queueID
             resetMessage()
             queueID = keptID
+            sender = take("{mail_addr}").map(Self.unbracketed) ?? arguments.first.flatMap(Self.address)
+            authenticatedUser = take("{auth_authen}").flatMap { $0.isEmpty ? nil : $0 }
             inMessage.store(true, ordering: .releasing)
             return reply(unless: .noMailReply)
-        case .recipient:
+        case let .recipient(arguments):
+            if let recipient = take("{rcpt_addr}").map(Self.unbracketed) ?? arguments.first.flatMap(Self.address), recipients.count < 1000 {
+                recipients.append(recipient)
+            }
             inMessage.store(true, ordering: .releasing)
             return reply(unless: .noRecipientReply)
         case .data:
@@ -141,6 +178,7 @@ final class MilterSession: @unchecked Sendable {
             return Response()
         case .quitNewConnection:
             resetMessage()
+            resetSession()
             self.negotiated = nil
             return Response()
         case .quit:
@@ -149,23 +187,33 @@ final class MilterSession: @unchecked Sendable {
         }
     }
 
-    /// Scores the message and turns the verdict into the end-of-body replies.
+    /// The policy's or the model's verdict on the message, turned into the end-of-body
+    /// replies; the message's log line says what was done.
     private func finish(_ negotiated: Negotiated) -> [MilterPacket] {
-        let identifier = queueID.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let verdict = service.score(message.bytes, channel: .milter, identifier: identifier)
+        var envelope = MessageEnvelope(channel: .milter, identifier: queueID.map { String(decoding: $0, as: UTF8.self) } ?? "")
+        envelope.clientAddress = clientAddress
+        envelope.clientName = clientName
+        envelope.authenticatedUser = authenticatedUser
+        envelope.sender = sender
+        envelope.recipients = recipients
+        let identifier = envelope.identifier
+        let verdict = policy.verdict(on: message.bytes, envelope)
         messagesScored += 1
-        let decision = policy.decide(verdict)
+        let decision = milterPolicy.decide(verdict)
         var replies: [MilterPacket] = []
+        var action = MessageAction.accept
         switch decision.action {
         case let .reject(reply), let .temporaryFailure(reply):
             log.debug("milter id=\(identifier): \(reply)")
+            if case .reject = decision.action { action = .reject } else { action = .tempfail }
+            log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
             return [MilterPacket(.replyCode, MilterPacket.string(reply))]
         case .accept, .quarantine:
             break
         }
         if negotiated.actions.contains(.changeHeaders) {
             var removed = Set<String>()
-            for name in policy.headerNames where removed.insert(name.lowercased()).inserted {
+            for name in milterPolicy.headerNames where removed.insert(name.lowercased()).inserted {
                 let count = message.occurrences(of: name)
                 guard count > 0 else { continue }
                 log.debug("milter id=\(identifier): removing \(count) \(name) header(s) the message arrived with")
@@ -179,6 +227,7 @@ final class MilterSession: @unchecked Sendable {
             for header in decision.headers {
                 replies.append(MilterPacket(.addHeader, MilterPacket.string(header.name) + MilterPacket.string(header.value)))
             }
+            if !decision.headers.isEmpty { action = .headers }
         } else if !decision.headers.isEmpty {
             log.warning("milter id=\(identifier): the MTA does not let filters add headers; delivering without the verdict headers")
         }
@@ -186,17 +235,43 @@ final class MilterSession: @unchecked Sendable {
             if negotiated.actions.contains(.quarantine) {
                 log.debug("milter id=\(identifier): quarantined: \(reason)")
                 replies.append(MilterPacket(.quarantine, MilterPacket.string(reason)))
+                action = .hold
             } else {
                 log.warning("milter id=\(identifier): the MTA does not let filters quarantine; delivering with headers")
             }
         }
         replies.append(MilterPacket(.continue))
+        log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
         return replies
     }
 
+    /// A macro's value, once: it belongs to the event it came with.
+    private func take(_ name: String) -> String? {
+        macros.removeValue(forKey: name)
+    }
+
+    /// The address of a MAIL FROM or RCPT TO argument (`<alice@example.org>`; `<>`: "").
+    private static func address(_ argument: [UInt8]) -> String? {
+        MessageEnvelope.address(in: String(decoding: argument.prefix(Self.macroValueLimit), as: UTF8.self))
+    }
+
+    /// `{mail_addr}` comes without brackets from Postfix, with them from some MTAs.
+    private static func unbracketed(_ value: String) -> String {
+        value.hasPrefix("<") ? MessageEnvelope.address(in: value) ?? "" : value
+    }
+
+    private func resetSession() {
+        clientAddress = nil
+        clientName = nil
+        macros = [:]
+    }
+
     private func resetMessage() {
-        message = MilterMessage(limit: maxMessageBytes, watching: policy.headerNames)
+        message = MilterMessage(limit: maxMessageBytes, watching: milterPolicy.headerNames)
         queueID = nil
+        sender = nil
+        authenticatedUser = nil
+        recipients = []
         skipSent = false
         inMessage.store(false, ordering: .releasing)
     }

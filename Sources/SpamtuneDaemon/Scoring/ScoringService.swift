@@ -95,7 +95,8 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     /// Scores one raw message (RFC 5322 bytes). Blocks until the verdict or the deadline.
-    public func score(_ message: [UInt8], channel: Channel, identifier: String) -> Verdict {
+    /// The ways in reach it through `Policy`, which decides first.
+    public func score(_ message: [UInt8], channel: Channel) -> Verdict {
         let started = DispatchTime.now()
         let deadline = started + settings.deadline
         let model = currentModel
@@ -103,18 +104,28 @@ public final class ScoringService: @unchecked Sendable {
         let verdict = scoreInput(
             model.classifier.input(forMail: bytes), channel: channel, model: model, deadline: deadline, started: started)
         statistics.record(verdict, channel: channel)
-        log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: message.count)
         return verdict
     }
 
     /// Scores plain text (spamtune's own tools and tests).
-    public func score(text: String, channel: Channel, identifier: String) -> Verdict {
+    public func score(text: String, channel: Channel) -> Verdict {
         let started = DispatchTime.now()
         let model = currentModel
         let verdict = scoreInput(
             model.classifier.input(for: text), channel: channel, model: model, deadline: started + settings.deadline, started: started)
         statistics.record(verdict, channel: channel)
-        log.message(channel: channel, identifier: identifier, verdict: verdict, bytes: text.utf8.count)
+        return verdict
+    }
+
+    /// The verdict of a policy rule, on the scale of the model serving now: P(spam) 1
+    /// for the deny list, 0 for the others.
+    func verdict(by match: Policy.Match, channel: Channel) -> Verdict {
+        let model = currentModel
+        let verdict = Verdict(
+            outcome: .policy(rule: match.rule, entry: match.entry),
+            decision: Decision(spamProbability: match.rule.isSpam ? 1 : 0, threshold: threshold(model)), tokens: 0,
+            modelVersion: model.version, milliseconds: 0)
+        statistics.record(verdict, channel: channel)
         return verdict
     }
 

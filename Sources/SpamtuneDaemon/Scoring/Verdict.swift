@@ -16,6 +16,9 @@ public struct Verdict: Sendable, Equatable {
         case failedOpen(reason: String)
         /// Not scored: the sender should retry later (4xx).
         case temporaryFailure(reason: String)
+        /// Not given to the model: an admin's rule decided (`Policy`), matching `entry`
+        /// of its list when it has one.
+        case policy(rule: PolicyRule, entry: String?)
     }
 
     public var outcome: Outcome
@@ -38,10 +41,19 @@ public struct Verdict: Sendable, Equatable {
     public var spamProbability: Double { decision.spamProbability }
     public var threshold: Double { decision.threshold }
 
+    /// The model read the message (now or before).
     public var wasScored: Bool {
         switch outcome {
         case .scored, .cached: true
         default: false
+        }
+    }
+
+    /// Spam or ham for certain: by the model or by a policy rule (not a failure).
+    public var isDecided: Bool {
+        switch outcome {
+        case .scored, .cached, .policy: true
+        case .failedOpen, .temporaryFailure: false
         }
     }
 
@@ -51,7 +63,7 @@ public struct Verdict: Sendable, Equatable {
 
     public var label: String {
         switch outcome {
-        case .scored, .cached: decision.label.name
+        case .scored, .cached, .policy: decision.label.name
         case .failedOpen: "unscored"
         case .temporaryFailure: "tempfail"
         }

@@ -41,13 +41,17 @@ public struct VerdictHeaders: Sendable, Equatable {
 
     /// `X-Spam-Flag: YES`, `X-Spam-Score: 7.9`,
     /// `X-Spam-Status: Yes, score=7.9 required=5.0 tests=SPAMTUNE model=2026-11-23T04-00-00Z`.
+    /// A message a policy rule decided says which instead of the tests and the model:
+    /// `X-Spam-Status: No, score=0.0 required=5.0 reason=authenticated`.
     public func fields(for verdict: Verdict, tests: [String] = ["SPAMTUNE"]) -> [(name: String, value: String)] {
         let score = score(verdict)
-        return [
-            (flagName, verdict.isSpam ? "YES" : "NO"),
-            (scoreName, score),
-            (statusName, "\(verdict.isSpam ? "Yes" : "No"), score=\(score) required=\(requiredScore(verdict)) tests=\(tests.joined(separator: ",")) model=\(Self.token(verdict.modelVersion))"),
-        ]
+        var status = "\(verdict.isSpam ? "Yes" : "No"), score=\(score) required=\(requiredScore(verdict))"
+        if case let .policy(rule, _) = verdict.outcome {
+            status += " reason=\(rule.rawValue)"
+        } else {
+            status += " tests=\(tests.joined(separator: ",")) model=\(Self.token(verdict.modelVersion))"
+        }
+        return [(flagName, verdict.isSpam ? "YES" : "NO"), (scoreName, score), (statusName, status)]
     }
 
     /// The status field of a message that was not scored (failing open).

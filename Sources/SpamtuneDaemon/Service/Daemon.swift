@@ -16,6 +16,8 @@ public protocol WayIn: AnyObject, Sendable {
 public struct DaemonContext: Sendable {
     public let configuration: DaemonConfiguration
     public let service: ScoringService
+    /// The rules every message passes before the model; it holds `service`.
+    public let policy: Policy
     public let log: Logger
     /// Sockets systemd passed (socket activation), claimed by the ways in that listen on them.
     public let systemdSockets: SystemdSockets
@@ -29,6 +31,7 @@ public final class Daemon: @unchecked Sendable {
     public let configuration: DaemonConfiguration
     public let log: Logger
     public let service: ScoringService
+    public let policy: Policy
     private let systemdSockets: SystemdSockets
     private let notifier = SystemdNotifier()
     private var waysIn: [WayIn] = []
@@ -44,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
         let checkpoint = configuration.checkpoint
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
+        // The list files first: a bad one stops the start before the model is loaded.
+        let rules = try Policy.Rules(configuration)
         service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {
             // Resolve `current` anew each time, so a reload picks up a newly promoted version.
             let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
@@ -60,10 +65,11 @@ public final class Daemon: @unchecked Sendable {
             return ScoringService.LoadedModel(
                 classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
         }
+        policy = Policy(configuration: configuration, rules: rules, service: service, log: log)
     }
 
     public var context: DaemonContext {
-        DaemonContext(configuration: configuration, service: service, log: log, systemdSockets: systemdSockets) { [weak self] in
+        DaemonContext(configuration: configuration, service: service, policy: policy, log: log, systemdSockets: systemdSockets) { [weak self] in
             guard let self else { return .failure(ClassifierError.checkpoint("", "the daemon is stopping")) }
             return self.reload()
         }
@@ -101,8 +107,10 @@ public final class Daemon: @unchecked Sendable {
         queue.async { self.shutDown() }
     }
 
+    /// Loads the checkpoint again and reads the policy's list files again.
     public func reload() -> Result<ScoringService.LoadedModel, Error> {
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(DispatchTime.now().uptimeNanoseconds / 1000)\nSTATUS=reloading")
+        policy.reload()
         let result = service.reload()
         notifier.notify("READY=1\nSTATUS=serving model \(service.currentModel.version)")
         return result

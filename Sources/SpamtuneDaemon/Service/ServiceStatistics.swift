@@ -19,7 +19,14 @@ public final class ServiceStatistics: @unchecked Sendable {
         defer { lock.unlock() }
         counts["\(channel.rawValue).\(verdict.label)", default: 0] += 1
         counts["total.\(verdict.label)", default: 0] += 1
-        if case .cached = verdict.outcome { counts["total.cached", default: 0] += 1 }
+        switch verdict.outcome {
+        case .cached: counts["total.cached", default: 0] += 1
+        case let .policy(rule, _):
+            // Decided without the model: counted by rule, and kept out of its latencies.
+            counts["policy.\(rule.rawValue)", default: 0] += 1
+            return
+        default: break
+        }
         latencies[latencyCount % latencies.count] = verdict.milliseconds
         latencyCount += 1
     }

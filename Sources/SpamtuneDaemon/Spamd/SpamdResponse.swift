@@ -34,6 +34,8 @@ public struct SpamdVerdictText: Sendable {
         switch verdict.outcome {
         case .failedOpen, .temporaryFailure:
             return ["SPAMTUNE_UNSCORED"]
+        case let .policy(rule, _):
+            return [verdict.isSpam ? "SPAMTUNE_SPAM" : "SPAMTUNE_HAM", Self.symbol(of: rule)]
         case .scored, .cached:
             let band = min(9, max(0, Int((verdict.spamProbability * 10).rounded(.down)))) * 10
             var names = [verdict.isSpam ? "SPAMTUNE_SPAM" : "SPAMTUNE_HAM", "SPAMTUNE_P" + (band < 10 ? "0\(band)" : "\(band)")]
@@ -51,6 +53,8 @@ public struct SpamdVerdictText: Sendable {
         switch verdict.outcome {
         case let .failedOpen(reason), let .temporaryFailure(reason):
             description = "not scored: \(reason)"
+        case let .policy(rule, entry):
+            description = "not scored: \(Self.meaning(of: Self.symbol(of: rule)))" + (entry.map { " (\($0))" } ?? "")
         case .scored, .cached:
             description = "P(spam) \(probability) from \(verdict.tokens) tokens"
         }
@@ -82,8 +86,17 @@ public struct SpamdVerdictText: Sendable {
         return "\(paddedPoints) \(paddedRule)\(description)"
     }
 
+    /// SPAMTUNE_ALLOW_LIST for allow-list.
+    static func symbol(of rule: PolicyRule) -> String {
+        "SPAMTUNE_" + rule.rawValue.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
     private static func meaning(of symbol: String) -> String {
         switch symbol {
+        case "SPAMTUNE_AUTHENTICATED": "the client authenticated (skip_authenticated)"
+        case "SPAMTUNE_TRUSTED_NETWORK": "the client is in trusted_networks"
+        case "SPAMTUNE_ALLOW_LIST": "the sender is in allow_senders"
+        case "SPAMTUNE_DENY_LIST": "the sender is in deny_senders"
         case "SPAMTUNE_CACHED": "an identical text was scored before"
         case "SPAMTUNE_TRUNCATED": "the message is larger than max_message_size"
         default:

@@ -122,11 +122,18 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             return tell(request, from: peer)
         default: break
         }
-        let identifier = Self.identifier(of: request.body)
-        let verdict = context.service.score(request.body, channel: .spamd, identifier: identifier)
+        let parsed = MailMessage(bytes: request.body)
+        var envelope = MessageEnvelope(channel: .spamd, identifier: Self.identifier(of: parsed))
+        envelope.sender = MessageEnvelope.headerSender(of: parsed)
+        envelope.spamdUser = request.user
+        envelope.peer = peer.key
+        let verdict = context.policy.verdict(on: request.body, envelope)
+        let bytes = min(request.body.count, context.configuration.maxMessageBytes)
         if case let .temporaryFailure(reason) = verdict.outcome {
+            context.log.message(envelope, verdict: verdict, action: .tempfail, bytes: bytes)
             return SpamdResponse.error(SpamdRequestError(.temporaryFailure, "not scored: \(reason); try again later"))
         }
+        context.log.message(envelope, verdict: verdict, action: request.verb == .process || request.verb == .headers ? .headers : .answer, bytes: bytes)
         let configuration = context.configuration
         let text = SpamdVerdictText(
             verdict: verdict, scale: configuration.scoreScale,
@@ -186,8 +193,10 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     }
 
     /// The Message-ID for the log line, as spamd logs it.
-    static func identifier(of message: [UInt8]) -> String {
-        let header = MailMessage(bytes: message).firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
+    static func identifier(of message: [UInt8]) -> String { identifier(of: MailMessage(bytes: message)) }
+
+    static func identifier(of message: MailMessage) -> String {
+        let header = message.firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
         return header.isEmpty ? "(no-message-id)" : header
     }
 }

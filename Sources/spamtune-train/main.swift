@@ -33,7 +33,9 @@ let tool = CommandLineTool("spamtune-train", usage: """
                              scratch (always train scratch instead, saying why) or fail. Otherwise the run
                              stops with exit 75 (try later) or 65 (a source served wrong files) and the
                              current model stays current
-      --retries N            retries per download (default 3), the first after --retry-delay S (default 2), doubling
+      --retries N            retries per download after a timeout, a cut-off body or HTTP 5xx (default 3),
+                             the first after --retry-delay S (default 2), doubling; a name that does not
+                             resolve or a refused connection is tried once
     Data:
       --data LIST            public data sets to train on beside --ham/--spam: sms,spamassassin (default;
                              sms alone with --recipe book), sms, spamassassin, or none (labelled mail only).

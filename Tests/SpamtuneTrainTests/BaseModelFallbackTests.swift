@@ -105,6 +105,28 @@ import Testing
         #expect(shown.contains("the connection was refused"))
     }
 
+    /// Offline as a machine without network sees it: names that do not resolve and
+    /// connections refused. With the default retries, each source is asked once and the
+    /// run goes straight to its fallbacks: the shipped SMS copy, no mail corpus, and for a
+    /// named base exit 75.
+    @Test func anOfflineRunWithDefaultRetriesAsksEachSourceOnce() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let closed = try LoopbackHTTPServer.closedPort()
+        let result = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path, "--threads", "2",
+             "--mirror", "http://spamtune-offline.invalid", "--base", "gpt2",
+             "--file-url", "sms+spam+collection.zip=http://127.0.0.1:\(closed)/sms.zip"])
+        #expect(result.status == 75, "\(result.standardError)")
+        #expect(result.standardError.contains("the connection was refused. Check the network"))
+        #expect(result.standardError.contains("using the copy shipped with spamtune"))
+        #expect(result.standardError.contains("SpamAssassin public corpus: skipped: offline and not in the cache"))
+        #expect(result.standardError.contains("cannot reach spamtune-offline.invalid: the host name does not resolve. Check the network"))
+        #expect(result.standardError.contains("Not training scratch instead: the base was named"))
+        #expect(!result.standardError.contains("retrying"), "\(result.standardError)")
+    }
+
     @Test func aRetrainOfAPretrainedModelDuringAnOutageExits75AndKeepsTheCurrentModel() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -256,22 +256,40 @@ import Testing
         #expect(server.requests.count == 3)
     }
 
-    @Test func anUnreachableHostFailsAfterRetriesWithAClearMessage() async throws {
+    @Test func aRefusedConnectionIsOneTryWithAClearMessage() async throws {
         let port = try LoopbackHTTPServer.closedPort()
         let cache = try TemporaryDirectory()
         defer { cache.remove() }
         let capture = LogCapture()
-        let downloader = Downloader(cacheRoot: cache.url, options: options(attempts: 3), log: capture.log)
+        // A backoff long enough that a retry would be felt; the log and the count show there is none.
+        let downloader = Downloader(
+            cacheRoot: cache.url, options: DownloadOptions(attempts: 4, baseDelay: 5, timeout: 5, progress: .logLines(interval: 60)),
+            log: capture.log)
         let file = RemoteFile(name: "model.safetensors", urls: [URL(string: "http://127.0.0.1:\(port)/model.safetensors")!])
         let error = try #require(await fetchError { _ = try await downloader.fetch(file, into: cache.url) })
-        guard case .connection(let detail) = error.reason else {
-            Issue.record("expected a connection error, got \(error)")
-            return
-        }
-        #expect(detail == "the connection was refused")
-        #expect(error.attempts == 3)
-        #expect(error.description.hasPrefix("cannot download model.safetensors: cannot reach 127.0.0.1: the connection was refused (3 attempts)"))
-        #expect(capture.lines.count { $0.contains("retrying") } == 2)
+        #expect(error.reason == .unreachable("the connection was refused"))
+        #expect(error.attempts == 1)
+        #expect(error.isUnreachable && !error.isRetryable)
+        #expect(error.description == "cannot download model.safetensors: cannot reach 127.0.0.1: the connection was refused. Check the network, use --mirror URL, or --offline with a filled cache")
+        #expect(!capture.contains("retrying"))
+    }
+
+    @Test func anUnresolvableNameIsOneTryThenTheNextSource() async throws {
+        let server = try LoopbackHTTPServer(files: ["/backup/vocab.bpe": zipBytes])
+        defer { server.stop() }
+        let cache = try TemporaryDirectory()
+        defer { cache.remove() }
+        let capture = LogCapture()
+        let downloader = Downloader(
+            cacheRoot: cache.url, options: DownloadOptions(attempts: 4, baseDelay: 5, timeout: 5, progress: .logLines(interval: 60)),
+            log: capture.log)
+        let unresolvable = URL(string: "http://spamtune-test.invalid/vocab.bpe")!
+        let file = RemoteFile(name: "vocab.bpe", urls: [unresolvable, server.url("/backup/vocab.bpe")])
+        let fetched = try await downloader.fetch(file, into: cache.url)
+        #expect(fetched.origin == .downloaded(from: server.url("/backup/vocab.bpe")))
+        #expect(capture.contains("cannot download vocab.bpe: cannot reach spamtune-test.invalid: the host name does not resolve. Check the network"))
+        #expect(capture.contains("trying the next source: \(server.url("/backup/vocab.bpe").absoluteString)"))
+        #expect(!capture.contains("retrying"))
     }
 
     @Test func aSilentServerTimesOut() async throws {

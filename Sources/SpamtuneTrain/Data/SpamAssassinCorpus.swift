@@ -199,7 +199,7 @@ extension DownloadError {
     /// The failure is the network's (or `--offline`'s), not the file's: nothing reached us.
     var meansNoNetwork: Bool {
         switch reason {
-        case .offlineMissing, .connection: true
+        case .offlineMissing, .connection, .unreachable: true
         case let .everySourceFailed(errors): errors.allSatisfy(\.meansNoNetwork)
         default: false
         }

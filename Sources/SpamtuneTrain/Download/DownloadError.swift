@@ -7,9 +7,14 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
         case notFound(status: Int)
         /// Any other unsuccessful status. 5xx, 408 and 429 are retried.
         case httpStatus(Int)
-        /// The host could not be reached or the connection broke (refused, unknown host,
-        /// reset, timed out). Retried.
+        /// The connection broke or stalled (reset, lost mid-body, timed out): a passing
+        /// fault. Retried.
         case connection(String)
+        /// The host's name does not resolve, it refuses connections, or there is no
+        /// network: what an offline machine gets at once, and waiting will not change it
+        /// within a run. Not retried, so the next source (and then the shipped fallback)
+        /// follows without delay.
+        case unreachable(String)
         /// The body ended before the announced length. Retried, resuming.
         case truncated(received: Int64, expected: Int64)
         /// The server broke HTTP's rules for resuming. Retried from the start.
@@ -69,7 +74,7 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
     /// offline, the host unreachable, an HTTP error, a transfer that keeps breaking off.
     public var isUnreachable: Bool {
         switch reason {
-        case .offlineMissing, .connection, .httpStatus, .notFound, .truncated, .protocolViolation: true
+        case .offlineMissing, .connection, .unreachable, .httpStatus, .notFound, .truncated, .protocolViolation: true
         case .everySourceFailed(let errors): errors.allSatisfy(\.isUnreachable)
         default: false
         }
@@ -83,7 +88,7 @@ public struct DownloadError: Error, Equatable, CustomStringConvertible {
             return "cannot download \(file): \(source) answers \(status) Not Found. The URL is wrong or the file has moved; give another source with --mirror URL or the file's own URL option"
         case .httpStatus(let status):
             return "cannot download \(file): \(source) answers HTTP \(status)\(tries). Try again later, or use another source with --mirror URL"
-        case .connection(let detail):
+        case .connection(let detail), .unreachable(let detail):
             let host = url?.host.map { " \($0)" } ?? ""
             return "cannot download \(file): cannot reach\(host): \(detail)\(tries). Check the network, use --mirror URL, or --offline with a filled cache"
         case .truncated(let received, let expected):

@@ -315,7 +315,7 @@ public final class Downloader: Sendable {
     private static func shortReason(_ reason: DownloadError.Reason) -> String {
         switch reason {
         case .httpStatus(let status): "the server answered HTTP \(status)"
-        case .connection(let detail): detail
+        case .connection(let detail), .unreachable(let detail): detail
         case .truncated(let received, let expected): "the transfer stopped at \(received) of \(expected) bytes"
         case .protocolViolation(let detail): detail
         default: "\(reason)"

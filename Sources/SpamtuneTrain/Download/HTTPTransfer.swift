@@ -208,9 +208,9 @@ final class HTTPTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         switch urlError.code {
         case .cancelled: return .cancelled
         case .timedOut: return .connection("no data arrived within the timeout")
-        case .cannotConnectToHost: return .connection("the connection was refused")
-        case .cannotFindHost, .dnsLookupFailed: return .connection("the host name does not resolve")
-        case .notConnectedToInternet: return .connection("this machine is not connected to a network")
+        case .cannotConnectToHost: return .unreachable("the connection was refused")
+        case .cannotFindHost, .dnsLookupFailed: return .unreachable("the host name does not resolve")
+        case .notConnectedToInternet: return .unreachable("this machine is not connected to a network")
         default: break
         }
         // Whatever libcurl calls it, a body that stops short of its announced length is

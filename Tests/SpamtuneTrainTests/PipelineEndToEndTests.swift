@@ -111,6 +111,13 @@ import Testing
         #expect(markdown.contains("## Test mistakes at the served threshold"))
         #expect(markdown.contains("recall at FPR 0.1%"))
         #expect(report.test.truePositives + report.test.falsePositives + report.test.trueNegatives + report.test.falseNegatives == 300)
+        // The validation figure after each epoch is over the whole split (149 examples), not a few batches.
+        let fullReport = try JSONSerialization.jsonObject(with: Data(contentsOf: current.appendingPathComponent("report.json"))) as! [String: Any]
+        let epochs = (fullReport["history"] as! [String: Any])["epochs"] as! [[String: Any]]
+        let validationAccuracy = try #require(epochs.last?["validationAccuracy"] as? Double)
+        #expect(abs(validationAccuracy * 149 - (validationAccuracy * 149).rounded()) < 1e-6, "\(validationAccuracy)")
+        #expect(result.standardError.contains("validation accuracy") && result.standardError.contains("(the whole split)"))
+        #expect(!(try String(contentsOf: current.appendingPathComponent("accuracy.svg"), encoding: .utf8)).contains("soup"))
 
         // spamtune classify --checkpoint on the test split gives the same accuracy.
         let test = try LabelledCSV.read(contentsOf: directory.appendingPathComponent("train/data/test.csv"))
@@ -148,7 +155,7 @@ import Testing
         let result = try runProcess(
             trainer,
             ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path,
-             "--mirror", "http://127.0.0.1:\(closed)", "--retries", "0", "--scratch-layers", "1", "--scratch-dim", "32",
+             "--mirror", "http://127.0.0.1:\(closed)", "--retries", "0", "--scratch-layers", "2", "--scratch-dim", "32",
              "--scratch-heads", "2", "--scratch-epochs", "1", "--scratch-pretrain-epochs", "1", "--scratch-soup", "2", "--threads", "2"])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(result.standardError.contains("using the copy shipped with spamtune"))
@@ -167,6 +174,19 @@ import Testing
         let manifest = try CheckpointManifest.read(from: directory.appendingPathComponent("models/current"))
         #expect(manifest.base.isScratch)
         #expect(manifest.trainable.embeddings)
+        // Reports that agree with themselves: the blocks trained, the learning rate as written,
+        // no frozen layers where nothing is frozen, the soup said on the plot, the time's parts.
+        #expect(!result.standardError.contains("frozen layers"))
+        let current = directory.appendingPathComponent("models/current")
+        let reportJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: current.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect((reportJSON["hyperparameters"] as! [String: Any])["trainableBlocks"] as? Int == manifest.trainable.blocks)
+        #expect((reportJSON["scope"] as! [String: Any])["blocks"] as? Int == 2)
+        let manifestText = try String(contentsOf: current.appendingPathComponent("spamtune.json"), encoding: .utf8)
+        #expect(manifestText.contains("\"learning_rate\" : 0.001,") || manifestText.contains("\"learning_rate\":0.001,"), "\(manifestText)")
+        #expect(!manifestText.contains("0.0010000000"))
+        #expect(try String(contentsOf: current.appendingPathComponent("accuracy.svg"), encoding: .utf8).contains("the first of the soup"))
+        let shownStatus = try runProcess(trainer, ["status", "--state-dir", directory.path]).standardOutput
+        #expect(shownStatus.contains(" s in all: data ") && shownStatus.contains(", pretraining ") && shownStatus.contains(", training "), "\(shownStatus)")
         // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024 and the header's words.
         #expect(manifest.input.textLayout == "v3" && manifest.input.maxTokens == 128)
         #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 1024, headerWords: true))

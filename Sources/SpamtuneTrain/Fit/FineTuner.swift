@@ -5,7 +5,8 @@ import SpamtuneSupport
 
 /// How the training loop runs. The defaults are the book's (chapter 6): 5 epochs of
 /// batches of 8 (the last, incomplete batch dropped), AdamW lr 5e-5 with weight decay
-/// 0.1, evaluation every 50 steps on 5 batches, accuracy on 5 batches after each epoch.
+/// 0.1, evaluation every 50 steps on 5 batches, training accuracy on 5 batches after
+/// each epoch; validation accuracy after each epoch is over the whole split.
 public struct FineTuneSettings: Codable, Equatable, Sendable {
     public var epochs = 5
     public var batchSize = 8
@@ -42,6 +43,8 @@ public struct TrainingHistory: Codable, Equatable, Sendable {
     public var trainingSeconds: Double = 0
     /// Next-token pretraining before fine-tuning (a scratch model's), when it ran.
     public var pretraining: [PretrainingEpoch]?
+    /// How many fine-tunes a soup averaged (nil: no soup); this history is the first's.
+    public var soupSize: Int?
 }
 
 /// What the loop reports as it goes, for a progress line.
@@ -114,7 +117,8 @@ public final class FineTuner {
             history.epochs.append(EpochRecord(
                 epoch: epoch, examplesSeen: examplesSeen,
                 trainAccuracy: evaluation(train, batches: settings.evaluationBatches, order: order).metrics(at: Decision.defaultThreshold).accuracy,
-                validationAccuracy: evaluation(validation, batches: settings.evaluationBatches, order: nil).metrics(at: Decision.defaultThreshold).accuracy,
+                // The whole split, so the last epoch's figure is the one the evaluation reports.
+                validationAccuracy: evaluation(validation, batches: nil, order: nil).metrics(at: Decision.defaultThreshold).accuracy,
                 seconds: Date().timeIntervalSince(epochStart)))
         }
         history.trainingSeconds = Date().timeIntervalSince(start)

@@ -99,6 +99,7 @@ public final class TrainingPipeline {
             }
             tokenizerFiles = try TokenizerFiles(directory: shipped)
         }
+        h.trainableBlocks = scope.blocks
         if h.maxTokens > config.contextLength {
             log("max tokens \(h.maxTokens) is more than the model's context: each message is cut at \(config.contextLength) tokens")
             h.maxTokens = config.contextLength
@@ -146,8 +147,10 @@ public final class TrainingPipeline {
         let tuner = FineTuner(
             classifier: classifier, train: trainExamples, validation: validationExamples,
             settings: settings)
-        log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainInputs.count + validationInputs.count,
-                   Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
+        if !scope.embeddings {
+            log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", trainInputs.count + validationInputs.count,
+                       Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
+        }
         stages.finish("frozen features")
         var lastLine = Date.distantPast
         var pretraining: [PretrainingEpoch]?
@@ -219,9 +222,10 @@ public final class TrainingPipeline {
         }
         var history = try fineTune(tuner)
         history.pretraining = pretraining
+        if soupSize > 1 { history.soupSize = soupSize }
         for epoch in history.epochs {
-            log(String(format: "epoch %d: training accuracy %.2f%%, validation accuracy %.2f%% (on %d batches)", epoch.epoch,
-                       epoch.trainAccuracy * 100, epoch.validationAccuracy * 100, h.evaluationBatches))
+            log(String(format: "epoch %d: training accuracy %.2f%% (on %d batches), validation accuracy %.2f%% (the whole split)", epoch.epoch,
+                       epoch.trainAccuracy * 100, h.evaluationBatches, epoch.validationAccuracy * 100))
         }
         stages.finish("training")
 

@@ -2,7 +2,9 @@ import Foundation
 
 /// A line chart as SVG, drawn by hand (the book draws these with matplotlib): one or
 /// more series over a shared x axis, with a second x axis along the top (examples
-/// seen, against epochs along the bottom), ticks, grid and a legend.
+/// seen, against epochs along the bottom), ticks, grid and a legend beside the plot,
+/// where no line can run under it. The axes end on round ticks outside the data, so
+/// no point lies beyond the lowest or highest tick.
 struct SVGLineChart {
     struct Series {
         var name: String
@@ -17,17 +19,19 @@ struct SVGLineChart {
     var series: [Series]
     /// Maps a bottom-axis value to the top axis' value (epochs -> examples seen).
     var topAxis: (label: String, value: (Double) -> Double)?
-    /// Where the legend goes: away from where the curves end up (loss falls, accuracy rises).
-    var legendAtBottom = false
-    var width = 640.0
+    /// A line under the title saying what the plot shows, when that is not the obvious.
+    var note: String?
+    var width = 760.0
     var height = 400.0
 
     func render() -> String {
-        let left = 70.0, right = 20.0, top = topAxis == nil ? 40.0 : 70.0, bottom = 55.0
+        let legendWidth = 170.0
+        let left = 70.0, right = 20.0 + legendWidth, bottom = 55.0
+        let top = (topAxis == nil ? 40.0 : 70.0) + (note == nil ? 0 : 16)
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
-        let (xMin, xMax) = range(all.map(\.x))
-        let (yMin, yMax) = range(all.map(\.y))
+        let xAxis = Self.axis(all.map(\.x)), yAxis = Self.axis(all.map(\.y))
+        let (xMin, xMax, yMin, yMax) = (xAxis.low, xAxis.high, yAxis.low, yAxis.high)
         func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
         func py(_ y: Double) -> Double { top + plotHeight - (y - yMin) / (yMax - yMin) * plotHeight }
 
@@ -37,11 +41,14 @@ struct SVGLineChart {
             <text x="\(f(width / 2))" y="18" text-anchor="middle" font-size="14">\(escape(title))</text>
 
             """
-        for tick in ticks(yMin, yMax) {
+        if let note {
+            svg += "<text x=\"\(f(width / 2))\" y=\"34\" text-anchor=\"middle\" font-style=\"italic\">\(escape(note))</text>\n"
+        }
+        for tick in Self.ticks(yAxis) {
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(py(tick)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(py(tick)))\" stroke=\"#e4e4e4\"/>\n"
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\">\(label(tick))</text>\n"
         }
-        for tick in ticks(xMin, xMax) {
+        for tick in Self.ticks(xAxis) {
             svg += "<line x1=\"\(f(px(tick)))\" y1=\"\(f(top))\" x2=\"\(f(px(tick)))\" y2=\"\(f(top + plotHeight))\" stroke=\"#f0f0f0\"/>\n"
             svg += "<text x=\"\(f(px(tick)))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(label(tick))</text>\n"
             if let topAxis {
@@ -64,35 +71,32 @@ struct SVGLineChart {
                     svg += "<circle cx=\"\(f(px(point.x)))\" cy=\"\(f(py(point.y)))\" r=\"3\" fill=\"\(line.color)\"/>\n"
                 }
             }
-            let legendY = legendAtBottom
-                ? top + plotHeight - 10 - Double(series.count - 1 - index) * 18
-                : top + 16 + Double(index) * 18
-            let legendX = left + plotWidth - 150
+            let legendY = top + 16 + Double(index) * 18
+            let legendX = left + plotWidth + 12
             svg += "<line x1=\"\(f(legendX))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(legendX + 24))\" y2=\"\(f(legendY - 4))\" stroke=\"\(line.color)\" stroke-width=\"2\"\(line.dashed ? " stroke-dasharray=\"6 4\"" : "")/>\n"
             svg += "<text x=\"\(f(legendX + 30))\" y=\"\(f(legendY))\">\(escape(line.name))</text>\n"
         }
         return svg + "</svg>\n"
     }
 
-    private func range(_ values: [Double]) -> (Double, Double) {
-        guard let low = values.min(), let high = values.max() else { return (0, 1) }
-        if high - low < 1e-9 { return (low - 0.5, high + 0.5) }
-        let margin = (high - low) * 0.05
-        return (low - margin, high + margin)
-    }
-
-    /// About five round ticks between low and high.
-    private func ticks(_ low: Double, _ high: Double) -> [Double] {
+    /// The axis: the data's range widened to the round steps around it, and that step.
+    static func axis(_ values: [Double]) -> (low: Double, high: Double, step: Double) {
+        guard var low = values.min(), var high = values.max() else { return (0, 1, 0.2) }
+        if high - low < 1e-9 {
+            low -= 0.5
+            high += 0.5
+        }
+        // About five round steps between low and high.
         let raw = (high - low) / 5
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
-        var tick = ceil(low / step) * step
-        var result: [Double] = []
-        while tick <= high + step * 1e-9 {
-            result.append(tick)
-            tick += step
-        }
-        return result
+        return (floor(low / step + 1e-9) * step, ceil(high / step - 1e-9) * step, step)
+    }
+
+    /// From end to end of an axis, one tick per step.
+    static func ticks(_ axis: (low: Double, high: Double, step: Double)) -> [Double] {
+        let count = Int(((axis.high - axis.low) / axis.step).rounded())
+        return (0...count).map { axis.low + Double($0) * axis.step }
     }
 
     private func label(_ value: Double) -> String {

@@ -101,6 +101,9 @@ public struct TrainingReport: Codable, Sendable {
     /// The summary kept in spamtune.json.
     var manifestRecord: TrainingRecord {
         func number(_ value: Double) -> JSONValue { .number((value * 1e6).rounded() / 1e6) }
+        // A Float widened to Double shows its binary error (0.0010000000474974513); its
+        // shortest decimal form is the value as the admin wrote it.
+        func decimal(_ value: Float) -> JSONValue { .number(Double(value.description) ?? Double(value)) }
         var dataValues: [String: JSONValue] = [
             "origin": .string(data.origin), "train": .number(Double(data.trainExamples)),
             "validation": .number(Double(data.validationExamples)), "test": .number(Double(data.testExamples)),
@@ -116,7 +119,7 @@ public struct TrainingReport: Codable, Sendable {
             "recipe": .string(recipe),
             "hyperparameters": .object([
                 "epochs": .number(Double(hyperparameters.epochs)), "batch_size": .number(Double(hyperparameters.batchSize)),
-                "learning_rate": .number(Double(hyperparameters.learningRate)), "weight_decay": .number(Double(hyperparameters.weightDecay)),
+                "learning_rate": decimal(hyperparameters.learningRate), "weight_decay": decimal(hyperparameters.weightDecay),
                 "trainable_blocks": .number(Double(scope.blocks)), "embeddings_trained": .bool(scope.embeddings),
                 "seed": .number(Double(hyperparameters.seed)), "max_tokens": .number(Double(hyperparameters.maxTokens)),
                 "padding": .string(hyperparameters.padding.rawValue), "text_layout": .string(hyperparameters.textLayout),
@@ -166,8 +169,13 @@ public struct TrainingReport: Codable, Sendable {
                 .init(name: "Training loss", points: history.losses.map { (Double($0.examplesSeen) / perEpoch, $0.trainLoss) }, color: "#1f77b4"),
                 .init(name: "Validation loss", points: history.losses.map { (Double($0.examplesSeen) / perEpoch, $0.validationLoss) }, color: "#ff7f0e", dashed: true),
             ],
-            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() })
+            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() }), note: soupNote
         ).render()
+    }
+
+    /// A soup's served weights are an average; the curves are its first fine-tune's.
+    private var soupNote: String? {
+        history.soupSize.map { "the first of the soup's \($0) fine-tunes; the served model averages them" }
     }
 
     func accuracyChart() -> String {
@@ -178,7 +186,7 @@ public struct TrainingReport: Codable, Sendable {
                 .init(name: "Training accuracy", points: history.epochs.map { (Double($0.epoch), $0.trainAccuracy) }, color: "#1f77b4"),
                 .init(name: "Validation accuracy", points: history.epochs.map { (Double($0.epoch), $0.validationAccuracy) }, color: "#ff7f0e", dashed: true),
             ],
-            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() }), legendAtBottom: true
+            topAxis: ("Examples seen", { ($0 * perEpoch).rounded() }), note: soupNote
         ).render()
     }
 
@@ -246,7 +254,10 @@ public struct RunHistory {
         public var testRecall: Double?
         public var testF1: Double?
         public var testRecallAtStrictFalsePositiveRate: Double?
+        /// The last fine-tune's seconds; `stages` has the whole run's.
         public var trainingSeconds: Double
+        /// Each stage's time, as in report.md; absent in runs recorded before.
+        public var stages: [StageRecord]?
         public var promoted: Bool
         public var reason: String
     }
@@ -286,7 +297,8 @@ public struct RunHistory {
             recipe: report.recipe, testAccuracy: report.test.accuracy, testFalsePositiveRate: report.test.falsePositiveRate,
             threshold: report.threshold.value, testPrecision: report.test.precision, testRecall: report.test.recall,
             testF1: report.test.f1, testRecallAtStrictFalsePositiveRate: report.test.recallAtStrictFalsePositiveRate,
-            trainingSeconds: report.history.trainingSeconds, promoted: report.promoted, reason: report.promotionReason)
+            trainingSeconds: report.history.trainingSeconds, stages: report.stages, promoted: report.promoted,
+            reason: report.promotionReason)
         var line = try JSONEncoder().encode(entry)
         line.append(10)
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)

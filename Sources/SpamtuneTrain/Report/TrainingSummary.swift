@@ -18,6 +18,14 @@ public enum TrainingSummary {
                     entry.testRecallAtStrictFalsePositiveRate, accuracy: entry.testAccuracy)
     }
 
+    /// `136 s in all: data 2 s, pretraining 72 s, training 64 s, ...`: the stage table of
+    /// report.md in one line, so the parts add up to the total.
+    public static func time(_ entry: RunHistory.Entry) -> String {
+        guard let stages = entry.stages, !stages.isEmpty else { return String(format: "%.0f s training", entry.trainingSeconds) }
+        let total = stages.reduce(0) { $0 + $1.seconds }
+        return String(format: "%.0f s in all: ", total) + stages.map { String(format: "%@ %.0f s", $0.name, $0.seconds) }.joined(separator: ", ")
+    }
+
     private static func line(
         threshold: Double, test precision: Double, _ recall: Double, _ f1: Double, _ falsePositiveRate: Double,
         _ strictRecall: Double?, accuracy: Double

@@ -42,7 +42,9 @@ import Testing
         let models = directory.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try TinyCheckpoint.write(to: models, threshold: 0.5, version: "boot-test")
+        // The container sees its own /tmp: the checkpoint must not name a base model by a
+        // path on the host.
+        try TinyCheckpoint.write(to: models, threshold: 0.5, version: "boot-test", baseBeside: true)
         let binaries = ProjectPaths.builtProduct("spamtuned").deletingLastPathComponent()
         let result = try runProcess(
             URL(fileURLWithPath: "/bin/bash"),

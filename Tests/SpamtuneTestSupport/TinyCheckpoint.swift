@@ -8,16 +8,25 @@ import SpamtuneWeights
 public enum TinyCheckpoint {
     @discardableResult
     public static func write(
-        to root: URL, threshold: Double = 0.5, version: String? = nil, makeCurrent: Bool = true, keep: Int = 5
+        to root: URL, threshold: Double = 0.5, version: String? = nil, makeCurrent: Bool = true, keep: Int = 5,
+        baseBeside: Bool = false
     ) throws -> URL {
         let store = CheckpointStore(root: root, keep: keep)
         let base = ProjectPaths.fixture("model/tiny/model.safetensors")
+        // With `baseBeside`, the base model is copied into the store and named relative to
+        // the checkpoint, so that the store can be moved (into a container, say) whole.
+        var basePath = base.path
+        if baseBeside {
+            let copy = root.appendingPathComponent("base-tiny.safetensors")
+            if !FileManager.default.fileExists(atPath: copy.path) { try FileManager.default.copyItem(at: base, to: copy) }
+            basePath = "../base-tiny.safetensors"
+        }
         let head = try SafetensorsFile(path: ProjectPaths.fixture("model/tiny/head.safetensors").path)
         let config = try GPT2Config.read(from: ProjectPaths.fixture("model/tiny/config.json").path)
         let size = try FileManager.default.attributesOfItem(atPath: base.path)[.size] as! NSNumber
         let manifest = CheckpointManifest(
             createdAt: "2026-11-23T00:00:00Z", version: version ?? store.newVersionName(),
-            base: .init(name: "tiny", source: "local", path: base.path, bytes: size.intValue), config: config,
+            base: .init(name: "tiny", source: "local", path: basePath, bytes: size.intValue), config: config,
             tokenizer: .init(), input: InputSettings(textLayout: "v2", maxTokens: 256), threshold: threshold,
             trainable: TrainableScope(blocks: 0))
         return try store.write(

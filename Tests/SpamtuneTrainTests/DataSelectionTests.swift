@@ -5,8 +5,7 @@ import Testing
 
 /// `--data` and the `train_data` default as spamtune-train reads them.
 @Suite struct DataSelectionTests {
-    private let specification = ArgumentSpecification(
-        options: ["data", "recipe", "ham", "spam", "feedback", "state-dir"], flags: ["offline"])
+    private let specification = TrainingCommandLine.specification
 
     private func options(_ arguments: [String], defaults: TrainingCommandLine.Defaults = .init()) throws -> TrainingOptions {
         try TrainingCommandLine.options(from: specification.parse(["--state-dir", "/nonexistent/spamtune-state"] + arguments), defaults: defaults)

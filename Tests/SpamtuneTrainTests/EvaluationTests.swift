@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func theCommandLineChoosesTheThresholdPolicy() throws {
-        let spec = ArgumentSpecification(options: ["state-dir", "target-fpr", "threshold"])
+        let spec = TrainingCommandLine.specification
         func options(_ arguments: [String]) throws -> TrainingOptions {
             try TrainingCommandLine.options(from: spec.parse(["--state-dir", "/tmp/spamtune-options"] + arguments))
         }

@@ -6,8 +6,7 @@ import Testing
 
 /// What a model reads of a message, as spamtune-train's options set it.
 @Suite struct InputOptionTests {
-    private let specification = ArgumentSpecification(
-        options: ["text-layout", "max-tokens", "evidence-tokens", "header-words", "recipe", "state-dir"], flags: [])
+    private let specification = TrainingCommandLine.specification
 
     private func options(_ arguments: [String]) throws -> TrainingOptions {
         try TrainingCommandLine.options(from: specification.parse(["--state-dir", "/nonexistent/spamtune-state"] + arguments))

@@ -4,28 +4,29 @@ import SpamtuneMail
 import SpamtuneModel
 import SpamtuneSupport
 
-/// `spamtune-train`'s options turned into TrainingOptions.
+/// `spamtune-train`'s options (`table`) turned into TrainingOptions.
 public enum TrainingCommandLine {
     /// What a configuration file sets; command-line options override it.
     public struct Defaults: Sendable {
-        public var stateDirectory = "/var/lib/spamtune"
+        public var stateDirectory: String
         public var cacheDirectory: String?
         /// `train_base`; nil when the file names none.
         public var base: String?
         /// `train_fallback`: first-run, scratch or fail.
         public var fallback: String?
-        public var recipe = "spamtune"
+        /// `train_recipe`; nil for `Recipe.default`.
+        public var recipe: String?
         /// `train_data`: the `--data` list; nil for the recipe's default.
         public var data: String?
-        public var ham: [String] = []
-        public var spam: [String] = []
-        public var unlabelled: [String] = []
+        public var ham: [String]
+        public var spam: [String]
+        public var unlabelled: [String]
         public var threads: Int?
 
         public init(
-            stateDirectory: String = "/var/lib/spamtune", cacheDirectory: String? = nil, base: String? = nil,
-            fallback: String? = nil, recipe: String = "spamtune", data: String? = nil, ham: [String] = [], spam: [String] = [], unlabelled: [String] = [],
-            threads: Int? = nil
+            stateDirectory: String = SpamtunePaths.stateDirectory, cacheDirectory: String? = nil, base: String? = nil,
+            fallback: String? = nil, recipe: String? = nil, data: String? = nil, ham: [String] = [], spam: [String] = [],
+            unlabelled: [String] = [], threads: Int? = nil
         ) {
             self.stateDirectory = stateDirectory
             self.cacheDirectory = cacheDirectory
@@ -42,10 +43,10 @@ public enum TrainingCommandLine {
 
     public static func options(from parsed: ParsedArguments, defaults: Defaults = Defaults()) throws -> TrainingOptions {
         let state = URL(fileURLWithPath: parsed.value("state-dir") ?? defaults.stateDirectory)
-        let recipe = try (parsed.value("recipe") ?? defaults.recipe).nonEmpty.map { name -> Recipe in
+        let recipe = try (parsed.value("recipe") ?? defaults.recipe)?.nonEmpty.map { name -> Recipe in
             guard let recipe = Recipe(rawValue: name) else { throw ArgumentError.conflicting("--recipe must be book or spamtune, not '\(name)'") }
             return recipe
-        } ?? .spamtune
+        } ?? .default
         var options = TrainingOptions(
             workDirectory: state.appendingPathComponent("train"),
             modelsDirectory: URL(fileURLWithPath: parsed.value("models-dir") ?? state.appendingPathComponent("models").path),
@@ -163,13 +164,12 @@ public enum TrainingCommandLine {
             "--base \(base) is neither a model name nor an existing path\(nearest): the names are \(baseModelNames.joined(separator: ", "))")
     }
 
-    public static func duration(_ text: String) throws -> Double {
-        let units: [(String, Double)] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let value = Double(text.dropLast()), value > 0 { return value * scale }
+    /// `--every`: how long from one run's start to the next.
+    public static func interval(_ text: String) throws -> Double {
+        guard let seconds = DurationText.seconds(text), seconds > 0 else {
+            throw ArgumentError.conflicting("--every needs a duration like 24h or 30m, not '\(text)'")
         }
-        if let value = Double(text), value > 0 { return value }
-        throw ArgumentError.conflicting("--every needs a duration like 24h or 30m, not '\(text)'")
+        return seconds
     }
 }
 

@@ -14,7 +14,7 @@ public struct TrainingOptions: Sendable {
     public var modelsDirectory: URL
     public var cacheDirectory: URL
     /// gpt2, gpt2-medium, gpt2-large, gpt2-xl, a local path, or scratch.
-    public var base = "gpt2"
+    public var base = GPT2Size.gpt2.rawValue
     /// Named by the admin (`--base`, `train_base`) rather than defaulted: never replaced.
     public var baseIsExplicit = false
     /// What happens when the pretrained base cannot be had.
@@ -26,7 +26,7 @@ public struct TrainingOptions: Sendable {
     /// Attempts per download, and the first retry's delay (doubling after each).
     public var downloadAttempts = 4
     public var downloadRetryDelay = 2.0
-    public var recipe = Recipe.spamtune
+    public var recipe = Recipe.default
     /// The public data sets trained on beside the admin's labelled mail.
     public var data: DataSelection
     public var hyperparameters: Hyperparameters
@@ -53,7 +53,7 @@ public struct TrainingOptions: Sendable {
         case automatic, huggingface, openai
     }
 
-    public init(workDirectory: URL, modelsDirectory: URL, cacheDirectory: URL, recipe: Recipe = .spamtune) {
+    public init(workDirectory: URL, modelsDirectory: URL, cacheDirectory: URL, recipe: Recipe = .default) {
         self.workDirectory = workDirectory
         self.modelsDirectory = modelsDirectory
         self.cacheDirectory = cacheDirectory
@@ -111,6 +111,9 @@ public struct DataSelection: Equatable, Sendable, CustomStringConvertible {
 /// text layout; a cut at 64 tokens, which keeps the daemon ahead of SpamAssassin).
 public enum Recipe: String, Sendable, CaseIterable {
     case book, spamtune
+
+    /// What a run uses unless `--recipe` or `train_recipe` names another.
+    public static let `default` = Recipe.spamtune
 
     /// Buckets of the head's token evidence: enough that few of a corpus's tokens and
     /// pairs share one, few enough that the weights stay a small part of a checkpoint.

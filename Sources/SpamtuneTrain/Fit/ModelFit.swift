@@ -1,0 +1,146 @@
+import Foundation
+import SpamtuneClassifier
+import SpamtuneKernels
+import SpamtuneModel
+import SpamtuneSupport
+
+/// The model being fitted, through its steps: the frozen layers' features computed once,
+/// next-token pretraining (the scratch model), the fine-tune (a soup of them for the
+/// scratch model), and after evaluation the final fit on every example.
+final class ModelFit {
+    let classifier: TrainableClassifier
+    /// The fine-tune on the training examples; it also evaluates the model.
+    let tuner: FineTuner
+    private let settings: FineTuneSettings
+    private let setup: ModelSetup
+    private let log: TrainingLog
+    /// The parameters every fine-tune of a soup, and the final fit, start from: after
+    /// pretraining, before any fine-tune.
+    private var fineTuneStart: [Float] = []
+    /// Fine-tunes averaged into the model: several for the scratch model, one otherwise.
+    private let soupSize: Int
+    private var lastLine = Date.distantPast
+
+    init(setup: ModelSetup, encoded: EncodedSplit, options: TrainingOptions, log: TrainingLog) throws {
+        self.setup = setup
+        self.log = log
+        soupSize = setup.scope.embeddings ? max(1, options.scratch.soup) : 1
+        let h = setup.hyperparameters
+        let kernels = Kernels(threads: options.threads)
+        classifier = try TrainableClassifier(
+            config: setup.config, classes: 2, scope: setup.scope, base: setup.initialTensors, kernels: kernels,
+            evidenceBuckets: encoded.input.evidence?.buckets ?? 0)
+        var settings = FineTuneSettings()
+        settings.epochs = h.epochs
+        settings.batchSize = h.batchSize
+        settings.optimizer = AdamWSettings(learningRate: h.learningRate, weightDecay: h.weightDecay)
+        if encoded.input.evidence != nil { settings.learningRateScales = [EvidenceParameters.tensorName: Recipe.evidenceLearningRateScale] }
+        settings.seed = UInt64(h.seed)
+        settings.evaluationInterval = h.evaluationInterval
+        settings.evaluationBatches = h.evaluationBatches
+        self.settings = settings
+        let scope = setup.scope
+        log("fine-tuning \(scope.embeddings ? "every layer" : "the head, the final LayerNorm and the last \(scope.blocks) block(s)") of \(setup.config) on \(encoded.train.count) examples (\(kernels.threads) threads, \(kernels.instructionSet.rawValue))")
+        tuner = FineTuner(classifier: classifier, train: encoded.train, validation: encoded.validation, settings: settings)
+        if !scope.embeddings {
+            log(String(format: "frozen layers: output computed once for %d examples (%.1f MB kept)", encoded.train.count + encoded.validation.count,
+                       Double(tuner.trainCache.bytes + tuner.validationCache.bytes) / 1e6))
+        }
+    }
+
+    /// Next-token pretraining on message text, for a model that starts from nothing (nil
+    /// when this run has none): the training messages, the ham balancing set aside, and
+    /// the site's unlabelled mail; never a held-out message.
+    func pretrain(_ encoded: EncodedSplit, data: TrainingData, options: TrainingOptions) throws -> [PretrainingEpoch]? {
+        let scratch = options.scratch
+        guard setup.scope.embeddings && scratch.pretrainEpochs > 0 else {
+            if !options.unlabelledMail.isEmpty {
+                log.warning("--unlabelled: only the scratch model's next-token pretraining reads unlabelled mail; this run has none, so it is not read")
+            }
+            return nil
+        }
+        let h = setup.hyperparameters
+        let split = data.split
+        var corpus = encoded.train.map(\.ids)
+        if scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
+            corpus += sms.unusedHam.map { encoded.tokenIDs(TrainingExample(content: .text($0.text), label: .ham)) }
+        }
+        if !options.unlabelledMail.isEmpty {
+            var heldOut = Set<[UInt8]>()
+            for example in split.validation + split.test {
+                if case let .mail(bytes) = example.content { heldOut.insert(SHA256.hash(bytes)) }
+            }
+            let unlabelled = try UnlabelledMail.read(options.unlabelledMail, excluding: heldOut, log: log)
+            corpus += unlabelled.map { encoded.tokenIDs(TrainingExample(content: .mail($0), label: .ham)) }
+            log("pretraining also reads \(unlabelled.count) unlabelled message(s) of the site's own mail")
+        }
+        var pretrainSettings = PretrainingSettings()
+        pretrainSettings.epochs = scratch.pretrainEpochs
+        pretrainSettings.batchSize = h.batchSize
+        pretrainSettings.optimizer = AdamWSettings(learningRate: scratch.pretrainLearningRate, weightDecay: h.weightDecay)
+        pretrainSettings.seed = UInt64(h.seed)
+        let pretrainer = LanguageModelPretrainer(classifier: classifier, sequences: corpus, settings: pretrainSettings)
+        log("pretraining on the text of \(corpus.count) messages (next-token prediction, \(pretrainSettings.epochs) epochs; \(scratch.pretrainText == .training ? "the training messages" : "the training messages and the ham balancing set aside"), no validation or test message)")
+        let records = try pretrainer.run { progress in
+            guard Date().timeIntervalSince(self.lastLine) >= 2 else { return }
+            self.lastLine = Date()
+            self.log(String(format: "pretraining epoch %d/%d step %d/%d loss %.4f, %.1f messages/s, %@ left",
+                            progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                            progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
+        }
+        for record in records {
+            log(String(format: "pretraining epoch %d: next-token loss %.4f (%d tokens, %.1f s)", record.epoch, record.loss, record.tokens, record.seconds))
+        }
+        return records
+    }
+
+    /// The fine-tune on the training examples: one, or for the scratch model a soup.
+    func fineTune() throws -> TrainingHistory {
+        fineTuneStart = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count))
+        var history = try fineTune(tuner)
+        if soupSize > 1 { history.soupSize = soupSize }
+        for epoch in history.epochs {
+            log(String(format: "epoch %d: training accuracy %.2f%% (on %d batches), validation accuracy %.2f%% (the whole split)", epoch.epoch,
+                       epoch.trainAccuracy * 100, setup.hyperparameters.evaluationBatches, epoch.validationAccuracy * 100))
+        }
+        return history
+    }
+
+    /// The examples held out to choose the threshold and to measure the recipe are
+    /// labelled mail the served model should learn from too, as a Bayesian filter learns
+    /// from every message: the same fine-tune again, from the same start, on all of them.
+    func finalFit(_ encoded: EncodedSplit) throws {
+        classifier.parameters.pointer.update(from: fineTuneStart, count: fineTuneStart.count)
+        let everything = encoded.train + encoded.validation + encoded.test
+        log("final fit: the same fine-tune on all \(everything.count) examples (train, validation and test), served at the threshold chosen above; the figures above measure this recipe on examples it had not seen")
+        _ = try fineTune(FineTuner(classifier: classifier, train: everything, validation: encoded.validation, settings: settings))
+    }
+
+    private func fineTune(_ tuner: FineTuner) throws -> TrainingHistory {
+        let history = try tuner.run { progress in
+            guard Date().timeIntervalSince(self.lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
+            self.lastLine = Date()
+            self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
+                            progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                            progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
+        }
+        guard soupSize > 1 else { return history }
+        // A soup: more fine-tunes from the same start in other orders, their weights
+        // averaged (they stay in one basin, so the average is a model, and steadier).
+        let count = classifier.parameters.count
+        var sum = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: count))
+        for member in 1..<soupSize {
+            log("soup: fine-tune \(member + 1) of \(soupSize), from the same start in another order")
+            classifier.parameters.pointer.update(from: fineTuneStart, count: count)
+            var memberSettings = settings
+            memberSettings.seed = settings.seed &+ UInt64(member)
+            _ = try FineTuner(
+                classifier: classifier, train: tuner.trainCache.examples, validation: tuner.validationCache.examples,
+                settings: memberSettings).run()
+            for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
+        }
+        for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
+        log("weights averaged over \(soupSize) fine-tunes from the same start (a soup)")
+        return history
+    }
+}

@@ -55,7 +55,7 @@ do {
         if entries.isEmpty { print("no training runs recorded in \(options.workDirectory.path)") }
         for entry in entries.suffix(10) {
             print("\(entry.version)  \(entry.promoted ? "promoted" : "kept aside")  base \(entry.base), recipe \(entry.recipe): "
-                + TrainingSummary.metrics(entry) + String(format: ", %.0f s training; ", entry.trainingSeconds) + entry.reason)
+                + TrainingSummary.metrics(entry) + "; " + TrainingSummary.time(entry) + "; " + entry.reason)
         }
         if let failure = RunHistory(directory: options.workDirectory).lastFailure() {
             print("last run FAILED at \(failure.failedAt) (exit \(failure.exitStatus)), base \(failure.base); current unchanged:")

@@ -67,7 +67,9 @@ let package = Package(
         // RFC 5322 / MIME -> the text the model reads; mailbox readers.
         .target(name: "SpamtuneMail", dependencies: ["SpamtuneSupport"]),
         // text -> verdict: layout + tokenizer + model + threshold.
-        .target(name: "SpamtuneClassifier", dependencies: ["SpamtuneModel", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights"]),
+        .target(
+            name: "SpamtuneClassifier",
+            dependencies: ["SpamtuneModel", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights", "SpamtuneSupport"]),
 
         // Training pipeline: data, downloads, fine-tuning, reports, checkpoints, schedule.
         .target(
@@ -77,27 +79,61 @@ let package = Package(
                 "SpamtuneSupport",
             ],
             resources: [.copy("Resources/sms-spam-collection"), .copy("Resources/gpt2-tokenizer")]),
-        // The daemon: milter, spamd protocol, Maildir watcher, control socket, service loop.
-        .target(name: "SpamtuneDaemon", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"]),
+        // etc/spamtune.conf: the file format, its keys, listen addresses and value parsing.
+        // Read by spamtuned, spamtune-train --config and spamtune (the control socket's path).
+        .target(name: "SpamtuneConfiguration"),
+        // The control socket's JSON-lines protocol and its client (spamtune status|reload|retrain,
+        // spamtune-train's reload after a promotion); the server is the daemon's.
+        .target(name: "SpamtuneControl", dependencies: ["SpamtuneConfiguration", "SpamtuneSupport"]),
+        // The daemon: milter, spamd protocol, Maildir watcher, control server, service loop.
+        .target(
+            name: "SpamtuneDaemon",
+            dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneMail", "SpamtuneSupport"]),
 
-        .executableTarget(name: "spamtune", dependencies: ["SpamtuneClassifier", "SpamtuneTrain", "SpamtuneDaemon"]),
-        .executableTarget(name: "spamtuned", dependencies: ["SpamtuneDaemon"]),
-        .executableTarget(name: "spamtune-train", dependencies: ["SpamtuneTrain", "SpamtuneDaemon"]),
+        .executableTarget(
+            name: "spamtune", dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
+        .executableTarget(
+            name: "spamtuned", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),
+        .executableTarget(
+            name: "spamtune-train",
+            dependencies: ["SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
         .executableTarget(
             name: "spamtune-bench",
-            dependencies: ["SpamtuneClassifier", "SpamtuneKernels", "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneTrain", "SpamtuneDaemon"]),
+            dependencies: [
+                "SpamtuneTestClients", "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneModel", "SpamtuneKernels",
+                "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights", "SpamtuneSupport",
+            ]),
+
+        // MTA-side clients that drive a running daemon: for the tests and spamtune-bench, never
+        // linked into a product binary.
+        .target(name: "SpamtuneTestClients", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneControl"]),
 
         // Tests.
-        .target(name: "SpamtuneTestSupport", dependencies: ["SpamtuneClassifier"], path: "Tests/SpamtuneTestSupport"),
+        .target(
+            name: "SpamtuneTestSupport", dependencies: ["SpamtuneClassifier", "SpamtuneModel", "SpamtuneWeights", "SpamtuneSupport"],
+            path: "Tests/SpamtuneTestSupport"),
         .testTarget(name: "SpamtuneSupportTests", dependencies: ["SpamtuneSupport", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneKernelsTests", dependencies: ["SpamtuneKernels", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneTokenizerTests", dependencies: ["SpamtuneTokenizer", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneWeightsTests", dependencies: ["SpamtuneWeights", "SpamtuneTestSupport"]),
-        .testTarget(name: "SpamtuneModelTests", dependencies: ["SpamtuneModel", "SpamtuneTestSupport"]),
+        .testTarget(
+            name: "SpamtuneModelTests",
+            dependencies: ["SpamtuneModel", "SpamtuneKernels", "SpamtuneWeights", "SpamtuneSupport", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneMailTests", dependencies: ["SpamtuneMail", "SpamtuneTestSupport"]),
-        .testTarget(name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneTestSupport"]),
-        .testTarget(name: "SpamtuneTrainTests", dependencies: ["SpamtuneTrain", "SpamtuneTestSupport"]),
-        .testTarget(name: "SpamtuneDaemonTests", dependencies: ["SpamtuneDaemon", "SpamtuneTrain", "SpamtuneTestSupport"]),
+        .testTarget(
+            name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneModel", "SpamtuneWeights", "SpamtuneTestSupport"]),
+        .testTarget(
+            name: "SpamtuneTrainTests",
+            dependencies: [
+                "SpamtuneTrain", "SpamtuneClassifier", "SpamtuneModel", "SpamtuneKernels", "SpamtuneWeights", "SpamtuneSupport",
+                "SpamtuneTestSupport",
+            ]),
+        .testTarget(
+            name: "SpamtuneDaemonTests",
+            dependencies: [
+                "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneTestClients", "SpamtuneTrain", "SpamtuneClassifier",
+                "SpamtuneModel", "SpamtuneMail", "SpamtuneWeights", "SpamtuneSupport", "SpamtuneTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

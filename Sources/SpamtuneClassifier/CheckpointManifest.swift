@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneMail
 import SpamtuneModel
+import SpamtuneSupport
 import SpamtuneWeights
 
 /// `spamtune.json`: what a checkpoint directory holds and how its model must be fed.
@@ -335,30 +336,4 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     public init(values: [String: JSONValue]) { self.values = values }
     public init(from decoder: Decoder) throws { values = try [String: JSONValue](from: decoder) }
     public func encode(to encoder: Encoder) throws { try values.encode(to: encoder) }
-}
-
-public enum JSONValue: Codable, Equatable, Sendable {
-    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case let .string(value): try container.encode(value)
-        case let .number(value): try container.encode(value)
-        case let .bool(value): try container.encode(value)
-        case let .array(value): try container.encode(value)
-        case let .object(value): try container.encode(value)
-        case .null: try container.encodeNil()
-        }
-    }
 }

@@ -1,8 +1,10 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
 import SpamtuneDaemon
 import SpamtuneModel
 import SpamtuneSupport
+import SpamtuneTestClients
 import SpamtuneWeights
 
 /// `make-checkpoint --base DIR --models DIR [--max-tokens N]`: a checkpoint over a base

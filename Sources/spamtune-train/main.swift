@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
-import SpamtuneDaemon
+import SpamtuneConfiguration
+import SpamtuneControl
 import SpamtuneSupport
 import SpamtuneTrain
 

@@ -1,5 +1,4 @@
 import Foundation
-import SpamtuneDaemon
 import SpamtuneSupport
 
 /// `spamtune reload`: the daemon loads its checkpoint (`current`) again and swaps it in

@@ -1,5 +1,4 @@
 import Foundation
-import SpamtuneDaemon
 import SpamtuneSupport
 
 /// `spamtune retrain`: the daemon starts the training command in the background.

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
-import SpamtuneDaemon
+import SpamtuneConfiguration
+import SpamtuneControl
 import SpamtuneSupport
 
 /// What `status`, `reload` and `retrain` share: finding the control socket, asking, and

@@ -3,7 +3,8 @@ import SpamtuneClassifier
 import SpamtuneSupport
 
 // spamtune: the admin's command. Each subcommand is a file of its own here; the work is
-// done by the modules (SpamtuneClassifier, SpamtuneDaemon, SpamtuneTrain).
+// done by the modules (SpamtuneClassifier; SpamtuneControl and SpamtuneConfiguration to
+// reach the running daemon, which is not linked in).
 
 let tool = CommandLineTool("spamtune", usage: """
     usage: spamtune COMMAND [options]

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SpamtuneClassifier
+import SpamtuneConfiguration
 import SpamtuneDaemon
 import SpamtuneSupport
 

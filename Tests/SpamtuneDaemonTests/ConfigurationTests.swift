@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 import SpamtuneDaemon
 import SpamtuneTestSupport
 import Testing

@@ -1,5 +1,8 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
+import SpamtuneControl
+import SpamtuneTestClients
 import SpamtuneTestSupport
 import SpamtuneWeights
 import Testing

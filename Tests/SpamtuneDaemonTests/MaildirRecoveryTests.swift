@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneControl
 import SpamtuneTestSupport
 import Testing
 

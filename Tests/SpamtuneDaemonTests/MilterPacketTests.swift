@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import SpamtuneDaemon
+import SpamtuneTestClients
 
 /// Decoding what the MTA sends: every command, and the malformed packets that must be
 /// refused with a clear error rather than misread.

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneDaemon
+import SpamtuneTestClients
 import SpamtuneTestSupport
 import Testing
 

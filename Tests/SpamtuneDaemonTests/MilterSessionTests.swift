@@ -1,4 +1,6 @@
 import Foundation
+import SpamtuneConfiguration
+@testable import SpamtuneTestClients
 import SpamtuneTestSupport
 import Testing
 

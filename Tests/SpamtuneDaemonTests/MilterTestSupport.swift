@@ -1,6 +1,8 @@
 import Foundation
-import SpamtuneTestSupport
+import SpamtuneConfiguration
 @testable import SpamtuneDaemon
+import SpamtuneTestClients
+import SpamtuneTestSupport
 
 /// A real milter server in this process: the real daemon (checkpoint loaded through
 /// the CheckpointStore, real ScoringService) and a MilterServer on a Unix socket in a

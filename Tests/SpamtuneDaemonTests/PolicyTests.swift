@@ -1,4 +1,7 @@
 import Foundation
+import SpamtuneConfiguration
+import SpamtuneControl
+import SpamtuneTestClients
 import SpamtuneTestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneControl
 import SpamtuneDaemon
 import SpamtuneTestSupport
 import Testing

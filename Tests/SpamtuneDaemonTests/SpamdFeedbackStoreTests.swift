@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneControl
 import SpamtuneMail
 import SpamtuneTestSupport
 import Testing

@@ -1,6 +1,9 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
+import SpamtuneControl
 import SpamtuneModel
+import SpamtuneTestClients
 import SpamtuneTestSupport
 import SpamtuneWeights
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneTestClients
 import SpamtuneTestSupport
 import Testing
 

@@ -1,4 +1,6 @@
 import Foundation
+import SpamtuneConfiguration
+import SpamtuneControl
 
 #if canImport(Glibc)
 import Glibc

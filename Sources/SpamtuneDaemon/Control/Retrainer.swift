@@ -1,4 +1,6 @@
 import Foundation
+import SpamtuneConfiguration
+import SpamtuneControl
 import Synchronization
 
 #if canImport(Glibc)

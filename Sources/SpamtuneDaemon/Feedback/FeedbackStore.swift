@@ -1,5 +1,7 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
+import SpamtuneControl
 import SpamtuneMail
 import SpamtuneSupport
 
@@ -53,12 +55,6 @@ public enum FeedbackChange: Sendable, Equatable {
     case relabelled(from: Label)
     /// The message already had this label; only its date moved.
     case unchanged
-}
-
-public struct FeedbackCounts: Sendable, Equatable, Codable {
-    public var spam: Int
-    public var ham: Int
-    public var total: Int { spam + ham }
 }
 
 public enum FeedbackError: Error, Equatable, CustomStringConvertible {

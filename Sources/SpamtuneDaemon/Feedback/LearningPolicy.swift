@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
 import SpamtuneMail
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 
 /// What the milter does with a verdict: the configured thresholds and header names.
 public struct MilterPolicy: Sendable, Equatable {

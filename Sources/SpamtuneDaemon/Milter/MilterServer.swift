@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import SpamtuneConfiguration
 import SpamtuneMail
 
 /// What a way in knows about a message besides its text, for the policy and the log

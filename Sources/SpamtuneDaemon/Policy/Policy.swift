@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 
 /// Why a message was not given to the model: the rule that decided it.
 public enum PolicyRule: String, Sendable, Equatable, CaseIterable {

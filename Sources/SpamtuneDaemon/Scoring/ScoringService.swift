@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
 import SpamtuneSupport
 
 /// The one model in the daemon and the queue in front of it.

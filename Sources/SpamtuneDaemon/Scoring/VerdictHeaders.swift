@@ -1,3 +1,4 @@
+import SpamtuneConfiguration
 /// The score header fields every way in writes (X-Spam-Flag, X-Spam-Score and
 /// X-Spam-Status by default), so a message reads the same whether the milter, the spamd
 /// socket or the Maildir watcher saw it.

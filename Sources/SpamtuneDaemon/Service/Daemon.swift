@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneConfiguration
 
 #if canImport(Glibc)
 import Glibc

@@ -54,7 +54,7 @@ public enum SpamdVerb: String, Sendable, CaseIterable {
 
     /// Verbs that answer with the message itself, so they need all of it.
     var needsWholeMessage: Bool { self == .process || self == .headers || self == .tell }
-    var hasBody: Bool { self != .ping && self != .skip }
+    package var hasBody: Bool { self != .ping && self != .skip }
 }
 
 /// `SPAMC/1.5` as (1, 5). The answer's layout depends on it: before 1.3 there was one

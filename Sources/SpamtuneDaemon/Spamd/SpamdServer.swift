@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 import SpamtuneMail
 
 /// The spamd-compatible way in: SpamAssassin's SPAMC/1.5 protocol on a Unix socket

@@ -1,5 +1,6 @@
 import Foundation
-import SpamtuneClassifier
+import SpamtuneConfiguration
+import SpamtuneSupport
 
 // The control socket speaks JSON lines: the client sends one request object per line,
 // `{"command":"status"}`, and gets one response object per line,
@@ -64,6 +65,43 @@ public struct DaemonStatus: Codable, Sendable {
     public var feedback: FeedbackCounts?
     /// The last (or running) retrain, if any since the daemon started.
     public var retrain: RetrainState?
+
+    package init(
+        pid: Int32, startedAt: String, uptimeSeconds: Double, model: ModelStatus, verdicts: [String: [String: Int]],
+        cachedVerdicts: Int, policyDecisions: [String: Int]? = nil, latency: LatencyPercentiles, queueDepth: Int,
+        maximumQueueDepth: Int, queueLimit: Int, batches: Int, meanBatchSize: Double, reloads: Int, listening: [String],
+        feedback: FeedbackCounts?, retrain: RetrainState?
+    ) {
+        self.pid = pid
+        self.startedAt = startedAt
+        self.uptimeSeconds = uptimeSeconds
+        self.model = model
+        self.verdicts = verdicts
+        self.cachedVerdicts = cachedVerdicts
+        self.policyDecisions = policyDecisions
+        self.latency = latency
+        self.queueDepth = queueDepth
+        self.maximumQueueDepth = maximumQueueDepth
+        self.queueLimit = queueLimit
+        self.batches = batches
+        self.meanBatchSize = meanBatchSize
+        self.reloads = reloads
+        self.listening = listening
+        self.feedback = feedback
+        self.retrain = retrain
+    }
+}
+
+/// Messages users labelled, in the feedback store.
+public struct FeedbackCounts: Sendable, Equatable, Codable {
+    public var spam: Int
+    public var ham: Int
+    public var total: Int { spam + ham }
+
+    package init(spam: Int, ham: Int) {
+        self.spam = spam
+        self.ham = ham
+    }
 }
 
 public struct ModelStatus: Codable, Sendable {
@@ -73,6 +111,14 @@ public struct ModelStatus: Codable, Sendable {
     public var threshold: Double
     /// The checkpoint manifest's training record (hyper-parameters, metrics), if any.
     public var training: [String: JSONValue]?
+
+    package init(version: String, origin: String, loadedAt: String, threshold: Double, training: [String: JSONValue]?) {
+        self.version = version
+        self.origin = origin
+        self.loadedAt = loadedAt
+        self.threshold = threshold
+        self.training = training
+    }
 }
 
 /// Milliseconds from a message's arrival to its verdict, over the recent messages.
@@ -80,11 +126,22 @@ public struct LatencyPercentiles: Codable, Sendable {
     public var p50: Double?
     public var p90: Double?
     public var p99: Double?
+
+    package init(p50: Double?, p90: Double?, p99: Double?) {
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+    }
 }
 
 public struct ReloadOutcome: Codable, Sendable {
     public var previousVersion: String
     public var version: String
+
+    package init(previousVersion: String, version: String) {
+        self.previousVersion = previousVersion
+        self.version = version
+    }
 }
 
 public struct RetrainState: Codable, Sendable {
@@ -96,6 +153,15 @@ public struct RetrainState: Codable, Sendable {
     public var running: Bool
     /// The exit status once it has ended (128 + N when killed by signal N).
     public var exitStatus: Int32?
+
+    package init(pid: Int32, command: [String], startedAt: String, log: String, running: Bool, exitStatus: Int32?) {
+        self.pid = pid
+        self.command = command
+        self.startedAt = startedAt
+        self.log = log
+        self.running = running
+        self.exitStatus = exitStatus
+    }
 }
 
 public enum ControlClientError: Error, Equatable, CustomStringConvertible {

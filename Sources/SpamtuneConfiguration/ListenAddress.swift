@@ -72,8 +72,8 @@ public struct ClientNetwork: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "\(IPAddress.format(address))/\(prefixLength)" }
 }
 
-enum IPAddress {
-    static func parse(_ text: String) -> [UInt8]? {
+package enum IPAddress {
+    package static func parse(_ text: String) -> [UInt8]? {
         if text.contains(":") { return parseIPv6(text) }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
@@ -107,7 +107,7 @@ enum IPAddress {
         return words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
     }
 
-    static func format(_ bytes: [UInt8]) -> String {
+    package static func format(_ bytes: [UInt8]) -> String {
         if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
         return stride(from: 0, to: bytes.count, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
             .joined(separator: ":")

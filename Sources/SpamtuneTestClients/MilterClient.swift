@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneDaemon
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 
 #if canImport(Glibc)
 import Glibc
@@ -7,25 +8,25 @@ import Glibc
 /// The client end of a Unix or TCP stream, blocking with timeouts: what `spamtune`
 /// uses to reach the control socket, and the spamd load client and tests use to reach
 /// a spamd socket.
-public final class ClientSocket: @unchecked Sendable {
+package final class ClientSocket: @unchecked Sendable {
     private let descriptor: Int32
     private var closed = false
     private var buffer: [UInt8] = []
 
-    public enum Failure: Error, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Equatable, CustomStringConvertible {
         /// Nothing at that path, or nothing listening there.
         case noServer(String)
         case failed(String)
         case timedOut(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .noServer(message), let .failed(message), let .timedOut(message): message
             }
         }
     }
 
-    public init(connectingTo address: ListenAddress, timeout: Double) throws {
+    package init(connectingTo address: ListenAddress, timeout: Double) throws {
         switch address {
         case let .unix(path):
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -84,7 +85,7 @@ public final class ClientSocket: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    public func write(_ bytes: [UInt8]) throws {
+    package func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -100,7 +101,7 @@ public final class ClientSocket: @unchecked Sendable {
     }
 
     /// Tells the server the request is complete (spamc does this after the body).
-    public func finishWriting() { shutdown(descriptor, Int32(SHUT_WR)) }
+    package func finishWriting() { shutdown(descriptor, Int32(SHUT_WR)) }
 
     private func receive(into chunk: inout [UInt8]) throws -> Int {
         try chunk.withUnsafeMutableBytes { raw -> Int in
@@ -115,7 +116,7 @@ public final class ClientSocket: @unchecked Sendable {
     }
 
     /// Everything until the server closes the connection, at most `limit` bytes.
-    public func readToEnd(limit: Int = 64 << 20) throws -> [UInt8] {
+    package func readToEnd(limit: Int = 64 << 20) throws -> [UInt8] {
         var result = buffer
         buffer = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -128,7 +129,7 @@ public final class ClientSocket: @unchecked Sendable {
     }
 
     /// One line (without its line break), nil at the end of the stream.
-    public func readLine(limit: Int = 16 << 20) throws -> [UInt8]? {
+    package func readLine(limit: Int = 16 << 20) throws -> [UInt8]? {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
@@ -147,7 +148,7 @@ public final class ClientSocket: @unchecked Sendable {
         }
     }
 
-    public func close() {
+    package func close() {
         guard !closed else { return }
         closed = true
         Glibc.close(descriptor)

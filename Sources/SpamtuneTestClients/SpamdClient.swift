@@ -1,4 +1,7 @@
 import Foundation
+import SpamtuneConfiguration
+import SpamtuneControl
+import SpamtuneDaemon
 import Synchronization
 
 /// A spamd answer to CHECK.

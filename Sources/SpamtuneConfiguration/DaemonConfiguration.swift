@@ -277,7 +277,7 @@ extension DaemonConfiguration {
         key("log_level") { $0.logLevel = try ValueParser.oneOf($1, ["debug": .debug, "info": .info, "warning": .warning, "error": .error]) },
     ]
 
-    public static var keyNames: [String] { keys.map(\.name) }
+    package static var keyNames: [String] { keys.map(\.name) }
 
     static func headerName(_ text: String) throws -> String {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
@@ -287,7 +287,7 @@ extension DaemonConfiguration {
     }
 
     /// The configuration a file describes (defaults for what it leaves out).
-    public init(file: ConfigurationFile) throws {
+    package init(file: ConfigurationFile) throws {
         self.init()
         let byName = Dictionary(uniqueKeysWithValues: Self.keys.map { ($0.name, $0) })
         var seen: [String: Int] = [:]

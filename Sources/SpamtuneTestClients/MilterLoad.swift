@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneConfiguration
 
 /// Load on a milter the way Postfix makes it: `concurrency` SMTP sessions at a time, each
 /// a new milter connection that negotiates, sends one message and waits for the

@@ -4,17 +4,17 @@ import Foundation
 /// comment line, blank lines are ignored, a key may repeat where the setting is a list.
 /// Every key must be known and every value valid: a typo is an error naming the line,
 /// not a setting silently ignored.
-public struct ConfigurationFile {
-    public struct Entry: Equatable {
-        public var key: String
-        public var value: String
-        public var line: Int
+package struct ConfigurationFile {
+    package struct Entry: Equatable {
+        package var key: String
+        package var value: String
+        package var line: Int
     }
 
-    public let path: String
-    public let entries: [Entry]
+    package let path: String
+    package let entries: [Entry]
 
-    public init(path: String, text: String) throws {
+    package init(path: String, text: String) throws {
         self.path = path
         var entries: [Entry] = []
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -33,7 +33,7 @@ public struct ConfigurationFile {
         self.entries = entries
     }
 
-    public static func read(_ path: String) throws -> ConfigurationFile {
+    package static func read(_ path: String) throws -> ConfigurationFile {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -52,7 +52,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     public var line: Int?
     public var message: String
 
-    public init(path: String, line: Int?, message: String) {
+    package init(path: String, line: Int?, message: String) {
         self.path = path
         self.line = line
         self.message = message
@@ -132,7 +132,7 @@ enum ValueParser {
     }
 }
 
-struct ValueError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
+package struct ValueError: Error {
+    package let message: String
+    package init(_ message: String) { self.message = message }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneControl
@@ -153,13 +154,13 @@ public final class FeedbackStore: Sendable {
         var change = FeedbackChange.added
         if let same = existing.first(where: { $0.label == label }) {
             // Already there: the label is newer now.
-            guard utimes(same.url.path, nil) == 0 else {
-                throw FeedbackError.cannotWrite(path: same.url.path, reason: String(cString: strerror(errno)))
-            }
+            try stamp(same.url.path)
             change = .unchanged
         } else {
             let name = "\(digest).\(Self.sanitized(source)).\(Self.sanitized(reporter, keeping: "-_.@"))"
-            try write(bytes, to: maildir(for: label).appendingPathComponent("new/\(name)"))
+            let destination = maildir(for: label).appendingPathComponent("new/\(name)")
+            try write(bytes, to: destination)
+            try stamp(destination.path)
         }
         for stale in existing where stale.label != label {
             try unlinkSynced(stale.url)
@@ -167,6 +168,25 @@ public final class FeedbackStore: Sendable {
         }
         if change != .unchanged { try enforceLimits(keeping: digest) }
         return change
+    }
+
+    /// The time of the entry written last.
+    private let lastStamp = Mutex<Double>(0)
+
+    /// An entry's age is its file's time, which the kernel keeps only to its clock tick:
+    /// entries written within one tick would tie and "oldest first" would go by digest.
+    /// Each entry gets a time of its own, later than the one before.
+    private func stamp(_ path: String) throws {
+        let stamp = lastStamp.withLock { last in
+            last = max(Date().timeIntervalSince1970, last + 1e-6)
+            return last
+        }
+        let seconds = stamp.rounded(.down)
+        let time = timeval(tv_sec: Int(seconds), tv_usec: Int((stamp - seconds) * 1e6))
+        var times = [time, time]
+        guard utimes(path, &times) == 0 else {
+            throw FeedbackError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
     }
 
     /// Drops the oldest entries until the store is within its limits: a reporter past its

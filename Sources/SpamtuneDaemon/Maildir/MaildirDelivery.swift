@@ -147,7 +147,7 @@ final class MaildirDelivery: @unchecked Sendable {
     /// Writes the scanned copy of `new/<name>` and puts it where the verdict says.
     private func deliver(_ name: String, original: MaildirMessageFile, verdict: Verdict) throws -> Outcome {
         let path = mailbox.path(.inbox, .new, name)
-        let mark = MaildirScanMark(verdict: verdict.decision.label, model: Self.token(verdict.modelVersion))
+        let mark = MaildirScanMark(verdict: verdict.decision.label, model: VerdictHeaders.token(verdict.modelVersion))
         let fields = headerFields(verdict)
         let folder: MaildirMailbox.Folder = verdict.isSpam ? .junk : .inbox
         if verdict.isSpam && !MaildirFileSystem.isDirectory(mailbox.path(.junk, .tmp)) { try mailbox.createJunkFolder() }
@@ -330,7 +330,6 @@ final class MaildirDelivery: @unchecked Sendable {
         ).fields(for: verdict)
     }
 
-    static func token(_ text: String) -> String { VerdictHeaders.token(text) }
 }
 
 /// The files spamtuned itself just put into watched directories, by path and inode, so

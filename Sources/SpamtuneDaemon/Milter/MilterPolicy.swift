@@ -60,7 +60,7 @@ public struct MilterPolicy: Sendable, Equatable {
         switch verdict.outcome {
         case let .temporaryFailure(reason):
             return Decision(
-                action: .temporaryFailure(reply: "451 4.7.1 Message not checked for spam (\(Self.clean(reason, limit: 80))); try again later"),
+                action: .temporaryFailure(reply: "451 4.7.1 Message not checked for spam (\(VerdictHeaders.clean(reason, limit: 80))); try again later"),
                 headers: [])
         case let .failedOpen(reason):
             let status = formatter.unscoredStatus(reason: reason, modelVersion: verdict.modelVersion)
@@ -84,6 +84,4 @@ public struct MilterPolicy: Sendable, Equatable {
         }
         return Decision(action: .accept, headers: headers)
     }
-
-    static func clean(_ text: String, limit: Int) -> String { VerdictHeaders.clean(text, limit: limit) }
 }

@@ -108,8 +108,8 @@ public final class ScoringService: @unchecked Sendable {
         return verdict
     }
 
-    /// Scores plain text (spamtune's own tools and tests).
-    public func score(text: String, channel: Channel) -> Verdict {
+    /// Scores plain text: no way in sends any, only the tests.
+    package func score(text: String, channel: Channel) -> Verdict {
         let started = DispatchTime.now()
         let model = currentModel
         let verdict = scoreInput(
@@ -335,11 +335,5 @@ final class VerdictCache: @unchecked Sendable {
             order[head] = key
             head = (head + 1) % capacity
         }
-    }
-
-    var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return values.count
     }
 }

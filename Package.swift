@@ -81,7 +81,7 @@ let package = Package(
             resources: [.copy("Resources/sms-spam-collection"), .copy("Resources/gpt2-tokenizer")]),
         // etc/spamtune.conf: the file format, its keys, listen addresses and value parsing.
         // Read by spamtuned, spamtune-train --config and spamtune (the control socket's path).
-        .target(name: "SpamtuneConfiguration"),
+        .target(name: "SpamtuneConfiguration", dependencies: ["SpamtuneSupport"]),
         // The control socket's JSON-lines protocol and its client (spamtune status|reload|retrain,
         // spamtune-train's reload after a promotion); the server is the daemon's.
         .target(name: "SpamtuneControl", dependencies: ["SpamtuneConfiguration", "SpamtuneSupport"]),
@@ -106,7 +106,7 @@ let package = Package(
 
         // MTA-side clients that drive a running daemon: for the tests and spamtune-bench, never
         // linked into a product binary.
-        .target(name: "SpamtuneTestClients", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneControl"]),
+        .target(name: "SpamtuneTestClients", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneSupport"]),
 
         // Tests.
         .target(

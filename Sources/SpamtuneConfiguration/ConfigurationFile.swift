@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneSupport
 
 /// The `key = value` format of etc/spamtune.conf: one setting per line, `#` starts a
 /// comment line, blank lines are ignored, a key may repeat where the setting is a list.
@@ -90,14 +91,10 @@ enum ValueParser {
         return number
     }
 
-    /// 30, 30s, 5m, 2h, 1d, 250ms.
+    /// 30, 30s, 5m, 2h, 1d, 250ms: spamtune-train's `--every` reads durations the same way.
     static func duration(_ text: String) throws -> Double {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite { return number * scale }
-        }
-        if let number = Double(text), number >= 0, number.isFinite { return number }
-        throw ValueError("'\(text)' is not a duration (like 30s, 5m, 2h)")
+        guard let seconds = DurationText.seconds(text) else { throw ValueError("'\(text)' is not a duration (like 30s, 5m, 2h)") }
+        return seconds
     }
 
     /// 1048576, 512k, 10M, 1G.

@@ -1,11 +1,12 @@
 import Foundation
+import SpamtuneSupport
 
 /// Every setting of spamtuned, with its default. etc/spamtune.conf documents each key;
 /// `DaemonConfiguration.keys` is the single list both the parser and that file's test
 /// use, so a key cannot be documented and unknown, or known and undocumented.
 public struct DaemonConfiguration: Equatable, Sendable {
     // Model
-    public var checkpoint = "/var/lib/spamtune/models/current"
+    public var checkpoint = SpamtunePaths.stateDirectory + "/models/current"
     public var threads = 0  // 0: all cores
     public var maxTokens: Int? = nil  // nil: the checkpoint's
 
@@ -106,7 +107,7 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// Places in the scoring queue only the milter may take.
     public var milterQueueReserve = 64
     /// Where the feedback store (TELL, Junk moves) and other state live.
-    public var stateDirectory = "/var/lib/spamtune"
+    public var stateDirectory = SpamtunePaths.stateDirectory
     public var logLevel = LogLevel.info
 
     // Training (spamtune-train --config)

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneConfiguration
+import SpamtuneSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ package final class ClientSocket: @unchecked Sendable {
                 for (i, byte) in bytes.enumerated() { raw[i] = byte }
                 raw[bytes.count] = 0
             }
-            Self.setTimeouts(fd, timeout)
+            SocketIO.setTimeouts(fd, receive: timeout, send: timeout)
             let result = withUnsafePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
@@ -66,7 +67,7 @@ package final class ClientSocket: @unchecked Sendable {
             defer { freeaddrinfo(list) }
             let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw Failure.failed("socket: \(String(cString: strerror(errno)))") }
-            Self.setTimeouts(fd, timeout)
+            SocketIO.setTimeouts(fd, receive: timeout, send: timeout)
             guard connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
                 let code = errno
                 Glibc.close(fd)
@@ -79,24 +80,10 @@ package final class ClientSocket: @unchecked Sendable {
         }
     }
 
-    private static func setTimeouts(_ fd: Int32, _ timeout: Double) {
-        var value = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-    }
-
     package func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { throw Failure.timedOut("the server did not take the request in time") }
-                    throw Failure.failed("sending: \(String(cString: strerror(errno)))")
-                }
-                offset += n
-            }
+        if let code = SocketIO.sendAll(descriptor, bytes) {
+            throw SocketIO.isTimeout(code)
+                ? Failure.timedOut("the server did not take the request in time") : Failure.failed("sending: \(SocketIO.describe(code))")
         }
     }
 
@@ -105,12 +92,10 @@ package final class ClientSocket: @unchecked Sendable {
 
     private func receive(into chunk: inout [UInt8]) throws -> Int {
         try chunk.withUnsafeMutableBytes { raw -> Int in
-            while true {
-                let n = recv(descriptor, raw.baseAddress, raw.count, 0)
-                if n >= 0 { return n }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw Failure.timedOut("the server did not answer in time") }
-                throw Failure.failed("receiving: \(String(cString: strerror(errno)))")
+            switch SocketIO.receive(descriptor, into: raw) {
+            case let .success(n): return n
+            case let .failure(error):
+                throw error.isTimeout ? Failure.timedOut("the server did not answer in time") : Failure.failed("receiving: \(error.description)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneDaemon
+import SpamtuneSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -95,27 +96,13 @@ public final class MilterClient {
 
     deinit { close(descriptor) }
 
-    private func setTimeout(_ seconds: Double) {
-        var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-    }
+    private func setTimeout(_ seconds: Double) { SocketIO.setTimeouts(descriptor, receive: seconds, send: seconds) }
 
     // MARK: Packets
 
     /// Sends bytes as they are (a whole packet stream, or garbage on purpose).
     public func sendRaw(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let sent = Glibc.send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if sent < 0 {
-                    if errno == EINTR { continue }
-                    throw MilterClientError.io("send: \(String(cString: strerror(errno)))")
-                }
-                offset += sent
-            }
-        }
+        if let code = SocketIO.sendAll(descriptor, bytes) { throw MilterClientError.io("send: \(SocketIO.describe(code))") }
     }
 
     public func send(_ packet: MilterPacket) throws { try sendRaw(packet.encoded) }
@@ -147,13 +134,12 @@ public final class MilterClient {
     private func readExactly(_ count: Int) throws -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while buffer.count < count {
-            let received = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if received == 0 { throw MilterClientError.closed }
-            if received < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw MilterClientError.timedOut }
-                throw MilterClientError.io("recv: \(String(cString: strerror(errno)))")
+            let received: Int
+            switch chunk.withUnsafeMutableBytes({ SocketIO.receive(descriptor, into: $0) }) {
+            case let .success(count): received = count
+            case let .failure(error): throw error.isTimeout ? MilterClientError.timedOut : MilterClientError.io("recv: \(error.description)")
             }
+            if received == 0 { throw MilterClientError.closed }
             buffer += chunk[0..<received]
         }
         let result = Array(buffer[0..<count])

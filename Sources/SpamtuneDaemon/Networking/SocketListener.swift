@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneConfiguration
+import SpamtuneSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -310,7 +311,7 @@ public final class SocketConnection: @unchecked Sendable {
         } else {
             identity = PeerIdentity(.unknown)
         }
-        Self.setTimeouts(descriptor, receive: limits.firstByte, send: limits.idle)
+        SocketIO.setTimeouts(descriptor, receive: limits.firstByte, send: limits.idle)
         var one: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE_COMPAT, &one, socklen_t(MemoryLayout<Int32>.size))
     }
@@ -375,33 +376,23 @@ public final class SocketConnection: @unchecked Sendable {
         }
     }
 
-    /// One recv: the byte count (0 at end of stream), retried when interrupted.
+    /// One recv: the byte count (0 at end of stream).
     private func receive(into raw: UnsafeMutableRawBufferPointer) throws -> Int {
-        while true {
-            let n = recv(descriptor, raw.baseAddress, raw.count, 0)
+        switch SocketIO.receive(descriptor, into: raw) {
+        case let .success(n):
             if n > 0 && !spoke.exchange(true, ordering: .relaxed) {
                 // It has something to say: from now on, the ordinary idle timeout.
-                Self.setTimeouts(descriptor, receive: idleTimeout, send: idleTimeout)
+                SocketIO.setTimeouts(descriptor, receive: idleTimeout, send: idleTimeout)
             }
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
-            throw ConnectionError.failed(String(cString: strerror(errno)))
+            return n
+        case let .failure(error):
+            throw error.isTimeout ? ConnectionError.timedOut : ConnectionError.failed(error.description)
         }
     }
 
     public func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = send(descriptor, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { throw ConnectionError.timedOut }
-                    throw ConnectionError.failed(String(cString: strerror(errno)))
-                }
-                offset += n
-            }
+        if let code = SocketIO.sendAll(descriptor, bytes) {
+            throw SocketIO.isTimeout(code) ? ConnectionError.timedOut : ConnectionError.failed(SocketIO.describe(code))
         }
     }
 
@@ -419,13 +410,6 @@ public final class SocketConnection: @unchecked Sendable {
         var length = socklen_t(MemoryLayout<(Int32, UInt32, UInt32)>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
         return (credentials.pid, credentials.uid, credentials.gid)
-    }
-
-    private static func setTimeouts(_ descriptor: Int32, receive: Double, send: Double) {
-        for (option, seconds) in [(SO_RCVTIMEO, receive), (SO_SNDTIMEO, send)] {
-            var value = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
-            setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
-        }
     }
 
     func close() {

@@ -252,13 +252,21 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     /// The bound TCP port (useful when listening on port 0 in tests).
-    public var boundPort: UInt16? {
+    public var boundPort: UInt16? { Self.localAddress(descriptor).flatMap(Self.port) }
+
+    /// The address a socket is bound to (getsockname).
+    static func localAddress(_ descriptor: Int32) -> sockaddr_storage? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let ok = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        guard ok == 0 else { return nil }
+        return ok == 0 ? storage : nil
+    }
+
+    /// The port of an IPv4 or IPv6 address; nil for any other family.
+    static func port(_ storage: sockaddr_storage) -> UInt16? {
+        var storage = storage
         switch Int32(storage.ss_family) {
         case AF_INET:
             return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }

@@ -105,12 +105,7 @@ public final class SystemdSockets: @unchecked Sendable {
     }
 
     private static func boundAddress(_ descriptor: Int32) -> ListenAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard ok == 0 else { return nil }
+        guard var storage = SocketListener.localAddress(descriptor) else { return nil }
         switch Int32(storage.ss_family) {
         case AF_UNIX:
             let path = withUnsafePointer(to: &storage) {
@@ -122,11 +117,8 @@ public final class SystemdSockets: @unchecked Sendable {
             }
             return .unix(path: path)
         case AF_INET, AF_INET6:
-            guard let peer = SocketListener.peerAddress(storage) else { return nil }
-            let port = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-            }
-            return .tcp(host: IPAddress.format(peer), port: port)
+            guard let host = SocketListener.peerAddress(storage), let port = SocketListener.port(storage) else { return nil }
+            return .tcp(host: IPAddress.format(host), port: port)
         default:
             return nil
         }

@@ -30,8 +30,26 @@ import Testing
     let head = ProjectPaths.fixture("model/tiny/head.safetensors").path
     let tokenizer = ProjectPaths.tokenizerDirectory.path
 
-    func fixture() throws -> Fixture {
-        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/classify.json")))
+    func fixture(_ name: String = "classify.json") throws -> Fixture {
+        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/\(name)")))
+    }
+
+    var bareHeadArguments: [String] { ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--threads", "2"] }
+
+    /// Classifies the cases' texts with the bare head and checks each line's token count
+    /// and logits against the oracle's.
+    func classifiedAsTheOracle(_ cases: [Fixture.Case]) throws -> [Output] {
+        let result = try runProcess(spamtune, bareHeadArguments + cases.flatMap { ["--text", $0.text] })
+        #expect(result.status == 0, "\(result.standardError)")
+        let lines = try outputs(result)
+        #expect(lines.count == cases.count)
+        for (line, expected) in zip(lines, cases) {
+            #expect(line.tokens == expected.ids.count, "\(expected.text.debugDescription)")
+            for (got, want) in zip(line.logits, expected.logits) {
+                #expect(abs(got - want) <= 1e-4 * max(1, abs(want)), "\(expected.text.debugDescription): \(line.logits) vs \(expected.logits)")
+            }
+        }
+        return lines
     }
 
     func outputs(_ result: ProcessResult) throws -> [Output] {
@@ -40,17 +58,8 @@ import Testing
 
     @Test func textLogitsAgreeWithTheOracle() throws {
         let cases = try fixture().cases
-        let arguments = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--threads", "2"]
-            + cases.flatMap { ["--text", $0.text] }
-        let result = try runProcess(spamtune, arguments)
-        #expect(result.status == 0, "\(result.standardError)")
-        let lines = try outputs(result)
-        #expect(lines.count == cases.count)
+        let lines = try classifiedAsTheOracle(cases)
         for (line, expected) in zip(lines, cases) {
-            #expect(line.tokens == expected.ids.count)
-            for (got, want) in zip(line.logits, expected.logits) {
-                #expect(abs(got - want) <= 1e-4 * max(1, abs(want)), "\(expected.text): \(line.logits) vs \(expected.logits)")
-            }
             let probability = 1 / (1 + exp(expected.logits[0] - expected.logits[1]))
             #expect(abs(line.spam_probability - probability) < 1e-5)
             #expect(line.label == (probability >= 0.5 ? "spam" : "ham"))
@@ -62,25 +71,12 @@ import Testing
     /// as the book's classifier reads it: runs of blanks, CR LF, NBSP and joined emoji
     /// reach the model as their own tokens, and a text of blanks is not empty.
     @Test func aBareHeadReadsTextRawAsTheBookDoes() throws {
-        let cases = try JSONDecoder().decode(
-            Fixture.self, from: Data(contentsOf: ProjectPaths.fixture("model/tiny/classify-raw.json"))).cases
-        let arguments = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer, "--threads", "2"]
-            + cases.flatMap { ["--text", $0.text] }
-        let result = try runProcess(spamtune, arguments)
-        #expect(result.status == 0, "\(result.standardError)")
-        let lines = try outputs(result)
-        #expect(lines.count == cases.count)
-        for (line, expected) in zip(lines, cases) {
-            #expect(line.tokens == expected.ids.count, "\(expected.text.debugDescription)")
-            for (got, want) in zip(line.logits, expected.logits) {
-                #expect(abs(got - want) <= 1e-4 * max(1, abs(want)), "\(expected.text.debugDescription): \(line.logits) vs \(expected.logits)")
-            }
-        }
+        _ = try classifiedAsTheOracle(try fixture("classify-raw.json").cases)
         // A mail layout when asked for: blanks collapse, and a text of blanks is empty.
-        let laidOut = try runProcess(spamtune, arguments.prefix(9) + ["--layout", "v2", "--text", "   "])
+        let laidOut = try runProcess(spamtune, bareHeadArguments + ["--layout", "v2", "--text", "   "])
         #expect(laidOut.status == 0, "\(laidOut.standardError)")
         #expect(try outputs(laidOut).first?.tokens == 1)
-        let unknown = try runProcess(spamtune, arguments.prefix(9) + ["--layout", "v9", "--text", "hi"])
+        let unknown = try runProcess(spamtune, bareHeadArguments + ["--layout", "v9", "--text", "hi"])
         #expect(unknown.status == 2)
         #expect(unknown.standardError.contains("--layout must be raw, v1, v2, v3, not 'v9'"))
     }

@@ -20,16 +20,7 @@ import Testing
     }
 
     /// The tiny GPT-2 and the real tokenizer files where `--mirror` looks for Hugging Face's.
-    func mirror() throws -> LoopbackHTTPServer {
-        let server = try LoopbackHTTPServer()
-        func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-        server.setFile("/uci/sms+spam+collection.zip", SMSArchive.bytes)
-        server.setFile("\(Self.huggingFacePath)/model.safetensors", try bytes(ProjectPaths.fixture("model/tiny/model.safetensors")))
-        server.setFile("\(Self.huggingFacePath)/config.json", try bytes(ProjectPaths.fixture("model/tiny/config.json")))
-        server.setFile("\(Self.huggingFacePath)/vocab.json", try bytes(ProjectPaths.encoderJSON))
-        server.setFile("\(Self.huggingFacePath)/merges.txt", try bytes(ProjectPaths.vocabBPE))
-        return server
-    }
+    func mirror() throws -> LoopbackHTTPServer { try .servingTinyGPT2(at: Self.huggingFacePath) }
 
     /// The tiny model's own files by URL (no pinned size or hash: it is not GPT-2 124M);
     /// the tokenizer files through the mirror, which keeps their pinned hashes.

@@ -19,16 +19,7 @@ import Testing
         return url
     }
 
-    func server() throws -> LoopbackHTTPServer {
-        let server = try LoopbackHTTPServer()
-        func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
-        server.setFile("/uci/sms+spam+collection.zip", SMSArchive.bytes)
-        server.setFile("/hf/model.safetensors", try bytes(ProjectPaths.fixture("model/tiny/model.safetensors")))
-        server.setFile("/hf/config.json", try bytes(ProjectPaths.fixture("model/tiny/config.json")))
-        server.setFile("/hf/vocab.json", try bytes(ProjectPaths.encoderJSON))
-        server.setFile("/hf/merges.txt", try bytes(ProjectPaths.vocabBPE))
-        return server
-    }
+    func server() throws -> LoopbackHTTPServer { try .servingTinyGPT2(at: "/hf") }
 
     func fileURLs(_ server: LoopbackHTTPServer) -> [String] {
         ["sms+spam+collection.zip": "/uci/sms+spam+collection.zip", "model.safetensors": "/hf/model.safetensors",

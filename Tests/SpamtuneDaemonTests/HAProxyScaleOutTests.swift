@@ -119,18 +119,25 @@ struct HAProxyScaleOutTests {
         var correct = 0
         /// Scored otherwise than the scorers score it, or passed as ham unscored (0/0).
         var wrong = 0
+        /// What spamc printed for the wrong ones, beside what the scorers print.
+        var wrongOutputs: [(got: String, expected: String)] = []
         var errors = 0
         var total: Int { correct + wrong + errors }
 
         mutating func add(_ outcome: Outcome, expected: String) {
             switch outcome {
             case .verdict(_, let output) where output == expected: correct += 1
-            case .verdict: wrong += 1
+            case .verdict(_, let output):
+                wrong += 1
+                wrongOutputs.append((output, expected))
             case .error: errors += 1
             }
         }
 
-        var description: String { "\(total) messages: \(correct) scored right, \(wrong) wrong or passed unscored, \(errors) failed as errors" }
+        var description: String {
+            "\(total) messages: \(correct) scored right, \(wrong) wrong or passed unscored, \(errors) failed as errors"
+                + wrongOutputs.prefix(5).map { " [printed \($0.got.debugDescription), expected \($0.expected.debugDescription)]" }.joined()
+        }
     }
 
     static func messages(_ count: Int) -> [[UInt8]] {

@@ -97,7 +97,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidTrainableBlocks(requested: Int, layers: Int)
     case emptyBatch
     case labelOutOfRange(label: Int, classes: Int)
-    case languageModelNeedsEmbeddings
+    case languageModelNeedsABlock
     case tokenOutsideVocabulary(Int)
 
     public var description: String {
@@ -110,8 +110,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             "a training batch needs at least one example"
         case let .labelOutOfRange(label, classes):
             "label \(label) is not one of the \(classes) classes"
-        case .languageModelNeedsEmbeddings:
-            "language-model pretraining trains the embeddings: it needs a model trained from scratch"
+        case .languageModelNeedsABlock:
+            "language-model training needs a trainable block: with only the head and the final LayerNorm trained there is nothing to adapt"
         case let .tokenOutsideVocabulary(token):
             "token \(token) is not in the vocabulary the language-model head predicts"
         }

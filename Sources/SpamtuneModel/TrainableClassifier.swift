@@ -145,17 +145,21 @@ public final class TrainableClassifier: @unchecked Sendable {
     }
 
     /// Next-token cross-entropy at every position but each sequence's last, through the
-    /// token embedding as GPT-2's language-model head (tied weights): pretraining for a
-    /// model trained from scratch, on text without labels. The softmax runs over
-    /// `vocabulary` (the tokens the text can contain, a few thousand of GPT-2's 50,257,
-    /// which makes a step several times cheaper), or all tokens when it is nil. Adds the
-    /// gradients of every trainable tensor but the classification head.
-    public func languageModelLossAndGradients(for batch: TokenBatch, vocabulary: PredictedVocabulary? = nil) throws -> Float {
-        guard scope.embeddings else { throw ModelError.languageModelNeedsEmbeddings }
+    /// token embedding as GPT-2's language-model head (tied weights): pretraining on text
+    /// without labels, of a model trained from scratch, or of a pretrained model's
+    /// trainable blocks on the site's own mail (`features`: the frozen blocks' output for
+    /// every row, from `frozenFeatures`; the embedding then stays as it is). The softmax
+    /// runs over `vocabulary` (the tokens the text can contain, a few thousand of GPT-2's
+    /// 50,257, which makes a step several times cheaper), or all tokens when it is nil.
+    /// Adds the gradients of every trainable tensor but the classification head.
+    public func languageModelLossAndGradients(
+        for batch: TokenBatch, features: UnsafePointer<Float>? = nil, vocabulary: PredictedVocabulary? = nil
+    ) throws -> Float {
+        guard scope.embeddings || scope.blocks > 0 else { throw ModelError.languageModelNeedsABlock }
         let c = config.embeddingSize, rows = batch.rowCount
         let predictions = batch.sequences.reduce(0) { $0 + $1.tokens - 1 }
         guard predictions > 0 else { throw ModelError.emptyBatch }
-        let top = forward(batch, features: nil, training: true, allRows: true)
+        let top = forward(batch, features: features, training: true, allRows: true)
 
         // The output embedding: wte itself, or its rows for `vocabulary` gathered.
         let wte = model.parameters.tokenEmbedding
@@ -192,18 +196,18 @@ public final class TrainableClassifier: @unchecked Sendable {
 
         let dy = dNormalized.reserve(rows * c)
         kernels.matmul(m: rows, n: c, k: v, a: logits, lda: v, b: outputEmbedding, ldb: c, c: dy, ldc: c)
-        let dWte = gradients.tensor("wte.weight")
-        if let vocabulary {
-            let dCompact = dCompactEmbedding.reserve(v * c)
+        // The tied output embedding learns too where the embeddings train.
+        if scope.embeddings, let vocabulary {
+            let dWte = gradients.tensor("wte.weight"), dCompact = dCompactEmbedding.reserve(v * c)
             kernels.matmul(m: v, n: c, k: rows, a: logits, lda: v, transposeA: true, b: top.normalized, ldb: c, c: dCompact, ldc: c)
             for (row, id) in vocabulary.ids.enumerated() {
                 let source = dCompact + row * c, target = dWte + id * c
                 for j in 0..<c { target[j] += source[j] }
             }
-        } else {
+        } else if scope.embeddings {
             kernels.matmul(
-                m: v, n: c, k: rows, a: logits, lda: v, transposeA: true, b: top.normalized, ldb: c, c: dWte, ldc: c,
-                accumulate: true)
+                m: v, n: c, k: rows, a: logits, lda: v, transposeA: true, b: top.normalized, ldb: c,
+                c: gradients.tensor("wte.weight"), ldc: c, accumulate: true)
         }
         backward(from: UnsafePointer(dy), top: top, batch: batch)
         return Float(loss / Double(predictions))

@@ -139,11 +139,36 @@ import Testing
         #expect(throws: ModelError.tokenOutsideVocabulary(5)) {
             try trainable.languageModelLossAndGradients(for: TokenBatch([[3, 17, 5]]), vocabulary: vocabulary)
         }
-        let frozen = try TrainableClassifier(
-            config: Self.config, classes: 2, scope: TrainableScope(blocks: 1), base: base, kernels: Kernels(threads: 1))
-        #expect(throws: ModelError.languageModelNeedsEmbeddings) {
-            try frozen.languageModelLossAndGradients(for: TokenBatch([[3, 17]]))
+        let headOnly = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: 0), base: base, kernels: Kernels(threads: 1))
+        #expect(throws: ModelError.languageModelNeedsABlock) {
+            try headOnly.languageModelLossAndGradients(for: TokenBatch([[3, 17]]))
         }
+    }
+
+    /// A pretrained model adapting its last block to the site's mail: next-token
+    /// gradients from the frozen blocks' cached output match finite differences, and
+    /// neither the embeddings nor the head get any.
+    @Test func languageModelGradientsOfTheLastBlockMatchFiniteDifferences() throws {
+        let base = InMemoryTensors.randomGPT2(Self.config, seed: 7)
+        let vocabulary = PredictedVocabulary(covering: Self.batch.ids)
+        let trainable = try TrainableClassifier(
+            config: Self.config, classes: 2, scope: TrainableScope(blocks: 1), base: base, kernels: Kernels(threads: 2))
+        #expect(!trainable.parameters.contains("wte.weight"))
+        let features = trainable.frozenFeatures(for: Self.batch)
+        func loss() throws -> Double {
+            trainable.gradients.zero()
+            return try features.withUnsafeBufferPointer {
+                try Double(trainable.languageModelLossAndGradients(for: Self.batch, features: $0.baseAddress, vocabulary: vocabulary))
+            }
+        }
+        let initial = try loss()
+        #expect(abs(initial - log(Double(vocabulary.ids.count))) < 0.5)
+        let analytic = Array(UnsafeBufferPointer(start: trainable.gradients.pointer, count: trainable.gradients.count))
+        #expect(trainable.gradients.values("score.weight").allSatisfy { $0 == 0 })
+        #expect(trainable.gradients.values("h.1.mlp.c_fc.weight").contains { $0 != 0 })
+        try expectFiniteDifferencesMatch(
+            trainable, analytic: analytic, wteElements: [], skip: { $0.hasPrefix("score.") }, context: "last block", loss: loss)
     }
 
     /// With a sequence alone or among others, its logits are the same: sequences in a

@@ -220,6 +220,37 @@ import Testing
         #expect(result.standardError.contains("pretraining on the text of 5014 messages"))
     }
 
+    /// A pretrained GPT-2 reads the site's unlabelled mail too: its trainable block and
+    /// final LayerNorm learn next-token prediction on it before the fine-tune, and the
+    /// next-token loss falls from the first epoch to the second.
+    @Test func unlabelledMailAdaptsAPretrainedModelsLastBlock() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try server()
+        defer { server.stop() }
+        let unlabelled = directory.appendingPathComponent("unlabelled")
+        try FileManager.default.createDirectory(at: unlabelled, withIntermediateDirectories: true)
+        for index in 0..<40 {
+            try Data("From: A <a@site.example>\r\nSubject: Minutes \(index)\r\n\r\nThe build is green again; lunch on Thursday.\r\n".utf8)
+                .write(to: unlabelled.appendingPathComponent("\(index).eml"))
+        }
+        let result = try runProcess(
+            trainer,
+            ["--state-dir", directory.path, "--cache-dir", directory.appendingPathComponent("cache").path, "--base", "gpt2",
+             "--source", "huggingface", "--epochs", "1", "--threads", "2", "--retries", "0", "--data", "sms",
+             "--unlabelled", unlabelled.path, "--unlabelled-epochs", "2", "--lr", "0.001"] + fileURLs(server))
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("pretraining also reads 40 unlabelled message(s) of the site's own mail"))
+        #expect(result.standardError.contains("adapting the last 1 block(s) and the final LayerNorm to the site's mail: next-token prediction on 40 unlabelled messages, 2 epoch(s)"))
+        let losses = result.standardError.split(separator: "\n").compactMap { line -> Double? in
+            guard let range = line.range(of: "next-token loss ") else { return nil }
+            return Double(line[range.upperBound...].prefix { $0 != " " })
+        }
+        #expect(losses.count == 2 && losses[1] < losses[0], "\(losses)")
+        let current = directory.appendingPathComponent("models/current")
+        #expect(try String(contentsOf: current.appendingPathComponent("report.md"), encoding: .utf8).contains("Pretrained on message text first (next-token prediction, 2 epochs"))
+    }
+
     @Test func helpAndAStrayWordNeverStartATraining() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -2,10 +2,10 @@ import Foundation
 import SpamtuneModel
 import SpamtuneSupport
 
-/// Next-token pretraining of a model that starts from random weights, on message text
-/// without labels, before it is fine-tuned to classify: a scratch model then starts
-/// from what ham and spam look like instead of from noise (GPT-2's own recipe, on a
-/// few thousand messages instead of WebText).
+/// Next-token pretraining on message text without labels, before the model is
+/// fine-tuned to classify: a scratch model then starts from what ham and spam look like
+/// instead of from noise (GPT-2's own recipe, on a few thousand messages instead of
+/// WebText), and a pretrained GPT-2's trainable blocks from how this site's mail reads.
 public struct PretrainingSettings: Codable, Equatable, Sendable {
     public var epochs = 0
     /// Messages per step.
@@ -62,7 +62,12 @@ public final class LanguageModelPretrainer {
                 let indices = order[(step * settings.batchSize)..<min(order.count, (step + 1) * settings.batchSize)]
                 let batch = TokenBatch(indices.map { sequences[$0] })
                 classifier.gradients.zero()
-                let loss = try classifier.languageModelLossAndGradients(for: batch, vocabulary: vocabulary)
+                // A pretrained model's frozen blocks run for every batch: caching their output
+                // for every row of thousands of messages would take gigabytes.
+                let features = classifier.frozenFeatures(for: batch)
+                let loss = try features.withUnsafeBufferPointer {
+                    try classifier.languageModelLossAndGradients(for: batch, features: $0.baseAddress, vocabulary: vocabulary)
+                }
                 optimizer.update(parameters: classifier.parameters.pointer, gradients: classifier.gradients.pointer)
                 lossSum += Double(loss)
                 tokens += batch.rowCount

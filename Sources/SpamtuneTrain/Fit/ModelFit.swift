@@ -48,39 +48,55 @@ final class ModelFit {
         }
     }
 
-    /// Next-token pretraining on message text, for a model that starts from nothing (nil
-    /// when this run has none): the training messages, the ham balancing set aside, and
-    /// the site's unlabelled mail; never a held-out message.
+    /// Next-token pretraining on message text (nil when this run has none): for a model
+    /// that starts from nothing, the training messages, the ham balancing set aside and
+    /// the site's unlabelled mail; for a pretrained GPT-2, its trainable blocks on the
+    /// site's unlabelled mail only (it knows English already; it has not read this
+    /// site's mail). Never a held-out message.
     func pretrain(_ encoded: EncodedSplit, data: TrainingData, options: TrainingOptions) throws -> [PretrainingEpoch]? {
         let scratch = options.scratch
-        guard setup.scope.embeddings && scratch.pretrainEpochs > 0 else {
-            if !options.unlabelledMail.isEmpty {
-                log.warning("--unlabelled: only the scratch model's next-token pretraining reads unlabelled mail; this run has none, so it is not read")
-            }
-            return nil
-        }
         let h = setup.hyperparameters
-        let split = data.split
-        var corpus = encoded.train.map(\.ids)
-        if scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
-            corpus += sms.unusedHam.map { encoded.tokenIDs(TrainingExample(content: .text($0.text), label: .ham)) }
+        var pretrainSettings = PretrainingSettings()
+        pretrainSettings.batchSize = h.batchSize
+        pretrainSettings.seed = UInt64(h.seed)
+        var corpus: [[Int]] = []
+        if setup.scope.embeddings {
+            guard scratch.pretrainEpochs > 0 else {
+                if !options.unlabelledMail.isEmpty {
+                    log.warning("--unlabelled: --scratch-pretrain-epochs 0 turns off the next-token pretraining that reads it, so it is not read")
+                }
+                return nil
+            }
+            corpus = encoded.train.map(\.ids)
+            if scratch.pretrainText == .trainingAndUnusedHam, let sms = data.sms {
+                corpus += sms.unusedHam.map { encoded.tokenIDs(TrainingExample(content: .text($0.text), label: .ham)) }
+            }
+            pretrainSettings.epochs = scratch.pretrainEpochs
+            pretrainSettings.optimizer = AdamWSettings(learningRate: scratch.pretrainLearningRate, weightDecay: h.weightDecay)
+        } else {
+            guard !options.unlabelledMail.isEmpty else { return nil }
+            guard setup.scope.blocks > 0 else {
+                log.warning("--unlabelled: no transformer block is trained (--trainable-blocks 0), so there is nothing to adapt to the site's mail; it is not read")
+                return nil
+            }
+            pretrainSettings.epochs = options.unlabelledEpochs
+            pretrainSettings.optimizer = AdamWSettings(learningRate: h.learningRate, weightDecay: h.weightDecay)
         }
         if !options.unlabelledMail.isEmpty {
             var heldOut = Set<[UInt8]>()
-            for example in split.validation + split.test {
+            for example in data.split.validation + data.split.test {
                 if case let .mail(bytes) = example.content { heldOut.insert(SHA256.hash(bytes)) }
             }
             let unlabelled = try UnlabelledMail.read(options.unlabelledMail, excluding: heldOut, log: log)
             corpus += unlabelled.map { encoded.tokenIDs(TrainingExample(content: .mail($0), label: .ham)) }
             log("pretraining also reads \(unlabelled.count) unlabelled message(s) of the site's own mail")
         }
-        var pretrainSettings = PretrainingSettings()
-        pretrainSettings.epochs = scratch.pretrainEpochs
-        pretrainSettings.batchSize = h.batchSize
-        pretrainSettings.optimizer = AdamWSettings(learningRate: scratch.pretrainLearningRate, weightDecay: h.weightDecay)
-        pretrainSettings.seed = UInt64(h.seed)
         let pretrainer = LanguageModelPretrainer(classifier: classifier, sequences: corpus, settings: pretrainSettings)
-        log("pretraining on the text of \(corpus.count) messages (next-token prediction, \(pretrainSettings.epochs) epochs; \(scratch.pretrainText == .training ? "the training messages" : "the training messages and the ham balancing set aside"), no validation or test message)")
+        if setup.scope.embeddings {
+            log("pretraining on the text of \(corpus.count) messages (next-token prediction, \(pretrainSettings.epochs) epochs; \(scratch.pretrainText == .training ? "the training messages" : "the training messages and the ham balancing set aside"), no validation or test message)")
+        } else {
+            log("adapting the last \(setup.scope.blocks) block(s) and the final LayerNorm to the site's mail: next-token prediction on \(corpus.count) unlabelled messages, \(pretrainSettings.epochs) epoch(s), the embeddings and the frozen blocks as they are")
+        }
         let records = try pretrainer.run { progress in
             guard Date().timeIntervalSince(self.lastLine) >= 2 else { return }
             self.lastLine = Date()

@@ -142,6 +142,7 @@ public enum TrainingCommandLine {
         options.hamMail = parsed.all("ham").isEmpty ? defaults.ham : parsed.all("ham")
         options.spamMail = parsed.all("spam").isEmpty ? defaults.spam : parsed.all("spam")
         options.unlabelledMail = parsed.all("unlabelled").isEmpty ? defaults.unlabelled : parsed.all("unlabelled")
+        options.unlabelledEpochs = try parsed.integer("unlabelled-epochs", default: options.unlabelledEpochs, range: 1...100)!
         let feedback = parsed.value("feedback") ?? state.appendingPathComponent("feedback").path
         options.feedbackDirectory = FileManager.default.fileExists(atPath: feedback) ? feedback : nil
         if let list = parsed.value("data") ?? defaults.data {

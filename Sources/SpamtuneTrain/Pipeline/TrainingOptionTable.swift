@@ -123,8 +123,12 @@ extension TrainingCommandLine {
             .init("spam", "PATH", "mail known to be spam", section: mail),
             .init("feedback", "DIR", "spamtuned's feedback store (default DIR/feedback under the state dir)", section: mail),
             .init("unlabelled", "PATH", """
-                the site's mail without labels: the scratch model's next-token pretraining reads it too (at most \
-                \(UnlabelledMail.maximumMessages) messages; never a held-out one)
+                the site's mail without labels, read by next-token pretraining: the scratch model's, or a \
+                pretrained GPT-2's trainable blocks' (at most \(UnlabelledMail.maximumMessages) messages; never a \
+                held-out one)
+                """, section: mail),
+            .init("unlabelled-epochs", "N", """
+                epochs a pretrained GPT-2's trainable blocks read the unlabelled mail (default \(defaults.unlabelledEpochs))
                 """, section: mail),
 
             .init("every", "DURATION", "run again every DURATION (24h, 30m) until stopped", section: runs),

@@ -40,6 +40,9 @@ public struct TrainingOptions: Sendable {
     public var spamMail: [String] = []
     /// The site's mail without labels, for next-token pretraining (the scratch model's).
     public var unlabelledMail: [String] = []
+    /// Epochs of next-token training of a pretrained GPT-2's trainable blocks on
+    /// `unlabelledMail` (the scratch model reads it in its own pretraining instead).
+    public var unlabelledEpochs = 1
     /// spamtuned's feedback store (TELL, Junk moves): `<dir>/ham`, `<dir>/spam` Maildirs.
     public var feedbackDirectory: String?
     /// Keep the new checkpoint aside, whatever its metrics.

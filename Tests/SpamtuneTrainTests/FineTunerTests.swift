@@ -1,3 +1,4 @@
+import SpamtuneClassifier
 import SpamtuneKernels
 import SpamtuneModel
 import SpamtuneSupport
@@ -24,6 +25,20 @@ import Testing
             let spam = i % 2 == 1
             return EncodedExample(ids: (0..<length).map { spam ? start - $0 : start + $0 }, label: spam ? .spam : .ham)
         }
+    }
+
+    @Test func soupFoldsCoverEveryExampleOnceWithHamAndSpamInEach() {
+        let labels: [Label] = (0..<103).map { $0 % 3 == 0 ? .spam : .ham }
+        let folds = ModelFit.folds(labels: labels, count: 4, seed: 123)
+        #expect(folds.count == 4)
+        #expect(folds.flatMap { $0 }.sorted() == Array(labels.indices))
+        for fold in folds {
+            let spam = fold.count { labels[$0] == .spam }
+            #expect((8...9).contains(spam) && (17...18).contains(fold.count - spam))
+        }
+        #expect(folds.map(\.count).max()! - folds.map(\.count).min()! <= 1)
+        #expect(ModelFit.folds(labels: labels, count: 4, seed: 123) == folds)
+        #expect(ModelFit.folds(labels: labels, count: 4, seed: 124) != folds)
     }
 
     @Test func pretrainingLearnsTheTextAndLeavesTheHeadAlone() throws {

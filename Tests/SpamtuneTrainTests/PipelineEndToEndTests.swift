@@ -156,6 +156,11 @@ import Testing
         #expect(result.standardError.contains("pretraining on the text of 5011 messages"))
         #expect(result.standardError.contains("pretraining epoch 1: next-token loss"))
         #expect(result.standardError.contains("weights averaged over 2 fine-tunes from the same start"))
+        // The threshold is chosen on every training and validation example, each scored by
+        // the fine-tune that left it out (1,045 + 149 balanced SMS, 598 of them ham).
+        #expect(result.standardError.contains("soup: fine-tune 2 of 2 on 597 examples, scoring the 597 held out of it"))
+        #expect(result.standardError.contains("of the 598 out-of-fold ham (training and validation, each scored by the fine-tune that left it out) called spam"))
+        #expect(result.standardError.contains("threshold for other target false-positive rates, on the same held-out scores: 0.1% "))
         // A first run of the default base with nothing to fetch: scratch, saying exactly why.
         #expect(result.standardError.contains("NO PRETRAINED GPT-2 COULD BE HAD: cannot download GPT-2 124M from any source:"))
         #expect(result.standardError.contains("cannot download model.safetensors: cannot reach 127.0.0.1: the connection was refused"))
@@ -176,6 +181,7 @@ import Testing
         #expect(manifestText.contains("\"learning_rate\" : 0.001,") || manifestText.contains("\"learning_rate\":0.001,"), "\(manifestText)")
         #expect(!manifestText.contains("0.0010000000"))
         #expect(try String(contentsOf: current.appendingPathComponent("accuracy.svg"), encoding: .utf8).contains("the first of the soup"))
+        #expect(try String(contentsOf: current.appendingPathComponent("report.md"), encoding: .utf8).contains("| train + validation, each scored out of fold | 1194 |"))
         let shownStatus = try runProcess(trainer, ["status", "--state-dir", directory.path]).standardOutput
         #expect(shownStatus.contains(" s in all: data ") && shownStatus.contains(", pretraining ") && shownStatus.contains(", training "), "\(shownStatus)")
         // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024 and the header's words.

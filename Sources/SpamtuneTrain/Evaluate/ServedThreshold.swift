@@ -27,7 +27,10 @@ public struct ServedThreshold: Codable, Equatable, Sendable {
     /// above it nearly none, whatever a small or lopsided validation split suggests.
     public static let range = 0.05...0.999
 
-    public static func choose(_ policy: ThresholdPolicy, validation: Evaluation) -> ServedThreshold {
+    /// `outOfFold`: `validation` holds out-of-fold scores of the training and validation
+    /// examples rather than the validation split's.
+    public static func choose(_ policy: ThresholdPolicy, validation: Evaluation, outOfFold: Bool = false) -> ServedThreshold {
+        let ham = outOfFold ? "out-of-fold ham (training and validation, each scored by the fine-tune that left it out)" : "validation ham"
         func percent(_ value: Double) -> String { String(format: "%.2f%%", value * 100) }
         switch policy {
         case let .fixed(value):
@@ -45,7 +48,7 @@ public struct ServedThreshold: Codable, Equatable, Sendable {
             let value = min(max(lowest, range.lowerBound), range.upperBound)
             let metrics = validation.metrics(at: value)
             var reason = String(
-                format: "the lowest threshold with at most %@ of the %d validation ham called spam", percent(target), validation.hamCount)
+                format: "the lowest threshold with at most %@ of the %d %@ called spam", percent(target), validation.hamCount, ham)
             if value != lowest {
                 reason += String(format: " is %.6g, kept within %g-%g", lowest, range.lowerBound, range.upperBound)
             }

@@ -110,16 +110,72 @@ final class ModelFit {
         return records
     }
 
-    /// The fine-tune on the training examples: one, or for the scratch model a soup.
-    func fineTune() throws -> TrainingHistory {
+    /// The fine-tune: one on the training examples, or for the scratch model a soup
+    /// fitted across folds (`crossFittedSoup`), which also gives the out-of-fold scores.
+    func fineTune(_ encoded: EncodedSplit) throws -> (history: TrainingHistory, outOfFold: Evaluation?) {
         fineTuneStart = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: classifier.parameters.count))
-        var history = try fineTune(tuner)
-        if soupSize > 1 { history.soupSize = soupSize }
-        for epoch in history.epochs {
-            log(String(format: "epoch %d: training accuracy %.2f%% (on %d batches), validation accuracy %.2f%% (the whole split)", epoch.epoch,
-                       epoch.trainAccuracy * 100, setup.hyperparameters.evaluationBatches, epoch.validationAccuracy * 100))
+        var history: TrainingHistory
+        var outOfFold: Evaluation?
+        if soupSize > 1 {
+            (history, outOfFold) = try crossFittedSoup(encoded.train + encoded.validation)
+            history.soupSize = soupSize
+        } else {
+            history = try tuner.run(progress: progressLine)
         }
-        return history
+        for epoch in history.epochs {
+            log(String(format: "epoch %d: training accuracy %.2f%% (on %d batches), validation accuracy %.2f%% (the whole %@)", epoch.epoch,
+                       epoch.trainAccuracy * 100, setup.hyperparameters.evaluationBatches, epoch.validationAccuracy * 100,
+                       soupSize > 1 ? "fold held out of this fine-tune" : "split"))
+        }
+        return (history, outOfFold)
+    }
+
+    /// A soup whose fine-tunes each leave out one fold of the training and validation
+    /// examples and score it. Every one of those examples is then scored once by a model
+    /// that did not learn it: several times more held-out ham to choose the threshold on
+    /// than the validation split alone has, so a target false-positive rate can be met
+    /// instead of landing above every validation ham. The fine-tunes start from the same
+    /// point and share three quarters of their examples, so they stay in one basin and
+    /// their average is a model, which has learnt from all of them; the test split,
+    /// never in a fold, measures that average at the threshold the folds chose.
+    private func crossFittedSoup(_ pool: [EncodedExample]) throws -> (TrainingHistory, Evaluation) {
+        let folds = Self.folds(labels: pool.map(\.label), count: soupSize, seed: settings.seed)
+        let count = classifier.parameters.count
+        var sum = [Float](repeating: 0, count: count)
+        var scores = [Evaluation.Scored?](repeating: nil, count: pool.count)
+        var firstHistory = TrainingHistory()
+        for (member, fold) in folds.enumerated() {
+            let heldOut = Set(fold)
+            let train = pool.indices.filter { !heldOut.contains($0) }.map { pool[$0] }
+            log("soup: fine-tune \(member + 1) of \(soupSize) on \(train.count) examples, scoring the \(fold.count) held out of it")
+            classifier.parameters.pointer.update(from: fineTuneStart, count: count)
+            var memberSettings = settings
+            memberSettings.seed = settings.seed &+ UInt64(member)
+            let memberTuner = FineTuner(classifier: classifier, train: train, validation: fold.map { pool[$0] }, settings: memberSettings)
+            let history = try memberTuner.run(progress: member == 0 ? progressLine : { _ in })
+            if member == 0 { firstHistory = history }
+            for (scored, index) in zip(memberTuner.evaluateValidation().scored, fold) { scores[index] = scored }
+            for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
+        }
+        for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
+        log("weights averaged over \(soupSize) fine-tunes from the same start (a soup); each of the \(pool.count) training and validation examples scored by the fine-tune that left it out")
+        return (firstHistory, Evaluation(scores.map { $0! }))
+    }
+
+    /// `count` disjoint folds covering every index, each with its share of ham and of
+    /// spam (a fold without ham could not measure a false-positive rate), in a shuffled
+    /// order fixed by `seed`.
+    static func folds(labels: [Label], count: Int, seed: UInt64) -> [[Int]] {
+        var random = SplitMix64(seed: seed)
+        var folds = [[Int]](repeating: [], count: count)
+        for label in [Label.ham, .spam] {
+            var indices = labels.indices.filter { labels[$0] == label }
+            indices.shuffle(using: &random)
+            // Each label continues where the other left off, so no fold is always the smallest.
+            let offset = label == .ham ? 0 : folds.map(\.count).enumerated().min { $0.element < $1.element }!.offset
+            for (position, index) in indices.enumerated() { folds[(offset + position) % count].append(index) }
+        }
+        return folds.map { $0.sorted() }
     }
 
     /// The examples held out to choose the threshold and to measure the recipe are
@@ -129,34 +185,25 @@ final class ModelFit {
         classifier.parameters.pointer.update(from: fineTuneStart, count: fineTuneStart.count)
         let everything = encoded.train + encoded.validation + encoded.test
         log("final fit: the same fine-tune on all \(everything.count) examples (train, validation and test), served at the threshold chosen above; the figures above measure this recipe on examples it had not seen")
-        _ = try fineTune(FineTuner(classifier: classifier, train: everything, validation: encoded.validation, settings: settings))
-    }
-
-    private func fineTune(_ tuner: FineTuner) throws -> TrainingHistory {
-        let history = try tuner.run { progress in
-            guard Date().timeIntervalSince(self.lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
-            self.lastLine = Date()
-            self.log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
-                            progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
-                            progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
-        }
-        guard soupSize > 1 else { return history }
-        // A soup: more fine-tunes from the same start in other orders, their weights
-        // averaged (they stay in one basin, so the average is a model, and steadier).
         let count = classifier.parameters.count
-        var sum = Array(UnsafeBufferPointer(start: classifier.parameters.pointer, count: count))
-        for member in 1..<soupSize {
-            log("soup: fine-tune \(member + 1) of \(soupSize), from the same start in another order")
+        var sum = [Float](repeating: 0, count: count)
+        for member in 0..<soupSize {
+            if soupSize > 1 { log("final fit: fine-tune \(member + 1) of \(soupSize), from the same start in another order") }
             classifier.parameters.pointer.update(from: fineTuneStart, count: count)
             var memberSettings = settings
             memberSettings.seed = settings.seed &+ UInt64(member)
-            _ = try FineTuner(
-                classifier: classifier, train: tuner.trainCache.examples, validation: tuner.validationCache.examples,
-                settings: memberSettings).run()
+            _ = try FineTuner(classifier: classifier, train: everything, validation: encoded.validation, settings: memberSettings)
+                .run(progress: member == 0 ? progressLine : { _ in })
             for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
         }
         for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
-        log("weights averaged over \(soupSize) fine-tunes from the same start (a soup)")
-        return history
+    }
+
+    private func progressLine(_ progress: TrainingProgress) {
+        guard Date().timeIntervalSince(lastLine) >= 2 || (progress.epoch == progress.epochs && progress.step == progress.stepsPerEpoch) else { return }
+        lastLine = Date()
+        log(String(format: "epoch %d/%d step %d/%d loss %.4f, %.1f examples/s, %@ left",
+                   progress.epoch, progress.epochs, progress.step, progress.stepsPerEpoch, progress.loss,
+                   progress.examplesPerSecond, formatDuration(progress.secondsLeft)))
     }
 }

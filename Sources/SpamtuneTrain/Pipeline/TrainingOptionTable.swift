@@ -109,11 +109,14 @@ extension TrainingCommandLine {
                 """, section: scratchModel),
             .init("scratch-pretrain-lr", "X", "pretraining learning rate (default \(scratch.pretrainLearningRate))", section: scratchModel),
             .init("scratch-soup", "K", """
-                K fine-tunes from the same start in different orders, weights averaged (default \(scratch.soup))
+                K fine-tunes from the same start, each leaving out a K-th of the training and validation \
+                examples and scoring it (the threshold is chosen on those scores), weights averaged \
+                (default \(scratch.soup))
                 """, section: scratchModel),
 
             .init("target-fpr", "P", """
-                the lowest threshold calling at most this share of the validation ham spam (default \
+                the lowest threshold calling at most this share of the held-out ham spam (the validation \
+                split's, or with a soup every training and validation ham scored out of fold) (default \
                 \(ThresholdPolicy.defaultTargetFalsePositiveRate): \(ThresholdPolicy.defaultTargetFalsePositiveRate * 100)%; \
                 kept within \(ServedThreshold.range.lowerBound)-\(ServedThreshold.range.upperBound))
                 """, section: threshold),

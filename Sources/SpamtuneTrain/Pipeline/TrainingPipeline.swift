@@ -47,14 +47,15 @@ public final class TrainingPipeline {
         timer.finish("frozen features")
         let pretraining = try fit.pretrain(encoded, data: data, options: options)
         if pretraining != nil { timer.finish("pretraining") }
-        var history = try fit.fineTune()
+        var (history, outOfFold) = try fit.fineTune(encoded)
         history.pretraining = pretraining
         timer.finish("training")
 
-        // The threshold to serve is chosen on the validation split.
+        // The threshold to serve is chosen on held-out scores: the soup's out-of-fold ones
+        // where it has them, else the validation split's.
         let evaluation = RunEvaluation(
-            train: fit.tuner.evaluateTraining(), validation: fit.tuner.evaluateValidation(), test: fit.tuner.evaluate(encoded.test),
-            policy: options.thresholdPolicy)
+            train: fit.tuner.evaluateTraining(), validation: outOfFold ?? fit.tuner.evaluateValidation(), test: fit.tuner.evaluate(encoded.test),
+            validationIsOutOfFold: outOfFold != nil, policy: options.thresholdPolicy)
         evaluation.log(to: log)
         timer.finish("evaluation")
 

@@ -205,7 +205,10 @@ public struct TrainingReport: Codable, Sendable {
             "| split | examples | accuracy | precision | recall | F1 | false-positive rate | recall at FPR 0.1% |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for (name, split) in [("train", train), ("validation", validation), ("test", test)] {
+        // A cross-fitted soup scores every training and validation example out of fold.
+        let validationName = validation.examples == data.trainExamples + data.validationExamples && data.trainExamples > 0
+            ? "train + validation, each scored out of fold" : "validation"
+        for (name, split) in [("train", train), (validationName, validation), ("test", test)] {
             lines.append(
                 "| \(name) | \(split.examples) | \(pct(split.accuracy)) | \(pct(split.precision)) | \(pct(split.recall)) | \(pct(split.f1)) | "
                     + "\(pct(split.falsePositiveRate)) | \(split.recallAtStrictFalsePositiveRate.map(pct) ?? "n/a") |")

@@ -90,10 +90,16 @@ let package = Package(
             name: "SpamtuneDaemon",
             dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneMail", "SpamtuneSupport"]),
 
+        // The command lines of spamtuned and spamtune (spamtune-train's is SpamtuneTrain's):
+        // option tables and usage texts, read by the tools and by spamtune-man.
+        .target(name: "SpamtuneCommandLines", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"]),
+
         .executableTarget(
-            name: "spamtune", dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
+            name: "spamtune",
+            dependencies: ["SpamtuneCommandLines", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
         .executableTarget(
-            name: "spamtuned", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),
+            name: "spamtuned",
+            dependencies: ["SpamtuneCommandLines", "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),
         .executableTarget(
             name: "spamtune-train",
             dependencies: ["SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),

@@ -172,24 +172,20 @@ package enum SpamtuneManual {
             (SpamtunePaths.stateDirectory + "/models/current", "the checkpoint spamtuned serves, for `classify --checkpoint`"),
         ]))
         page.add("ENVIRONMENT", list([instructionSetVariable]))
-        var statuses: [Int32: [String]] = [:]
-        var order: [Int32] = []
+        // Each status once, with the commands that give it each meaning.
+        var meanings: [(code: Int32, meaning: String, commands: [String])] = []
         for command in AdminCommandLine.commands {
             for status in command.exitStatuses {
-                if statuses[status.code] == nil { order.append(status.code) }
-                let meaning = command.name + ": " + status.meaning
-                if !statuses[status.code, default: []].contains(where: { $0.hasSuffix(": " + status.meaning) }) {
-                    statuses[status.code, default: []].append(meaning)
-                } else if let index = statuses[status.code]!.firstIndex(where: { $0.hasSuffix(": " + status.meaning) }) {
-                    let existing = statuses[status.code]![index]
-                    let names = existing.prefix(upTo: existing.range(of: ": ")!.lowerBound)
-                    statuses[status.code]![index] = "\(names), \(command.name): \(status.meaning)"
+                if let index = meanings.firstIndex(where: { $0.code == status.code && $0.meaning == status.meaning }) {
+                    meanings[index].commands.append(command.name)
+                } else {
+                    meanings.append((status.code, status.meaning, [command.name]))
                 }
             }
         }
-        page.add("EXIT STATUS", order.sorted().flatMap { code in
-            [".TP", Roff.bold(String(code))] + statuses[code]!.enumerated().flatMap { index, text in
-                (index > 0 ? [".br"] : []) + [Roff.text(text)]
+        page.add("EXIT STATUS", Set(meanings.map(\.code)).sorted().flatMap { code in
+            [".TP", Roff.bold(String(code))] + meanings.filter { $0.code == code }.enumerated().flatMap { index, entry in
+                (index > 0 ? [".br"] : []) + [Roff.text(entry.commands.joined(separator: ", ") + ": " + entry.meaning)]
             }
         })
         page.add("EXAMPLES", Prose.roff("""

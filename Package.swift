@@ -41,6 +41,8 @@ let package = Package(
         .executable(name: "spamtune-train", targets: ["spamtune-train"]),
         .executable(name: "spamtune", targets: ["spamtune"]),
         .executable(name: "spamtune-bench", targets: ["spamtune-bench"]),
+        // Writes the man pages (scripts/man-pages); built, never installed.
+        .executable(name: "spamtune-man", targets: ["spamtune-man"]),
     ],
     targets: [
         // Numeric kernels: GEMM, LayerNorm, GELU, softmax, attention.
@@ -90,10 +92,16 @@ let package = Package(
             name: "SpamtuneDaemon",
             dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneMail", "SpamtuneSupport"]),
 
+        // The command lines of spamtuned and spamtune (spamtune-train's is SpamtuneTrain's):
+        // option tables and usage texts, read by the tools and by spamtune-man.
+        .target(name: "SpamtuneCommandLines", dependencies: ["SpamtuneClassifier", "SpamtuneSupport"]),
+
         .executableTarget(
-            name: "spamtune", dependencies: ["SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
+            name: "spamtune",
+            dependencies: ["SpamtuneCommandLines", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
         .executableTarget(
-            name: "spamtuned", dependencies: ["SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),
+            name: "spamtuned",
+            dependencies: ["SpamtuneCommandLines", "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),
         .executableTarget(
             name: "spamtune-train",
             dependencies: ["SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
@@ -103,6 +111,12 @@ let package = Package(
                 "SpamtuneTestClients", "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneModel", "SpamtuneKernels",
                 "SpamtuneTokenizer", "SpamtuneMail", "SpamtuneWeights", "SpamtuneSupport",
             ]),
+
+        // The man pages, written from the tables the tools use: option tables, configuration
+        // keys (and etc/spamtune.conf, which documents them). Linked by spamtune-man and the
+        // tests only, so the installed binaries carry no roff.
+        .target(name: "SpamtuneManual", dependencies: ["SpamtuneCommandLines", "SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneSupport"]),
+        .executableTarget(name: "spamtune-man", dependencies: ["SpamtuneManual"]),
 
         // MTA-side clients that drive a running daemon: for the tests and spamtune-bench, never
         // linked into a product binary.
@@ -128,6 +142,9 @@ let package = Package(
                 "SpamtuneTrain", "SpamtuneClassifier", "SpamtuneModel", "SpamtuneKernels", "SpamtuneWeights", "SpamtuneSupport",
                 "SpamtuneTestSupport",
             ]),
+        .testTarget(
+            name: "SpamtuneManualTests",
+            dependencies: ["SpamtuneManual", "SpamtuneCommandLines", "SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneTestSupport"]),
         .testTarget(
             name: "SpamtuneDaemonTests",
             dependencies: [

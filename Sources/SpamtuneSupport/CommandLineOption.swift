@@ -19,6 +19,12 @@ public struct CommandLineOption: Sendable {
 
     /// `--name VALUE` as the usage text shows it.
     public var synopsis: String { "--\(name)" + (valueName.map { " " + $0 } ?? "") }
+
+    /// What every tool answers besides its own options (CommandLineTool does).
+    public static let everyTool: [CommandLineOption] = [
+        .init("version", nil, "the version, the commit it was built from, the checkpoint format", section: ""),
+        .init("help", nil, "print the usage and exit, doing nothing else (-h too)", section: ""),
+    ]
 }
 
 extension ArgumentSpecification {
@@ -34,17 +40,18 @@ extension ArgumentSpecification {
 extension [CommandLineOption] {
     /// The options as a usage text lists them: by section, each option's synopsis and its
     /// help beside it (below it when the synopsis is wide), help wrapped at `width`.
-    public func usageText(width: Int = 104) -> String {
-        let helpColumn = 27
+    /// Options of a section are indented under its heading; those of no section are
+    /// indented by `unsectionedIndent`.
+    public func usageText(width: Int = 104, helpColumn: Int = 27, unsectionedIndent: Int = 0) -> String {
         var sections: [String] = []
         for option in self where !sections.contains(option.section) { sections.append(option.section) }
         var lines: [String] = []
         for section in sections {
-            let indent = section.isEmpty ? "" : "  "
+            let indent = String(repeating: " ", count: section.isEmpty ? unsectionedIndent : 2)
             if !section.isEmpty { lines.append(section) }
             for option in self where option.section == section {
                 let head = indent + option.synopsis
-                let wrapped = Self.wrap(option.help, width: width - helpColumn)
+                let wrapped = TextWrapping.lines(option.help, width: width - helpColumn)
                 if head.count + 2 <= helpColumn {
                     lines.append(head.padding(toLength: helpColumn, withPad: " ", startingAt: 0) + (wrapped.first ?? ""))
                     lines += wrapped.dropFirst().map { String(repeating: " ", count: helpColumn) + $0 }
@@ -56,8 +63,11 @@ extension [CommandLineOption] {
         }
         return lines.joined(separator: "\n")
     }
+}
 
-    private static func wrap(_ text: String, width: Int) -> [String] {
+/// Words filled into lines of at most `width` characters (a longer word has a line of its own).
+public enum TextWrapping {
+    public static func lines(_ text: String, width: Int) -> [String] {
         var lines: [String] = []
         var line = ""
         for word in text.split(separator: " ") {

@@ -11,6 +11,7 @@ public struct CommandLineTool: Sendable {
     public let checkpointFormat: Int
 
     public static let usageStatus: Int32 = 2
+    public static let usageMistake = ExitStatus(usageStatus, "usage", "a mistake on the command line (one line on standard error says which)")
 
     public init(_ name: String, usage: String, checkpointFormat: Int) {
         self.name = name
@@ -55,5 +56,26 @@ public struct CommandLineTool: Sendable {
     public func fail(_ error: ArgumentError) -> Never {
         FileHandle.standardError.write(Data((errorLine(error) + "\n").utf8))
         exit(Self.usageStatus)
+    }
+}
+
+/// An exit status a tool uses and what it means, for its usage text and its man page.
+public struct ExitStatus: Sendable {
+    public let code: Int32
+    /// A word or two, for a usage text's one line.
+    public let brief: String
+    public let meaning: String
+
+    public init(_ code: Int32, _ brief: String, _ meaning: String) {
+        self.code = code
+        self.brief = brief
+        self.meaning = meaning
+    }
+
+    public static let success = ExitStatus(0, "done", "success")
+
+    /// `Exit status: 0 done, 1 failed, 2 usage.`
+    public static func line(_ statuses: [ExitStatus]) -> String {
+        "Exit status: " + statuses.map { "\($0.code) \($0.brief)" }.joined(separator: ", ") + "."
     }
 }

@@ -29,7 +29,7 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
     exit(status)
 }
 
-let commands = ["run", "status", "rollback", "export"]
+let commands = TrainingCommandLine.commands.map(\.name)
 var arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.first.flatMap { commands.contains($0) ? $0 : nil } ?? "run"
 if arguments.first == command { arguments.removeFirst() }

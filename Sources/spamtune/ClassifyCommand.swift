@@ -1,35 +1,13 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneCommandLines
 import SpamtuneSupport
 
 /// `spamtune classify`: one JSON object per input on stdout, errors one line each on
 /// stderr, exit status 1 when any input could not be read.
 enum ClassifyCommand {
-    static let help = """
-        usage: spamtune classify --checkpoint DIR [options] [FILE ... | -]
-               spamtune classify --base-model MODEL --head HEAD.safetensors [--tokenizer DIR] [options] [FILE ... | -]
-
-          --checkpoint DIR     a checkpoint written by spamtune-train (its spamtune.json, weights and tokenizer)
-          --base-model PATH    a GPT-2: model.safetensors, a directory holding it, or a TensorFlow checkpoint
-          --head FILE          safetensors with score.weight [2, n_embd] and score.bias [2] (and trained
-                               tensors that replace the base model's of the same name)
-          --tokenizer DIR      encoder.json + vocab.bpe, or vocab.json + merges.txt (default: beside the model)
-          --text 'message'     classify this text (repeatable)
-          --format mail|text   FILE and - are raw email (default) or plain text
-          --threads N          compute threads (default: all cores)
-          --max-tokens N       read at most N tokens of each message
-          --layout L           with --base-model: how a text becomes tokens: raw (default: as given, as the
-                               book's classifier reads it) or a mail layout, v1, v2, v3 (README, Mail);
-                               a checkpoint records its own
-
-        Output, one line per input:
-          {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…}
-        """
-
     static func run(_ tool: CommandLineTool, _ arguments: [String]) throws -> Int32 {
-        let parsed = tool.parse(
-            ArgumentSpecification(options: ["checkpoint", "base-model", "head", "tokenizer", "text", "format", "threads", "max-tokens", "layout"]),
-            arguments)
+        let parsed = tool.parse(ArgumentSpecification(AdminCommandLine.classify.options), arguments)
         let threads = try parsed.integer("threads", default: nil, range: 1...1024)
         let maxTokens = try parsed.integer("max-tokens", default: nil, range: 1...1_000_000)
         let format = parsed.value("format") ?? "mail"

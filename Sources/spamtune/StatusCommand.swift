@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneCommandLines
 import SpamtuneConfiguration
 import SpamtuneControl
 import SpamtuneSupport
@@ -7,20 +8,8 @@ import SpamtuneSupport
 /// What `status`, `reload` and `retrain` share: finding the control socket, asking, and
 /// printing the answer as text or JSON.
 enum ControlCommandLine {
-    static let defaultConfiguration = "/etc/spamtune/spamtune.conf"
-
-    static let optionsHelp = """
-          --socket PATH   the daemon's control socket (default: control_socket from the configuration)
-          --config FILE   the configuration naming it (default \(defaultConfiguration), if present)
-          --json          print the daemon's answer as JSON
-
-        Exit status: 0 done, 1 the daemon refused or failed, 2 usage, 3 spamtuned is not running.
-        """
-
-    static let notRunningStatus: Int32 = 3
-
     static func parse(_ tool: CommandLineTool, _ arguments: [String]) throws -> ParsedArguments {
-        let parsed = tool.parse(ArgumentSpecification(options: ["socket", "config"], flags: ["json"]), arguments)
+        let parsed = tool.parse(ArgumentSpecification(AdminCommandLine.controlOptions), arguments)
         try parsed.rejectPositionals()
         if parsed.has("socket") && parsed.has("config") {
             throw ArgumentError.conflicting("give either --socket or --config, not both")
@@ -31,8 +20,8 @@ enum ControlCommandLine {
     static func socketPath(_ parsed: ParsedArguments) throws -> String {
         if let socket = parsed.value("socket") { return socket }
         if let config = parsed.value("config") { return try DaemonConfiguration.load(config).controlSocket }
-        if FileManager.default.fileExists(atPath: defaultConfiguration) {
-            return try DaemonConfiguration.load(defaultConfiguration).controlSocket
+        if FileManager.default.fileExists(atPath: SpamtunePaths.configurationFile) {
+            return try DaemonConfiguration.load(SpamtunePaths.configurationFile).controlSocket
         }
         return DaemonConfiguration().controlSocket
     }
@@ -48,7 +37,7 @@ enum ControlCommandLine {
             response = try ControlClient(socketPath: try socketPath(parsed)).send(command)
         } catch let error as ControlClientError {
             FileHandle.standardError.write(Data("spamtune \(command.rawValue): \(error)\n".utf8))
-            if case .notRunning = error { return notRunningStatus }
+            if case .notRunning = error { return AdminCommandLine.notRunningStatus }
             return 1
         }
         if parsed.has("json") {
@@ -83,14 +72,6 @@ enum ControlCommandLine {
 
 /// `spamtune status`: the running daemon's model, counts, latency and queue.
 enum StatusCommand {
-    static let help = """
-        usage: spamtune status [--socket PATH | --config FILE] [--json]
-
-        Shows the running spamtuned: its model and training metrics, uptime, verdicts per
-        way in, latency percentiles, queue depth, batches, reloads and listening sockets.
-
-        """ + ControlCommandLine.optionsHelp
-
     static func run(_ tool: CommandLineTool, _ arguments: [String]) throws -> Int32 {
         try ControlCommandLine.run(tool, .status, arguments) { response in
             guard let status = response.status else { return "spamtuned answered without a status\n" }

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SpamtuneClassifier
+import SpamtuneCommandLines
 import SpamtuneConfiguration
 import SpamtuneDaemon
 import SpamtuneSupport
@@ -10,14 +11,7 @@ import SpamtuneSupport
 // spamtuned: the spamtune daemon. Runs in the foreground (systemd's Type=notify);
 // logs to standard error.
 
-let tool = CommandLineTool("spamtuned", usage: """
-    usage: spamtuned [--config FILE] [--check-config]
-
-      --config FILE     the configuration (default /etc/spamtune/spamtune.conf)
-      --check-config    read and check the configuration and the checkpoint, then exit
-      --version         the version, the commit it was built from, the checkpoint format
-      -h, --help        this text
-    """, checkpointFormat: CheckpointManifest.currentFormatVersion)
+let tool = CommandLineTool("spamtuned", usage: DaemonCommandLine.usage, checkpointFormat: CheckpointManifest.currentFormatVersion)
 
 func fail(_ message: String, status: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("spamtuned: \(message)\n".utf8))
@@ -31,23 +25,23 @@ sigemptyset(&startupSignals)
 for number in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&startupSignals, number) }
 pthread_sigmask(SIG_UNBLOCK, &startupSignals, nil)
 
-let parsed = tool.parse(ArgumentSpecification(options: ["config"], flags: ["check-config"]), Array(CommandLine.arguments.dropFirst()))
+let parsed = tool.parse(DaemonCommandLine.specification, Array(CommandLine.arguments.dropFirst()))
 do {
     try parsed.rejectPositionals()
 } catch {
     tool.fail(error)
 }
-let configPath = parsed.value("config") ?? "/etc/spamtune/spamtune.conf"
+let configPath = parsed.value("config") ?? SpamtunePaths.configurationFile
 let configuration: DaemonConfiguration
 do {
     configuration = try DaemonConfiguration.load(configPath)
 } catch {
-    fail("\(error)", status: 78)  // EX_CONFIG: systemd does not restart into a bad config
+    fail("\(error)", status: DaemonCommandLine.configurationErrorStatus)
 }
 // A name the configuration uses must exist here, checked before anything is created.
 let problems = configuration.systemProblems()
 if !problems.isEmpty {
-    fail(problems.map { "\(configPath): \($0)" }.joined(separator: "\nspamtuned: "), status: 78)
+    fail(problems.map { "\(configPath): \($0)" }.joined(separator: "\nspamtuned: "), status: DaemonCommandLine.configurationErrorStatus)
 }
 let log = Logger(level: configuration.logLevel, scoreScale: configuration.scoreScale, timestamps: !Logger.standardErrorIsJournal)
 for warning in configuration.warnings { log.warning("\(configPath): \(warning)") }
@@ -57,7 +51,7 @@ if !parsed.has("check-config") {
     do {
         instanceLock = try InstanceLock(stateDirectory: configuration.stateDirectory)
     } catch let error as InstanceLock.Held {
-        fail("\(error)", status: 78)
+        fail("\(error)", status: DaemonCommandLine.configurationErrorStatus)
     } catch {
         fail("\(error)")
     }
@@ -66,13 +60,13 @@ let systemdSockets: SystemdSockets
 do {
     systemdSockets = parsed.has("check-config") ? SystemdSockets() : try SystemdSockets.fromEnvironment(configuration: configuration)
 } catch {
-    fail("\(error)", status: 78)  // the socket units and the configuration disagree
+    fail("\(error)", status: DaemonCommandLine.configurationErrorStatus)  // the socket units and the configuration disagree
 }
 let daemon: Daemon
 do {
     daemon = try Daemon(configuration: configuration, log: log, systemdSockets: systemdSockets)
 } catch let error as ConfigurationError {
-    fail("\(error)", status: 78)  // a sender list file named in the configuration
+    fail("\(error)", status: DaemonCommandLine.configurationErrorStatus)  // a sender list file named in the configuration
 } catch {
     fail("cannot load the model: \(error)")
 }
@@ -84,7 +78,7 @@ do {
     try daemon.start(WaysIn.all)
 } catch let error as SocketError where error.kind != .system {
     // Another daemon on the socket, or a path that cannot work: a restart would not help.
-    fail("\(error)", status: 78)
+    fail("\(error)", status: DaemonCommandLine.configurationErrorStatus)
 } catch {
     fail("\(error)")
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneConfiguration
 import SpamtuneControl
+import SpamtuneSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -40,7 +41,7 @@ public final class Retrainer: @unchecked Sendable {
             if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
             if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
         }
-        return "/etc/spamtune/spamtune.conf"
+        return SpamtunePaths.configurationFile
     }
 
     private static func resolve(_ program: String) -> String {

@@ -47,9 +47,11 @@ public struct BaseModelUnavailable: Error, CustomStringConvertible {
     /// Why scratch is not trained instead.
     public let refusal: String
 
-    /// EX_DATAERR (65) when the source served wrong files, EX_TEMPFAIL (75) when the
-    /// next run may succeed (network, server, disk).
-    public var exitStatus: Int32 { failure.isBadData ? 65 : 75 }
+    /// EX_DATAERR when the source served wrong files, EX_TEMPFAIL when the next run may
+    /// succeed (network, server, disk).
+    public var exitStatus: Int32 { failure.isBadData ? Self.badDataStatus : Self.temporaryStatus }
+    public static let badDataStatus: Int32 = 65
+    public static let temporaryStatus: Int32 = 75
 
     public var description: String {
         let what = failure.isBadData

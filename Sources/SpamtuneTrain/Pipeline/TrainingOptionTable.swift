@@ -24,7 +24,7 @@ extension TrainingCommandLine {
         return [
             .init("config", "FILE", """
                 read state_directory, cache_directory, threads, control_socket and the train_* keys from spamtuned's \
-                configuration (/etc/spamtune/spamtune.conf); options given here win
+                configuration (\(SpamtunePaths.configurationFile)); options given here win
                 """, section: ""),
 
             .init("state-dir", "DIR", "data and run records in DIR/train, checkpoints in DIR/models", section: where_),
@@ -152,15 +152,47 @@ extension TrainingCommandLine {
 
     public static let specification = ArgumentSpecification(table)
 
-    public static let usage = """
-        usage: spamtune-train [run] [options]      train now (and again every --every)
-               spamtune-train status [options]     the last runs and their metrics
-               spamtune-train rollback [options]   point `current` at the previous version
-               spamtune-train export --hf DIR [--checkpoint DIR]
-                                                   write the current (or given) checkpoint as a Hugging Face
-                                                   GPT2ForSequenceClassification directory
-               spamtune-train --version            the version, the commit it was built from, the checkpoint format
-               spamtune-train [COMMAND] -h|--help  this text
+    /// spamtune-train's commands: the parser's, the usage text's and spamtune-train(8)'s.
+    /// `run` is also what a command line without one does.
+    public static let commands: [(name: String, synopsis: String, summary: String)] = [
+        ("run", "spamtune-train [run] [options]", "train now (and again every --every)"),
+        ("status", "spamtune-train status [options]", "the last runs and their metrics"),
+        ("rollback", "spamtune-train rollback [options]", "point `current` at the previous version"),
+        ("export", "spamtune-train export --hf DIR [--checkpoint DIR]", """
+            write the current (or given) checkpoint as a Hugging Face GPT2ForSequenceClassification directory
+            """),
+    ]
 
-        """ + "\n" + table.usageText()
+    public static let exitStatuses: [ExitStatus] = [
+        .init(0, "done", "the run finished (its checkpoint promoted or kept aside), or the command did what it says"),
+        .init(1, "failed", "the run or command failed; the current model is unchanged"),
+        CommandLineTool.usageMistake,
+        .init(BaseModelUnavailable.badDataStatus, "wrong file", """
+            EX_DATAERR: a source served a wrong file (its size or hash differs); the current model stays current
+            """),
+        .init(BaseModelUnavailable.temporaryStatus, "try later", """
+            EX_TEMPFAIL: the pretrained base model could not be had and this run may not train scratch instead \
+            (--fallback); partial downloads are kept for the next run
+            """),
+    ]
+
+    public static let usage: String = {
+        let lines = commands.map { ($0.synopsis, $0.summary) } + [
+            ("spamtune-train --version", "the version, the commit it was built from, the checkpoint format"),
+            ("spamtune-train [COMMAND] -h|--help", "this text"),
+        ]
+        // Each summary beside its synopsis, or below it when the synopsis is wide.
+        let column = 43
+        var text = ""
+        for (index, (synopsis, summary)) in lines.enumerated() {
+            let head = (index == 0 ? "usage: " : "       ") + synopsis
+            let wrapped = TextWrapping.lines(summary, width: 104 - column).map { String(repeating: " ", count: column) + $0 }
+            if head.count + 2 <= column {
+                text += head.padding(toLength: column, withPad: " ", startingAt: 0) + wrapped.joined(separator: "\n").dropFirst(column) + "\n"
+            } else {
+                text += head + "\n" + wrapped.joined(separator: "\n") + "\n"
+            }
+        }
+        return text + "\n" + table.usageText()
+    }()
 }

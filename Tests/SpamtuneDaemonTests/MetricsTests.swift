@@ -177,12 +177,20 @@ struct PrometheusScrapeTests {
             #expect(check.status == 0, "promtool: \(check.standardOutput)\(check.standardError)")
         }
 
+        // The alert rules README shows: promtool accepts them, and so does the Prometheus below.
+        let rules = ProjectPaths.root.appendingPathComponent("etc/prometheus-spamtune-rules.yml")
+        if FileManager.default.isExecutableFile(atPath: Self.promtool) {
+            let check = try runProcess(URL(fileURLWithPath: Self.promtool), ["check", "rules", rules.path])
+            #expect(check.status == 0, "promtool: \(check.standardOutput)\(check.standardError)")
+        }
+
         let webPort = try freeTCPPort()
         let configuration = bed.root.appendingPathComponent("prometheus.yml")
         try """
             global:
               scrape_interval: 1s
               evaluation_interval: 1s
+            rule_files: ['\(rules.path)']
             scrape_configs:
               - job_name: spamtune
                 static_configs:
@@ -233,6 +241,10 @@ struct PrometheusScrapeTests {
         #expect(try query(#"spamtune_scoring_duration_seconds_count{way_in="spamd"}"#) == 3)
         #expect(try query("spamtune_model_threshold") == 0.01)
         #expect((try query("process_resident_memory_bytes") ?? 0) > 1_000_000)
+        // The rules are loaded, and a healthy daemon raises none of them.
+        let loaded = try HTTPProbe.exchange(port: webPort, "GET /api/v1/rules HTTP/1.0\r\n\r\n").body
+        #expect(["SpamtuneDown", "SpamtuneMailNotScored", "SpamtuneSlowVerdicts", "SpamtuneReloadFailed"].allSatisfy(loaded.contains), "\(loaded)")
+        #expect(try query(#"count(ALERTS{alertname=~"Spamtune.*"}) or vector(0)"#) == 0)
     }
 }
 

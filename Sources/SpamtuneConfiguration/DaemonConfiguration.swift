@@ -71,6 +71,8 @@ public struct DaemonConfiguration: Equatable, Sendable {
     /// (no shell). nil: `spamtune-train --config <this file>`, the spamtune-train beside
     /// spamtuned's own executable.
     public var retrainCommand: [String]? = nil
+    /// Where Prometheus scrapes `GET /metrics` (TCP only); nil: no metrics listener.
+    public var metricsListen: ListenAddress? = nil
 
     // Who may teach (TELL, on the spamd sockets). Root and spamtuned's own user always may.
     /// Further users (names or uids) who may teach through the Unix socket.
@@ -222,6 +224,17 @@ extension DaemonConfiguration {
                 throw ValueError("a Maildir++ folder name starts with a dot and has no slash, like .Junk")
             }
             config.junkFolder = value
+        },
+        key("metrics_listen") { config, value in
+            guard !value.isEmpty, value != "off", value != "no" else {
+                config.metricsListen = nil
+                return
+            }
+            let address = try ListenAddress(parsing: value)
+            if case .unix = address {
+                throw ValueError("'\(value)' is a Unix socket: Prometheus scrapes over TCP, give HOST:PORT like 127.0.0.1:9783")
+            }
+            config.metricsListen = address
         },
         key("control_socket") { config, value in
             guard value.hasPrefix("/") else { throw ValueError("the control socket needs an absolute path") }

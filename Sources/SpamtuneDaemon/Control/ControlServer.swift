@@ -27,8 +27,9 @@ public final class ControlServer: WayIn, @unchecked Sendable {
         listener = try SocketListener(
             address: address, adopting: context.systemdSockets.take(address), mode: configuration.controlSocketMode,
             group: configuration.controlSocketGroup,
-            limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log)
-        retrainer = Retrainer(configuration: configuration)
+            limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log,
+            statistics: context.service.statistics.listener("control"))
+        retrainer = Retrainer(configuration: configuration, statistics: context.service.statistics)
         feedback = try? FeedbackStore(configuration: configuration, log: context.log)
         name = "control on unix:\(configuration.controlSocket)"
         listener.start { [self] connection in serve(connection) }
@@ -82,9 +83,11 @@ public final class ControlServer: WayIn, @unchecked Sendable {
             do {
                 let state = try retrainer.start()
                 context.log.info("control: retrain started, pid \(state.pid): \(state.command.joined(separator: " "))")
+                context.service.statistics.noteRetrain(.started)
                 return ControlResponse(ok: true, retrain: state)
             } catch {
                 context.log.error("control: retrain not started: \(error)")
+                context.service.statistics.noteRetrain(.refused)
                 return .failure("\(error)")
             }
         }
@@ -135,6 +138,7 @@ public final class ControlServer: WayIn, @unchecked Sendable {
         }
         for maildir in configuration.maildirs { lines.append("maildir \(maildir)") }
         lines.append("control unix:\(configuration.controlSocket)")
+        if let address = configuration.metricsListen { lines.append("metrics http://\(address)/metrics") }
         return lines
     }
 }

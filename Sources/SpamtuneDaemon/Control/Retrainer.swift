@@ -20,8 +20,10 @@ public final class Retrainer: @unchecked Sendable {
     public let logPath: String
     private let lock = NSLock()
     private var state: RetrainState?
+    private let statistics: ServiceStatistics?
 
-    public init(configuration: DaemonConfiguration) {
+    public init(configuration: DaemonConfiguration, statistics: ServiceStatistics? = nil) {
+        self.statistics = statistics
         command = Self.command(for: configuration)
         logPath = (configuration.stateDirectory as NSString).appendingPathComponent("retrain.log")
     }
@@ -90,6 +92,7 @@ public final class Retrainer: @unchecked Sendable {
             state?.exitStatus = exitStatus
         }
         lock.unlock()
+        statistics?.noteRetrain(exitStatus == 0 ? .succeeded : .failed)
     }
 
     /// spawn() from a thread of its own at `niceness`: Linux keeps the nice value per

@@ -104,13 +104,16 @@ public final class FeedbackStore: Sendable {
     /// Header fields removed from messages before they are stored (lower case).
     public let strippedFieldNames: Set<String>
     private let log: Logger?
+    /// Counts what the store takes, for the metrics.
+    private let statistics: ServiceStatistics?
 
     /// Opens the store, creating its directories when missing.
     public init(
         directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes, strippedFieldNames: [String] = [],
-        limits: FeedbackLimits = FeedbackLimits(), log: Logger? = nil
+        limits: FeedbackLimits = FeedbackLimits(), log: Logger? = nil, statistics: ServiceStatistics? = nil
     ) throws {
         self.directory = directory.standardizedFileURL
+        self.statistics = statistics
         self.maxMessageBytes = min(maxMessageBytes, limits.maxBytes)
         self.limits = limits
         self.log = log
@@ -129,11 +132,11 @@ public final class FeedbackStore: Sendable {
 
     /// The store the configuration names, `<state_directory>/feedback`, stripping the
     /// configured verdict header fields, within the configured bounds.
-    public convenience init(configuration: DaemonConfiguration, log: Logger? = nil) throws {
+    public convenience init(configuration: DaemonConfiguration, log: Logger? = nil, statistics: ServiceStatistics? = nil) throws {
         try self.init(
             directory: URL(fileURLWithPath: configuration.feedbackDirectory),
             strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader],
-            limits: FeedbackLimits(configuration), log: log)
+            limits: FeedbackLimits(configuration), log: log, statistics: statistics)
     }
 
     /// The Maildir holding the messages with `label`.
@@ -167,6 +170,7 @@ public final class FeedbackStore: Sendable {
             if change == .added { change = .relabelled(from: stale.label) }
         }
         if change != .unchanged { try enforceLimits(keeping: digest) }
+        statistics?.noteFeedback(label, change: change)
         return change
     }
 

@@ -48,7 +48,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     public static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
-        let feedback = try FeedbackStore(configuration: configuration, log: context.log)
+        let feedback = try FeedbackStore(configuration: configuration, log: context.log, statistics: context.service.statistics)
         let watcher = try MaildirWatcher(configuration: configuration, policy: context.policy, feedback: feedback, log: context.log)
         watcher.start()
         return watcher

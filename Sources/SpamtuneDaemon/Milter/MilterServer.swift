@@ -22,6 +22,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     private let allowedNetworks: [ClientNetwork]
     private let policy: Policy
     private let log: Logger
+    private let statistics: ServiceStatistics
     private let drainSeconds: Double
     private let stopping = Atomic<Bool>(false)
     private let sessionsLock = NSLock()
@@ -42,6 +43,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
         allowedNetworks = configuration.milterAllowedNetworks
         policy = context.policy
         log = context.log
+        statistics = context.service.statistics
         // Long enough for a message under way to get its verdict.
         drainSeconds = min(configuration.messageDeadline + 5, 60)
         // No per-peer bound: every Postfix smtpd is the same user (or, on TCP, host).
@@ -55,12 +57,14 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 bound.append(
                     try SocketListener(
                         address: address, adopting: context.systemdSockets.take(address), mode: isUnix ? configuration.milterSocketMode : nil,
-                        group: isUnix ? configuration.milterSocketGroup : nil,
-                        limits: limits, log: log))
+                        group: isUnix ? configuration.milterSocketGroup : nil, limits: limits, log: log,
+                        statistics: context.service.statistics.listener("milter")))
             }
             if let address = configuration.milterTCPListen {
                 bound.append(
-                    try SocketListener(address: address, adopting: context.systemdSockets.take(address), limits: limits, log: log))
+                    try SocketListener(
+                        address: address, adopting: context.systemdSockets.take(address), limits: limits, log: log,
+                        statistics: context.service.statistics.listener("milter")))
             }
         } catch {
             for listener in bound { listener.stop(closeConnections: true) }
@@ -108,6 +112,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
 
     private func serve(_ connection: SocketConnection) {
         if let peer = connection.peer, !allowedNetworks.contains(where: { $0.contains(peer) }) {
+            statistics.listener("milter").refused(.network)
             log.warning(
                 "milter: refusing a connection from \(connection.peerDescription), which is not in milter_allowed_networks",
                 throttle: "milter: refused, not in milter_allowed_networks")
@@ -130,10 +135,12 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 if response.endsConnection { return }
                 if stopping.load(ordering: .acquiring) && !session.isInMessage { return }
             } catch let error as MilterProtocolError {
+                statistics.noteRequestError(.milter, reason: "protocol")
                 log.warning("milter: closing the connection from \(connection.peerDescription): \(error)", throttle: "milter: \(error)")
                 return
             } catch ConnectionError.timedOut {
                 if session.isInMessage {
+                    statistics.noteRequestError(.milter, reason: "timeout-in-message")
                     log.warning("milter: closing the connection from \(connection.peerDescription): silent for too long in the middle of a message")
                 } else {
                     log.debug("milter: closing the connection from \(connection.peerDescription): idle for too long")

@@ -47,6 +47,7 @@ public final class SocketListener: @unchecked Sendable {
     /// Passed by systemd (SystemdSockets), which owns the socket and its file.
     private let adopted: Bool
     private let log: Logger
+    private let statistics: ListenerStatistics?
     private let active = Atomic<Int>(0)
     private let closing = Atomic<Bool>(false)
     private var acceptThread: Thread?
@@ -56,13 +57,15 @@ public final class SocketListener: @unchecked Sendable {
 
     /// Binds and listens; `mode` and `group` set a Unix socket file's permissions. With
     /// `adopting`, a socket systemd passed is served instead, as systemd made it.
+    /// `statistics` counts the connections for the metrics.
     public init(
         address: ListenAddress, adopting inherited: Int32? = nil, mode: UInt16? = nil, group: String? = nil,
-        limits: ConnectionLimits, log: Logger
+        limits: ConnectionLimits, log: Logger, statistics: ListenerStatistics? = nil
     ) throws {
         self.address = address
         self.limits = limits
         self.log = log
+        self.statistics = statistics
         adopted = inherited != nil
         if let inherited {
             (descriptor, createdFile) = (inherited, nil)
@@ -134,20 +137,25 @@ public final class SocketListener: @unchecked Sendable {
             }
             let connection = SocketConnection(descriptor: client, peer: Self.peerAddress(storage), limits: limits)
             switch table.admit(connection, limits: limits) {
-            case let .refused(reason):
+            case let .refused(kind, reason):
+                statistics?.refused(kind)
                 log.warning("\(address): refusing a connection from \(connection.identity): \(reason)", throttle: "\(address) refused")
                 connection.close()
                 continue
             case let .admitted(evicted):
                 if let evicted {
+                    statistics?.closed(.evictedSilent)
                     log.warning(
                         "\(address): closed a connection from \(evicted.identity) that had sent nothing, to make room for \(connection.identity)",
                         throttle: "\(address) evicted")
                 }
             }
             active.wrappingAdd(1, ordering: .relaxed)
+            statistics?.opened()
             let thread = Thread { [self] in
                 handler(connection)
+                if connection.timedOut { statistics?.closed(connection.hasSpoken ? .idleTimeout : .firstByteTimeout) }
+                statistics?.ended()
                 // Forget the connection before closing it: once closed, its descriptor
                 // number can be reused, and stop() must never shut down a stranger's.
                 table.remove(connection)
@@ -307,6 +315,7 @@ public final class SocketConnection: @unchecked Sendable {
     private var bufferStart = 0
     private let closed = Atomic<Bool>(false)
     private let spoke = Atomic<Bool>(false)
+    private let sawTimeout = Atomic<Bool>(false)
 
     init(descriptor: Int32, peer: [UInt8]?, limits: ConnectionLimits) {
         self.descriptor = descriptor
@@ -326,6 +335,9 @@ public final class SocketConnection: @unchecked Sendable {
 
     /// The peer has sent at least one byte.
     var hasSpoken: Bool { spoke.load(ordering: .relaxed) }
+
+    /// A read waited past its timeout (the peer was silent).
+    var timedOut: Bool { sawTimeout.load(ordering: .relaxed) }
 
     public var peerDescription: String { peer.map { IPAddress.format($0) } ?? "local socket" }
 
@@ -394,7 +406,9 @@ public final class SocketConnection: @unchecked Sendable {
             }
             return n
         case let .failure(error):
-            throw error.isTimeout ? ConnectionError.timedOut : ConnectionError.failed(error.description)
+            guard error.isTimeout else { throw ConnectionError.failed(error.description) }
+            sawTimeout.store(true, ordering: .relaxed)
+            throw ConnectionError.timedOut
         }
     }
 
@@ -408,6 +422,9 @@ public final class SocketConnection: @unchecked Sendable {
 
     /// Ends both directions (wakes a thread blocked in read).
     public func shutdown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    /// Ends the sending direction: the peer reads the end of the answer, and may still send.
+    public func finishWriting() { Glibc.shutdown(descriptor, Int32(SHUT_WR)) }
 
     /// The credentials of the process at the other end of a Unix socket.
     public var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? { Self.credentials(descriptor) }
@@ -477,7 +494,7 @@ final class ConnectionTable: @unchecked Sendable {
     enum Admission {
         /// In; `evicted` is a silent connection closed to make room.
         case admitted(evicted: SocketConnection?)
-        case refused(String)
+        case refused(ConnectionRefusal, String)
     }
 
     private let lock = NSLock()
@@ -491,12 +508,12 @@ final class ConnectionTable: @unchecked Sendable {
         let key = connection.identity.key
         if let cap = limits.perPeer, perPeer[key, default: 0] >= cap {
             guard let victim = oldestSilent(where: { $0.identity.key == key }) else {
-                return .refused("it already holds \(cap) connections (max_connections_per_client)")
+                return .refused(.maxConnectionsPerClient, "it already holds \(cap) connections (max_connections_per_client)")
             }
             evicted = victim
         } else if open.count >= limits.maxConnections {
             guard let victim = oldestSilent(where: { _ in true }) else {
-                return .refused("\(limits.maxConnections) connections already open, all of them busy (max_connections)")
+                return .refused(.maxConnections, "\(limits.maxConnections) connections already open, all of them busy (max_connections)")
             }
             evicted = victim
         }

@@ -236,10 +236,11 @@ public final class ScoringService: @unchecked Sendable {
             model = fresh
             lock.unlock()
             log.info("reloaded model \(fresh.version) (was \(old.version)) from \(fresh.classifier.origin)")
-            statistics.noteReload()
+            statistics.noteReload(succeeded: true)
             return .success(fresh)
         } catch {
             log.error("reload refused, still serving \(currentModel.version): \(error)")
+            statistics.noteReload(succeeded: false)
             return .failure(error)
         }
     }

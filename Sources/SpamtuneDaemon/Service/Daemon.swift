@@ -67,6 +67,9 @@ public final class Daemon: @unchecked Sendable {
                 classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
         }
         policy = Policy(configuration: configuration, rules: rules, service: service, log: log)
+        log.observeMessages { [statistics = service.statistics] channel, verdict, action in
+            statistics.recordAction(action, verdict: verdict, channel: channel)
+        }
     }
 
     public var context: DaemonContext {

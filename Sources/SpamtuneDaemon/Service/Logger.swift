@@ -25,6 +25,7 @@ public final class Logger: @unchecked Sendable {
     private let write: (String) -> Void
     private let lock = NSLock()
     private var throttled: [String: (since: DispatchTime, suppressed: Int)] = [:]
+    private var messageObserver: (@Sendable (Channel, Verdict, MessageAction) -> Void)?
     static let maximumKinds = 256
 
     public init(
@@ -101,6 +102,7 @@ public final class Logger: @unchecked Sendable {
     /// client=192.0.2.7 from=bulk@example.net rcpt=alice@example.org model=2026-11-23T04-00-00Z`.
     /// A field the way in does not know is `-`; the null sender is `<>`.
     public func message(_ envelope: MessageEnvelope, verdict: Verdict, action: MessageAction, bytes: Int) {
+        lock.withLock { messageObserver }?(envelope.channel, verdict, action)
         guard level <= .info else { return }
         var line = "\(envelope.channel.rawValue) id=\(sanitize(envelope.identifier)) verdict=\(verdict.label) action=\(action.rawValue)"
         line += String(format: " score=%.2f/%.2f", verdict.score(scale: scoreScale), verdict.requiredScore(scale: scoreScale))
@@ -122,6 +124,13 @@ public final class Logger: @unchecked Sendable {
         if let peer = envelope.peer { line += " peer=\(sanitize(peer))" }
         line += " model=\(sanitize(verdict.modelVersion))"
         emit(.info, line)
+    }
+
+    /// Told of every message a way in has acted on, whatever the log level: the daemon
+    /// counts them there (`ServiceStatistics`), where the way in, the verdict and the
+    /// action meet.
+    func observeMessages(_ observer: @escaping @Sendable (Channel, Verdict, MessageAction) -> Void) {
+        lock.withLock { messageObserver = observer }
     }
 
     private func emit(_ messageLevel: LogLevel, _ text: String) {

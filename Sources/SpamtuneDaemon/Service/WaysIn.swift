@@ -6,5 +6,6 @@ public enum WaysIn {
         SpamdServer.make,
         MaildirWatcher.make,
         ControlServer.make,
+        MetricsServer.make,
     ]
 }

@@ -39,7 +39,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         limits.wholeMessageBytes = max(configuration.spamdMaxBodyBytes, configuration.maxMessageBytes)
         limits.requestSeconds = configuration.connectionTimeout
         reader = SpamdRequestReader(limits: limits)
-        feedback = try FeedbackStore(configuration: configuration, log: context.log)
+        feedback = try FeedbackStore(configuration: configuration, log: context.log, statistics: context.service.statistics)
         learning = LearningPolicy(configuration)
         allowedNetworks = configuration.spamdAllowedNetworks
         drainSeconds = min(configuration.connectionTimeout, configuration.messageDeadline + 5)
@@ -50,16 +50,17 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             let limits = ConnectionLimits(
                 maxConnections: configuration.maxConnections, perPeer: configuration.maxConnectionsPerClient,
                 firstByte: configuration.firstByteTimeout, idle: configuration.connectionTimeout)
+            let statistics = context.service.statistics.listener("spamd")
             if let address = configuration.spamdListen {
                 listeners.append(
                     try SocketListener(
                         address: address, adopting: context.systemdSockets.take(address), mode: configuration.spamdSocketMode,
-                        limits: limits, log: context.log))
+                        limits: limits, log: context.log, statistics: statistics))
                 names.append("\(address)")
             }
             if let address = configuration.spamdTCPListen {
                 let listener = try SocketListener(
-                    address: address, adopting: context.systemdSockets.take(address), limits: limits, log: context.log)
+                    address: address, adopting: context.systemdSockets.take(address), limits: limits, log: context.log, statistics: statistics)
                 listeners.append(listener)
                 tcpListener = listener
                 names.append("\(address) allowing \(allowedNetworks.map(\.description).joined(separator: ", "))")
@@ -89,6 +90,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
 
     private func serve(_ connection: SocketConnection) {
         if let peer = connection.peer, !allowedNetworks.contains(where: { $0.contains(peer) }) {
+            context.service.statistics.listener("spamd").refused(.network)
             context.log.warning(
                 "spamd: refused a connection from \(connection.peerDescription): not in spamd_allowed_networks",
                 throttle: "spamd: refused, not in spamd_allowed_networks")
@@ -100,6 +102,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             answer = respond(to: request, from: connection.identity)
         } catch {
             context.log.warning("spamd: \(connection.identity): \(error)", throttle: "spamd: \(error)")
+            context.service.statistics.noteRequestError(.spamd, reason: error.status.metricReason)
             answer = SpamdResponse.error(error)
         }
         do {
@@ -116,6 +119,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         case .skip: return []
         case .tell:
             if let refusal = learning.refusal(for: peer) {
+                context.service.statistics.noteTellRefused()
                 context.log.warning(
                     "spamd id=\(Self.identifier(of: request.body)) tell refused: \(refusal)", throttle: "spamd: tell refused for \(peer.key)")
                 return SpamdResponse.error(SpamdRequestError(.noPermission, "TELL commands are not enabled for \(peer)"))

@@ -86,15 +86,15 @@ public struct SpamdLoadResult: Sendable {
     public var messagesPerSecond: Double { seconds > 0 ? Double(messages) / seconds : 0 }
 }
 
-/// Sends `count` CHECK requests over `concurrency` parallel connections (each thread one
+/// Sends `count` `verb` requests (CHECK unless told) over `concurrency` parallel connections (each thread one
 /// request at a time, cycling through `messages`) and measures throughput and latency:
 /// the benchmark's spamd driver, for spamtuned and SpamAssassin's spamd alike.
 public func runSpamdLoad(
-    address: ListenAddress, messages: [[UInt8]], concurrency: Int, count: Int, timeout: Double = 120
+    address: ListenAddress, messages: [[UInt8]], concurrency: Int, count: Int, verb: SpamdVerb = .check, timeout: Double = 120
 ) -> SpamdLoadResult {
     precondition(!messages.isEmpty && concurrency > 0)
     let client = SpamdClient(address: address, timeout: timeout)
-    let requests = messages.map { SpamdClient.request(.check, message: $0) }
+    let requests = messages.map { SpamdClient.request(verb, message: $0) }
     let next = Atomic<Int>(0)
     let totals = LoadTotals()
     let started = DispatchTime.now()

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneMail
 import SpamtuneTestSupport
 import Testing
 
@@ -210,9 +211,9 @@ struct SpamdProtocolTests {
     @Test func processAddsTheVerdictFieldsAndHeadersStopsAtTheBlankLine() throws {
         let message = Array("X-Spam-Flag: forged\nSubject: hi\n\nbody line\n".utf8)
         let fields = SpamdVerdictText(verdict: verdict(0.79), scale: 10).headerFields(flag: "X-Spam-Flag", score: "X-Spam-Score", status: "X-Spam-Status")
-        let whole = String(decoding: try SpamdResponse.rewrittenMessage(message, fields: fields, headersOnly: false), as: UTF8.self)
+        let whole = String(decoding: try SpamdResponse.rewrittenMessage(MailMessage(bytes: message), fields: fields, headersOnly: false), as: UTF8.self)
         #expect(whole == "X-Spam-Flag: YES\nX-Spam-Score: 7.9\nX-Spam-Status: Yes, score=7.9 required=5.0 tests=SPAMTUNE_SPAM,SPAMTUNE_P70 model=v1\nSubject: hi\n\nbody line\n")
-        let headers = String(decoding: try SpamdResponse.rewrittenMessage(message, fields: fields, headersOnly: true), as: UTF8.self)
+        let headers = String(decoding: try SpamdResponse.rewrittenMessage(MailMessage(bytes: message), fields: fields, headersOnly: true), as: UTF8.self)
         #expect(headers == "X-Spam-Flag: YES\nX-Spam-Score: 7.9\nX-Spam-Status: Yes, score=7.9 required=5.0 tests=SPAMTUNE_SPAM,SPAMTUNE_P70 model=v1\nSubject: hi\n\n")
     }
 

@@ -126,13 +126,14 @@ final class MaildirDelivery: @unchecked Sendable {
             log.warning("\(path): not scanned, the name is too long to stage under tmp/")
             return .ignored
         }
-        let bytes = try original.prefix(settings.maxMessageBytes)
-        var envelope = MessageEnvelope(channel: .maildir, identifier: name)
-        envelope.sender = MessageEnvelope.headerSender(of: MailMessage(bytes: bytes))
-        envelope.recipients = [mailbox.root]
-        let verdict = policy.verdict(on: bytes, envelope)
+        var incoming = IncomingMessage(
+            try original.prefix(settings.maxMessageBytes), receivedBytes: original.size, maxMessageBytes: settings.maxMessageBytes,
+            envelope: MessageEnvelope(channel: .maildir, identifier: name))
+        incoming.envelope.sender = incoming.headerSender
+        incoming.envelope.recipients = [mailbox.root]
+        let verdict = policy.verdict(on: incoming)
         guard verdict.isDecided else {
-            log.message(envelope, verdict: verdict, action: .retry, bytes: bytes.count)
+            log.message(incoming.envelope, verdict: verdict, action: .retry, bytes: incoming.scoredBytes)
             switch verdict.outcome {
             case let .failedOpen(reason), let .temporaryFailure(reason): return .notScored(reason: reason)
             case .scored, .cached, .policy: return .notScored(reason: "-")
@@ -140,7 +141,7 @@ final class MaildirDelivery: @unchecked Sendable {
         }
         let outcome = try deliver(name, original: original, verdict: verdict)
         let action: MessageAction = outcome == .spam ? .junk : outcome == .ham ? .headers : .accept
-        log.message(envelope, verdict: verdict, action: action, bytes: bytes.count)
+        log.message(incoming.envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
         return outcome
     }
 

@@ -197,7 +197,8 @@ final class MilterSession: @unchecked Sendable {
         envelope.sender = sender
         envelope.recipients = recipients
         let identifier = envelope.identifier
-        let verdict = policy.verdict(on: message.bytes, envelope)
+        let incoming = IncomingMessage(message.bytes, receivedBytes: message.receivedBytes, maxMessageBytes: maxMessageBytes, envelope: envelope)
+        let verdict = policy.verdict(on: incoming)
         messagesScored += 1
         let decision = milterPolicy.decide(verdict)
         var replies: [MilterPacket] = []
@@ -206,7 +207,7 @@ final class MilterSession: @unchecked Sendable {
         case let .reject(reply), let .temporaryFailure(reply):
             log.debug("milter id=\(identifier): \(reply)")
             if case .reject = decision.action { action = .reject } else { action = .tempfail }
-            log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
+            log.message(envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
             return [MilterPacket(.replyCode, MilterPacket.string(reply))]
         case .accept, .quarantine:
             break
@@ -241,7 +242,7 @@ final class MilterSession: @unchecked Sendable {
             }
         }
         replies.append(MilterPacket(.continue))
-        log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
+        log.message(envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
         return replies
     }
 

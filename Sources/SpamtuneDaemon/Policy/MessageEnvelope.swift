@@ -1,3 +1,4 @@
+import Foundation
 import SpamtuneConfiguration
 import SpamtuneMail
 
@@ -48,6 +49,12 @@ public struct MessageEnvelope: Sendable, Equatable {
             if let value = message.firstValue(named: name), let address = address(in: value) { return address }
         }
         return nil
+    }
+
+    /// The Message-ID for the log line, as spamd logs it.
+    public static func messageID(of message: MailMessage) -> String {
+        let header = message.firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
+        return header.isEmpty ? "(no-message-id)" : header
     }
 
     /// The address in an SMTP argument or a header value: `<alice@example.org>`,

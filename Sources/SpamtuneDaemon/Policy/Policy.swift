@@ -96,12 +96,12 @@ public final class Policy: @unchecked Sendable {
         return nil
     }
 
-    /// The verdict on one raw message (RFC 5322 bytes): the policy's, or the model's.
-    /// Blocks until the verdict or the deadline.
-    public func verdict(on message: [UInt8], _ envelope: MessageEnvelope) -> Verdict {
-        guard let match = match(envelope) else {
-            return service.score(message, channel: envelope.channel)
+    /// The verdict on one message: the policy's, or the model's. Blocks until the
+    /// verdict or the deadline.
+    public func verdict(on message: IncomingMessage) -> Verdict {
+        guard let match = match(message.envelope) else {
+            return service.score(message)
         }
-        return service.verdict(by: match, channel: envelope.channel)
+        return service.verdict(by: match, channel: message.envelope.channel)
     }
 }

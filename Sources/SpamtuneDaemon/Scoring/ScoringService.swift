@@ -5,8 +5,8 @@ import SpamtuneSupport
 
 /// The one model in the daemon and the queue in front of it.
 ///
-/// Every way in calls `score(_:channel:identifier:)` from its own connection thread. The
-/// message is parsed and tokenized there (in parallel across connections); the token
+/// Every way in calls `score(_:)` from its own connection thread, through `Policy`, with
+/// the message it parsed (`IncomingMessage`). The model's text is taken and tokenized there (in parallel across connections); the token
 /// ids then wait in a bounded queue for the single scoring thread, which runs them
 /// in batches so the matrix kernels work on many rows at once. Identical texts hit a
 /// bounded cache. A full queue makes callers wait (back-pressure); a message that
@@ -24,7 +24,6 @@ public final class ScoringService: @unchecked Sendable {
         public var deadline = 30.0
         public var failureAction = DaemonConfiguration.FailureAction.accept
         public var cacheEntries = 10_000
-        public var maxMessageBytes = 1 << 20
         /// Overrides the checkpoint's threshold when set.
         public var spamThreshold: Double?
 
@@ -40,7 +39,6 @@ public final class ScoringService: @unchecked Sendable {
             deadline = configuration.messageDeadline
             failureAction = configuration.failureAction
             cacheEntries = configuration.cacheEntries
-            maxMessageBytes = configuration.maxMessageBytes
             spamThreshold = configuration.spamThreshold
         }
     }
@@ -95,15 +93,15 @@ public final class ScoringService: @unchecked Sendable {
         return queue.count
     }
 
-    /// Scores one raw message (RFC 5322 bytes). Blocks until the verdict or the deadline.
-    /// The ways in reach it through `Policy`, which decides first.
-    public func score(_ message: [UInt8], channel: Channel) -> Verdict {
+    /// Scores a message's `scoredPart`. Blocks until the verdict or the deadline. The
+    /// ways in reach it through `Policy`, which decides first.
+    public func score(_ message: IncomingMessage) -> Verdict {
         let started = DispatchTime.now()
         let deadline = started + settings.deadline
         let model = currentModel
-        let bytes = message.count > settings.maxMessageBytes ? Array(message.prefix(settings.maxMessageBytes)) : message
+        let channel = message.envelope.channel
         let verdict = scoreInput(
-            model.classifier.input(forMail: bytes), channel: channel, model: model, deadline: deadline, started: started)
+            model.classifier.input(forMail: message.scoredPart), channel: channel, model: model, deadline: deadline, started: started)
         statistics.record(verdict, channel: channel)
         return verdict
     }

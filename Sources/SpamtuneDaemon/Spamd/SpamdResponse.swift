@@ -180,11 +180,10 @@ enum SpamdResponse {
 
     /// The message with the verdict's header fields; for HEADERS only its header block
     /// up to and including the empty line.
-    static func rewrittenMessage(_ message: [UInt8], fields: [(name: String, value: String)], headersOnly: Bool) throws -> [UInt8] {
-        let parsed = MailMessage(bytes: message)
-        let rewritten = try parsed.replacingHeaderFields(with: fields)
+    static func rewrittenMessage(_ message: MailMessage, fields: [(name: String, value: String)], headersOnly: Bool) throws -> [UInt8] {
+        let rewritten = try message.replacingHeaderFields(with: fields)
         guard headersOnly else { return rewritten }
         // The body is kept byte for byte at the end of the rewritten message.
-        return Array(rewritten.prefix(rewritten.count - (message.count - parsed.bodyOffset)))
+        return Array(rewritten.prefix(rewritten.count - (message.bytes.count - message.bodyOffset)))
     }
 }

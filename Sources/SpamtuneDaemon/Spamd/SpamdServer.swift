@@ -123,27 +123,27 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             return tell(request, from: peer)
         default: break
         }
-        let parsed = MailMessage(bytes: request.body)
-        var envelope = MessageEnvelope(channel: .spamd, identifier: Self.identifier(of: parsed))
-        envelope.sender = MessageEnvelope.headerSender(of: parsed)
-        envelope.spamdUser = request.user
-        envelope.peer = peer.key
-        let verdict = context.policy.verdict(on: request.body, envelope)
-        let bytes = min(request.body.count, context.configuration.maxMessageBytes)
+        var incoming = IncomingMessage(
+            request.body, receivedBytes: request.messageBytes, maxMessageBytes: context.configuration.maxMessageBytes,
+            envelope: MessageEnvelope(channel: .spamd, identifier: ""))
+        incoming.envelope.identifier = incoming.messageID
+        incoming.envelope.sender = incoming.headerSender
+        incoming.envelope.spamdUser = request.user
+        incoming.envelope.peer = peer.key
+        let verdict = context.policy.verdict(on: incoming)
         if case let .temporaryFailure(reason) = verdict.outcome {
-            context.log.message(envelope, verdict: verdict, action: .tempfail, bytes: bytes)
+            context.log.message(incoming.envelope, verdict: verdict, action: .tempfail, bytes: incoming.scoredBytes)
             return SpamdResponse.error(SpamdRequestError(.temporaryFailure, "not scored: \(reason); try again later"))
         }
-        context.log.message(envelope, verdict: verdict, action: request.verb == .process || request.verb == .headers ? .headers : .answer, bytes: bytes)
+        let answersWithMessage = request.verb == .process || request.verb == .headers
+        context.log.message(incoming.envelope, verdict: verdict, action: answersWithMessage ? .headers : .answer, bytes: incoming.scoredBytes)
         let configuration = context.configuration
-        let text = SpamdVerdictText(
-            verdict: verdict, scale: configuration.scoreScale,
-            truncated: request.messageBytes > configuration.maxMessageBytes)
+        let text = SpamdVerdictText(verdict: verdict, scale: configuration.scoreScale, truncated: incoming.isTruncated)
         var message: [UInt8]?
-        if request.verb == .process || request.verb == .headers {
+        if answersWithMessage {
             do {
                 message = try SpamdResponse.rewrittenMessage(
-                    request.body,
+                    incoming.message,
                     fields: text.headerFields(flag: configuration.flagHeader, score: configuration.scoreHeader, status: configuration.statusHeader),
                     headersOnly: request.verb == .headers)
             } catch {
@@ -193,11 +193,6 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         }
     }
 
-    /// The Message-ID for the log line, as spamd logs it.
-    static func identifier(of message: [UInt8]) -> String { identifier(of: MailMessage(bytes: message)) }
-
-    static func identifier(of message: MailMessage) -> String {
-        let header = message.firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
-        return header.isEmpty ? "(no-message-id)" : header
-    }
+    /// The Message-ID of a message TELL stores or removes, for the log line.
+    static func identifier(of message: [UInt8]) -> String { MessageEnvelope.messageID(of: MailMessage(bytes: message)) }
 }

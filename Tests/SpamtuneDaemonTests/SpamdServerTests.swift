@@ -93,6 +93,29 @@ struct SpamdServerTests {
         #expect(logged.suffix(5).allSatisfy { $0.contains(" bytes=\(configuration.maxMessageBytes) ") })
     }
 
+    /// The names and scale the milter uses (MilterSessionTests) are spamd's too.
+    @Test func headerNamesAndScaleComeFromTheConfiguration() throws {
+        let bed = try SpamdTestBed(threshold: 0.99)
+        defer { bed.tearDown() }
+        var configuration = bed.configuration()
+        configuration.flagHeader = "X-Junk"
+        configuration.scoreHeader = "X-Junk-Score"
+        configuration.statusHeader = "X-Junk-Report"
+        configuration.scoreScale = 100
+        let daemon = try bed.daemon(configuration)
+        defer { daemon.service.drainAndStop() }
+        let server = try SpamdServer(context: daemon.context)
+        defer { server.stop(graceful: false) }
+        let client = SpamdClient(address: .unix(path: bed.spamdSocket), timeout: 30)
+        let message = Array("X-Junk: YES\r\n".utf8) + SpamdTestBed.message("Quarterly report")
+        #expect(try client.check(message).threshold == 99.0)
+        let processed = String(decoding: try client.exchange(SpamdClient.request(.process, message: message)), as: UTF8.self)
+        let returned = processed.components(separatedBy: "\r\n\r\n")[1]
+        #expect(returned.hasPrefix("X-Junk: NO\r\nX-Junk-Score: "))
+        #expect(returned.contains("\r\nX-Junk-Report: No, score=") && returned.contains(" required=99.0 "))
+        #expect(!returned.contains("X-Junk: YES") && !returned.contains("X-Spam-"))
+    }
+
     /// spamc -z sends the body zlib-compressed (Debian's spamc is built without zlib, so
     /// Python's zlib makes a real stream here, with Huffman blocks).
     @Test func zlibCompressedRequestsAreInflated() throws {

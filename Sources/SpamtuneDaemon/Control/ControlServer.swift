@@ -29,7 +29,7 @@ public final class ControlServer: WayIn, @unchecked Sendable {
             group: configuration.controlSocketGroup,
             limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log)
         retrainer = Retrainer(configuration: configuration)
-        feedback = try? FeedbackStore(configuration: configuration, log: context.log)
+        feedback = try? FeedbackStore(configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log)
         name = "control on unix:\(configuration.controlSocket)"
         listener.start { [self] connection in serve(connection) }
     }

@@ -128,11 +128,10 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The store the configuration names, `<state_directory>/feedback`, stripping the
-    /// configured verdict header fields, within the configured bounds.
-    public convenience init(configuration: DaemonConfiguration, log: Logger? = nil) throws {
+    /// verdict header fields, within the configured bounds.
+    public convenience init(configuration: DaemonConfiguration, verdictHeaders: VerdictHeaders, log: Logger? = nil) throws {
         try self.init(
-            directory: URL(fileURLWithPath: configuration.feedbackDirectory),
-            strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader],
+            directory: URL(fileURLWithPath: configuration.feedbackDirectory), strippedFieldNames: verdictHeaders.names,
             limits: FeedbackLimits(configuration), log: log)
     }
 

@@ -41,17 +41,11 @@ import Glibc
 final class MaildirDelivery: @unchecked Sendable {
     struct Settings: Sendable {
         var maxMessageBytes: Int
-        var scoreScale: Double
-        var flagHeader: String
-        var scoreHeader: String
-        var statusHeader: String
+        var headers: VerdictHeaders
 
-        init(_ configuration: DaemonConfiguration) {
+        init(_ configuration: DaemonConfiguration, headers: VerdictHeaders) {
             maxMessageBytes = configuration.maxMessageBytes
-            scoreScale = configuration.scoreScale
-            flagHeader = configuration.flagHeader
-            scoreHeader = configuration.scoreHeader
-            statusHeader = configuration.statusHeader
+            self.headers = headers
         }
     }
 
@@ -96,7 +90,7 @@ final class MaildirDelivery: @unchecked Sendable {
         self.settings = settings
         self.policy = policy
         self.signer = signer
-        rewrite = MaildirRewrite(signer: signer, headerNames: [settings.flagHeader, settings.scoreHeader, settings.statusHeader])
+        rewrite = MaildirRewrite(signer: signer, headerNames: settings.headers.names)
         self.ownWrites = ownWrites
         self.feedback = feedback
         self.log = log
@@ -324,12 +318,7 @@ final class MaildirDelivery: @unchecked Sendable {
     // MARK: Header fields
 
     /// The same fields and values as the milter and the spamd socket add.
-    func headerFields(_ verdict: Verdict) -> [(name: String, value: String)] {
-        VerdictHeaders(
-            flagName: settings.flagHeader, scoreName: settings.scoreHeader, statusName: settings.statusHeader,
-            scale: settings.scoreScale
-        ).fields(for: verdict)
-    }
+    func headerFields(_ verdict: Verdict) -> [(name: String, value: String)] { settings.headers.fields(for: verdict) }
 
 }
 

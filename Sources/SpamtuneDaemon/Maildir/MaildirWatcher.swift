@@ -48,19 +48,22 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     public static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
-        let feedback = try FeedbackStore(configuration: configuration, log: context.log)
-        let watcher = try MaildirWatcher(configuration: configuration, policy: context.policy, feedback: feedback, log: context.log)
+        let feedback = try FeedbackStore(configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log)
+        let watcher = try MaildirWatcher(
+            configuration: configuration, verdictHeaders: context.verdictHeaders, policy: context.policy, feedback: feedback, log: context.log)
         watcher.start()
         return watcher
     }
 
     /// Reads the Maildir secret (creating it), checks nothing else yet: Maildirs that do
     /// not exist are waited for. Call `start()` to begin.
-    public init(configuration: DaemonConfiguration, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil) throws {
+    public init(
+        configuration: DaemonConfiguration, verdictHeaders: VerdictHeaders, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil
+    ) throws {
         self.log = log
         let signer = try MaildirMarkSigner.loadOrCreate(stateDirectory: configuration.stateDirectory)
         let ownWrites = MaildirOwnWrites()
-        let settings = MaildirDelivery.Settings(configuration)
+        let settings = MaildirDelivery.Settings(configuration, headers: verdictHeaders)
         var seen = Set<String>()
         deliveries = configuration.maildirs.map { MaildirMailbox(root: $0, junkFolder: configuration.junkFolder) }
             .filter { seen.insert($0.root).inserted }

@@ -37,7 +37,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     /// Binds every configured address and starts serving.
     public init(context: DaemonContext) throws {
         let configuration = context.configuration
-        milterPolicy = MilterPolicy(configuration)
+        milterPolicy = MilterPolicy(configuration, headers: context.verdictHeaders)
         maxMessageBytes = configuration.maxMessageBytes
         allowedNetworks = configuration.milterAllowedNetworks
         policy = context.policy

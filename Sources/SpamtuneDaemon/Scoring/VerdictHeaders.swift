@@ -1,16 +1,17 @@
 import SpamtuneConfiguration
+
 /// The score header fields every way in writes (X-Spam-Flag, X-Spam-Score and
-/// X-Spam-Status by default), so a message reads the same whether the milter, the spamd
-/// socket or the Maildir watcher saw it.
+/// X-Spam-Status by default) and the score scale, so a message reads the same whether
+/// the milter, the spamd socket or the Maildir watcher saw it. The daemon builds one
+/// from the configuration (`DaemonContext.verdictHeaders`); a reload does not change it.
 public struct VerdictHeaders: Sendable, Equatable {
-    public var flagName = "X-Spam-Flag"
-    public var scoreName = "X-Spam-Score"
-    public var statusName = "X-Spam-Status"
-    public var scale = 10.0
+    public var flagName: String
+    public var scoreName: String
+    public var statusName: String
+    /// Scores are `scale × P(spam)`: 10 gives SpamAssassin's familiar `7.9 / 5.0`.
+    public var scale: Double
 
-    public init() {}
-
-    public init(flagName: String, scoreName: String, statusName: String, scale: Double) {
+    public init(flagName: String = "X-Spam-Flag", scoreName: String = "X-Spam-Score", statusName: String = "X-Spam-Status", scale: Double = 10) {
         self.flagName = flagName
         self.scoreName = scoreName
         self.statusName = statusName
@@ -18,10 +19,9 @@ public struct VerdictHeaders: Sendable, Equatable {
     }
 
     public init(_ configuration: DaemonConfiguration) {
-        flagName = configuration.flagHeader
-        scoreName = configuration.scoreHeader
-        statusName = configuration.statusHeader
-        scale = configuration.scoreScale
+        self.init(
+            flagName: configuration.flagHeader, scoreName: configuration.scoreHeader, statusName: configuration.statusHeader,
+            scale: configuration.scoreScale)
     }
 
     /// The names, for removing copies a sender put in: nobody may pre-set X-Spam-Flag: NO.

@@ -16,6 +16,8 @@ public protocol WayIn: AnyObject, Sendable {
 /// What every way in is given when it starts.
 public struct DaemonContext: Sendable {
     public let configuration: DaemonConfiguration
+    /// The verdict's header fields and score scale, the same at every way in.
+    public let verdictHeaders: VerdictHeaders
     public let service: ScoringService
     /// The rules every message passes before the model; it holds `service`.
     public let policy: Policy
@@ -30,6 +32,7 @@ public struct DaemonContext: Sendable {
 /// SIGHUP (or the control socket), drains and exits on SIGTERM.
 public final class Daemon: @unchecked Sendable {
     public let configuration: DaemonConfiguration
+    public let verdictHeaders: VerdictHeaders
     public let log: Logger
     public let service: ScoringService
     public let policy: Policy
@@ -43,6 +46,7 @@ public final class Daemon: @unchecked Sendable {
 
     public init(configuration: DaemonConfiguration, log: Logger, systemdSockets: SystemdSockets = SystemdSockets()) throws {
         self.configuration = configuration
+        verdictHeaders = VerdictHeaders(configuration)
         self.log = log
         self.systemdSockets = systemdSockets
         let checkpoint = configuration.checkpoint
@@ -70,7 +74,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     public var context: DaemonContext {
-        DaemonContext(configuration: configuration, service: service, policy: policy, log: log, systemdSockets: systemdSockets) { [weak self] in
+        DaemonContext(
+            configuration: configuration, verdictHeaders: verdictHeaders, service: service, policy: policy, log: log, systemdSockets: systemdSockets
+        ) { [weak self] in
             guard let self else { return .failure(ClassifierError.checkpoint("", "the daemon is stopping")) }
             return self.reload()
         }

@@ -2,31 +2,25 @@ import Foundation
 import SpamtuneMail
 
 /// How a verdict reads in spamd's terms: a score and a required score on the
-/// configured scale (10 gives SpamAssassin's familiar `7.9 / 5.0`), rule-like symbols,
-/// a report, and the header fields PROCESS adds.
+/// configured scale (`VerdictHeaders.scale`), rule-like symbols, a report, and the
+/// header fields PROCESS adds.
 public struct SpamdVerdictText: Sendable {
     public let verdict: Verdict
-    public let scale: Double
+    public let verdictHeaders: VerdictHeaders
     /// Only the first part of the message was scored.
     public let truncated: Bool
 
-    public init(verdict: Verdict, scale: Double, truncated: Bool = false) {
+    public init(verdict: Verdict, headers: VerdictHeaders, truncated: Bool = false) {
         self.verdict = verdict
-        self.scale = scale
+        verdictHeaders = headers
         self.truncated = truncated
     }
 
-    private var formatter: VerdictHeaders {
-        var formatter = VerdictHeaders()
-        formatter.scale = scale
-        return formatter
-    }
-
-    public var requiredScore: String { formatter.requiredScore(verdict) }
+    public var requiredScore: String { verdictHeaders.requiredScore(verdict) }
 
     /// The score with one decimal (see VerdictHeaders.score: ham never prints a score
     /// that rounds up to the threshold).
-    public var score: String { formatter.score(verdict) }
+    public var score: String { verdictHeaders.score(verdict) }
 
     /// The rule names SYMBOLS lists: the verdict, the probability band (like
     /// SpamAssassin's BAYES_xx: SPAMTUNE_P70 is 0.70 <= P(spam) < 0.80), and how it was reached.
@@ -76,9 +70,7 @@ public struct SpamdVerdictText: Sendable {
     }
 
     /// The header fields PROCESS and HEADERS add (replacing fields of the same names).
-    public func headerFields(flag: String, score scoreName: String, status: String) -> [(name: String, value: String)] {
-        VerdictHeaders(flagName: flag, scoreName: scoreName, statusName: status, scale: scale).fields(for: verdict, tests: symbols)
-    }
+    public var headerFields: [(name: String, value: String)] { verdictHeaders.fields(for: verdict, tests: symbols) }
 
     private static func reportLine(points: String, rule: String, description: String) -> String {
         let paddedPoints = String(repeating: " ", count: max(0, 4 - points.count)) + points

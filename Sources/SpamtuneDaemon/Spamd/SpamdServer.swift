@@ -39,7 +39,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         limits.wholeMessageBytes = max(configuration.spamdMaxBodyBytes, configuration.maxMessageBytes)
         limits.requestSeconds = configuration.connectionTimeout
         reader = SpamdRequestReader(limits: limits)
-        feedback = try FeedbackStore(configuration: configuration, log: context.log)
+        feedback = try FeedbackStore(configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log)
         learning = LearningPolicy(configuration)
         allowedNetworks = configuration.spamdAllowedNetworks
         drainSeconds = min(configuration.connectionTimeout, configuration.messageDeadline + 5)
@@ -137,14 +137,13 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         }
         let answersWithMessage = request.verb == .process || request.verb == .headers
         context.log.message(incoming.envelope, verdict: verdict, action: answersWithMessage ? .headers : .answer, bytes: incoming.scoredBytes)
-        let configuration = context.configuration
-        let text = SpamdVerdictText(verdict: verdict, scale: configuration.scoreScale, truncated: incoming.isTruncated)
+        let text = SpamdVerdictText(verdict: verdict, headers: context.verdictHeaders, truncated: incoming.isTruncated)
         var message: [UInt8]?
         if answersWithMessage {
             do {
                 message = try SpamdResponse.rewrittenMessage(
                     incoming.message,
-                    fields: text.headerFields(flag: configuration.flagHeader, score: configuration.scoreHeader, status: configuration.statusHeader),
+                    fields: text.headerFields,
                     headersOnly: request.verb == .headers)
             } catch {
                 return SpamdResponse.error(SpamdRequestError(.software, "cannot add the verdict header fields: \(error)"))

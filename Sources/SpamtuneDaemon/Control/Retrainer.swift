@@ -11,16 +11,16 @@ import Glibc
 /// its own (stopping the daemon does not stop a training run), with its output appended
 /// to `<state_directory>/retrain.log`, at the timer unit's priority (nice 10), so a
 /// training run never slows scoring. The daemon reaps it and remembers how it ended.
-public final class Retrainer: @unchecked Sendable {
+final class Retrainer: @unchecked Sendable {
     /// spamtune-train.service's Nice=.
     static let niceness: Int32 = 10
 
-    public let command: [String]
-    public let logPath: String
+    let command: [String]
+    let logPath: String
     private let lock = NSLock()
     private var state: RetrainState?
 
-    public init(configuration: DaemonConfiguration) {
+    init(configuration: DaemonConfiguration) {
         command = Self.command(for: configuration)
         logPath = (configuration.stateDirectory as NSString).appendingPathComponent("retrain.log")
     }
@@ -53,14 +53,14 @@ public final class Retrainer: @unchecked Sendable {
     }
 
     /// The last run, or the one under way.
-    public var last: RetrainState? {
+    var last: RetrainState? {
         lock.lock()
         defer { lock.unlock() }
         return state
     }
 
     /// Starts the command; fails when one is still running or it cannot be started.
-    public func start() throws -> RetrainState {
+    func start() throws -> RetrainState {
         lock.lock()
         defer { lock.unlock() }
         if let state, state.running {

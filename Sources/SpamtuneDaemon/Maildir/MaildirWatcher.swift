@@ -12,8 +12,8 @@ import Glibc
 /// One thread reads inotify events and queues work; a few workers do it (several, so
 /// the scoring service can batch their messages). Messages are never held in memory
 /// between threads: a job is a file name, and the file on disk is the truth.
-public final class MaildirWatcher: WayIn, @unchecked Sendable {
-    public let name: String
+final class MaildirWatcher: WayIn, @unchecked Sendable {
+    let name: String
 
     /// Time between attempts at a message the scoring service gave no verdict for.
     static let retryDelay = 30.0
@@ -45,7 +45,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     private var movedFrom = MaildirMoveCookies()
 
     /// The way-in factory: nil when no Maildir is configured.
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
         let feedback = try FeedbackStore(configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log)
@@ -57,7 +57,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
 
     /// Reads the Maildir secret (creating it), checks nothing else yet: Maildirs that do
     /// not exist are waited for. Call `start()` to begin.
-    public init(
+    init(
         configuration: DaemonConfiguration, verdictHeaders: VerdictHeaders, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil
     ) throws {
         self.log = log
@@ -77,7 +77,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     }
 
     /// Starts the watcher thread (which recovers and scans each Maildir) and the workers.
-    public func start() {
+    func start() {
         for index in 0..<workerCount {
             workersDone.enter()
             let worker = Thread { [self] in
@@ -101,7 +101,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
 
     /// Graceful: the messages being scored are finished and the feedback already
     /// noticed is recorded; messages still waiting stay in new/ for the next start.
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         stateLock.lock()
         let alreadyStopping = stopping
         stopping = true

@@ -3,14 +3,14 @@ import SpamtuneConfiguration
 
 /// What the milter does with a verdict: the configured thresholds, and the header fields
 /// every way in writes.
-public struct MilterPolicy: Sendable, Equatable {
-    public var verdictHeaders: VerdictHeaders
+struct MilterPolicy: Sendable, Equatable {
+    var verdictHeaders: VerdictHeaders
     /// P(spam) at or above which spam is rejected (550 5.7.1); nil: never.
-    public var rejectThreshold: Double?
+    var rejectThreshold: Double?
     /// P(spam) at or above which spam is quarantined (Postfix: the hold queue); nil: never.
-    public var quarantineThreshold: Double?
+    var quarantineThreshold: Double?
 
-    public init(_ configuration: DaemonConfiguration, headers: VerdictHeaders) {
+    init(_ configuration: DaemonConfiguration, headers: VerdictHeaders) {
         verdictHeaders = headers
         rejectThreshold = configuration.rejectThreshold
         quarantineThreshold = configuration.quarantineThreshold
@@ -18,9 +18,9 @@ public struct MilterPolicy: Sendable, Equatable {
 
     /// The headers spamtune writes; copies that arrive with the message are removed, so a
     /// sender cannot pre-set `X-Spam-Flag: NO`.
-    public var headerNames: [String] { verdictHeaders.names }
+    var headerNames: [String] { verdictHeaders.names }
 
-    public enum Action: Equatable, Sendable {
+    enum Action: Equatable, Sendable {
         /// Deliver, with the headers.
         case accept
         /// Deliver to the quarantine (with the headers), for this reason.
@@ -31,21 +31,21 @@ public struct MilterPolicy: Sendable, Equatable {
         case temporaryFailure(reply: String)
     }
 
-    public struct Decision: Equatable, Sendable {
-        public var action: Action
+    struct Decision: Equatable, Sendable {
+        var action: Action
         /// Header fields to add, in order.
-        public var headers: [Header]
+        var headers: [Header]
     }
 
-    public struct Header: Equatable, Sendable {
-        public var name: String
-        public var value: String
+    struct Header: Equatable, Sendable {
+        var name: String
+        var value: String
     }
 
     /// Spam is rejected or quarantined only when it is spam by the spam threshold as well
     /// as at or above the reject or quarantine threshold, so a low reject threshold never
     /// turns away a message the model calls ham.
-    public func decide(_ verdict: Verdict) -> Decision {
+    func decide(_ verdict: Verdict) -> Decision {
         switch verdict.outcome {
         case let .temporaryFailure(reason):
             return Decision(

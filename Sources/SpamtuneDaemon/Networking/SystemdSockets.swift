@@ -28,7 +28,7 @@ public final class SystemdSockets: @unchecked Sendable {
     private let lock = NSLock()
     private var unclaimed: [(address: ListenAddress, descriptor: Int32)]
     /// What was passed, for the log: "milter (unix:/run/spamtune/milter.sock)".
-    public let summary: [String]
+    let summary: [String]
 
     /// No sockets from systemd: every configured socket is bound by the daemon.
     public init() {
@@ -88,7 +88,7 @@ public final class SystemdSockets: @unchecked Sendable {
     }
 
     /// The descriptor systemd passed for `address`, once; nil when the daemon binds it itself.
-    public func take(_ address: ListenAddress) -> Int32? {
+    func take(_ address: ListenAddress) -> Int32? {
         lock.withLock {
             guard let index = unclaimed.firstIndex(where: { $0.address == address }) else { return nil }
             return unclaimed.remove(at: index).descriptor
@@ -135,7 +135,7 @@ public final class SystemdSockets: @unchecked Sendable {
     }
 }
 
-public struct SystemdSocketError: Error, CustomStringConvertible {
-    public let description: String
+struct SystemdSocketError: Error, CustomStringConvertible {
+    let description: String
     init(_ description: String) { self.description = description }
 }

@@ -2,7 +2,7 @@ import Foundation
 import SpamtuneConfiguration
 
 /// Why a message was not given to the model: the rule that decided it.
-public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
+enum PolicyRule: String, Sendable, Equatable, CaseIterable {
     /// The client authenticated (SASL) and `skip_authenticated = yes`.
     case authenticated
     /// The client's address is in `trusted_networks`.
@@ -12,7 +12,7 @@ public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
     /// The sender or the client's network is in `deny_senders`: spam, whatever the model says.
     case denyList = "deny-list"
 
-    public var isSpam: Bool { self == .denyList }
+    var isSpam: Bool { self == .denyList }
 }
 
 /// The gate in front of the model, which every way in (milter, spamd, Maildir) passes
@@ -27,7 +27,7 @@ public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
 /// The deny list comes first so that no other rule lets a sender the admin refused
 /// through. A rule can only use what the way in knows (`MessageEnvelope`): over spamd
 /// and in Maildirs, only the sender from the message's header.
-public final class Policy: @unchecked Sendable {
+final class Policy: @unchecked Sendable {
     /// The rules as configured; the list files are read from them at start and on reload.
     struct Rules: Sendable {
         var skipAuthenticated: Bool
@@ -44,9 +44,9 @@ public final class Policy: @unchecked Sendable {
     }
 
     /// The rule that decided a message, and the list entry that matched, if any.
-    public struct Match: Sendable, Equatable {
-        public var rule: PolicyRule
-        public var entry: String?
+    struct Match: Sendable, Equatable {
+        var rule: PolicyRule
+        var entry: String?
     }
 
     private let configuration: DaemonConfiguration
@@ -66,7 +66,7 @@ public final class Policy: @unchecked Sendable {
 
     /// Reads the list files again (SIGHUP, `spamtune reload`). A file that cannot be read
     /// now keeps the lists as they were, with an error in the log.
-    public func reload() {
+    func reload() {
         do {
             let fresh = try Rules(configuration)
             lock.withLock { rules = fresh }
@@ -84,7 +84,7 @@ public final class Policy: @unchecked Sendable {
     }
 
     /// The rule that decides a message with this envelope; nil: the model decides.
-    public func match(_ envelope: MessageEnvelope) -> Match? {
+    func match(_ envelope: MessageEnvelope) -> Match? {
         let rules = lock.withLock { self.rules }
         let client = envelope.clientAddressBytes
         if let entry = rules.denySenders.match(sender: envelope.sender, client: client) { return Match(rule: .denyList, entry: entry) }
@@ -98,7 +98,7 @@ public final class Policy: @unchecked Sendable {
 
     /// The verdict on one message: the policy's, or the model's. Blocks until the
     /// verdict or the deadline.
-    public func verdict(on message: IncomingMessage) -> Verdict {
+    func verdict(on message: IncomingMessage) -> Verdict {
         guard let match = match(message.envelope) else {
             return service.score(message)
         }

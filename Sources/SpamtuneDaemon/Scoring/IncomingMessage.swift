@@ -10,18 +10,18 @@ import SpamtuneMail
 /// of what it reads (the milter's body chunks, the Maildir file, spamd's CHECK, SYMBOLS
 /// and REPORT bodies), except spamd's PROCESS and HEADERS, which answer with the whole
 /// message and so hold it.
-public struct IncomingMessage: Sendable {
-    public var envelope: MessageEnvelope
+struct IncomingMessage: Sendable {
+    var envelope: MessageEnvelope
     /// The message as the way in kept it.
-    public let message: MailMessage
+    let message: MailMessage
     /// What the model reads: the first `max_message_size` bytes of `message`, with the
     /// header parsed for `message` (the same value when it is no larger).
-    public let scoredPart: MailMessage
+    let scoredPart: MailMessage
     /// The size of the whole message as it arrived, of which `message` may be the first part.
-    public let receivedBytes: Int
+    let receivedBytes: Int
 
     /// `bytes`: what the way in kept of a message of `receivedBytes` bytes.
-    public init(_ bytes: [UInt8], receivedBytes: Int? = nil, maxMessageBytes: Int, envelope: MessageEnvelope) {
+    init(_ bytes: [UInt8], receivedBytes: Int? = nil, maxMessageBytes: Int, envelope: MessageEnvelope) {
         self.envelope = envelope
         message = MailMessage(bytes: bytes)
         scoredPart = message.prefix(maxMessageBytes)
@@ -29,14 +29,14 @@ public struct IncomingMessage: Sendable {
     }
 
     /// Only the first part of the message was scored.
-    public var isTruncated: Bool { receivedBytes > scoredPart.bytes.count }
+    var isTruncated: Bool { receivedBytes > scoredPart.bytes.count }
 
     /// The bytes the model's text came from, for the log line.
-    public var scoredBytes: Int { scoredPart.bytes.count }
+    var scoredBytes: Int { scoredPart.bytes.count }
 
     /// The sender the message's own header names (`MessageEnvelope.headerSender`).
-    public var headerSender: String? { MessageEnvelope.headerSender(of: message) }
+    var headerSender: String? { MessageEnvelope.headerSender(of: message) }
 
     /// The Message-ID (`MessageEnvelope.messageID`).
-    public var messageID: String { MessageEnvelope.messageID(of: message) }
+    var messageID: String { MessageEnvelope.messageID(of: message) }
 }

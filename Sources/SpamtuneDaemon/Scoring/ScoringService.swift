@@ -14,22 +14,22 @@ import SpamtuneSupport
 /// checkpoint beside the old one and swaps it in between batches: no request is
 /// dropped, and a checkpoint that fails to load leaves the old model serving.
 public final class ScoringService: @unchecked Sendable {
-    public struct Settings: Sendable {
-        public var queueLimit = 256
+    struct Settings: Sendable {
+        var queueLimit = 256
         /// Queue places only the milter may take: mail keeps flowing through Postfix
         /// while spamc clients fill the rest.
-        public var milterReserve = 64
-        public var batchMaxMessages = 16
-        public var batchMaxTokens = 4096
-        public var deadline = 30.0
-        public var failureAction = DaemonConfiguration.FailureAction.accept
-        public var cacheEntries = 10_000
+        var milterReserve = 64
+        var batchMaxMessages = 16
+        var batchMaxTokens = 4096
+        var deadline = 30.0
+        var failureAction = DaemonConfiguration.FailureAction.accept
+        var cacheEntries = 10_000
         /// Overrides the checkpoint's threshold when set.
-        public var spamThreshold: Double?
+        var spamThreshold: Double?
 
-        public init() {}
+        init() {}
 
-        public init(_ configuration: DaemonConfiguration) {
+        init(_ configuration: DaemonConfiguration) {
             queueLimit = configuration.queueLimit
             // Without a milter there is nobody to reserve for.
             let hasMilter = configuration.milterListen != nil || configuration.milterTCPListen != nil
@@ -45,18 +45,18 @@ public final class ScoringService: @unchecked Sendable {
 
     /// The loaded model and what identifies it.
     public final class LoadedModel: @unchecked Sendable {
-        public let classifier: SpamClassifier
+        let classifier: SpamClassifier
         public let version: String
-        public let loadedAt: Date
-        public init(classifier: SpamClassifier, version: String) {
+        let loadedAt: Date
+        init(classifier: SpamClassifier, version: String) {
             self.classifier = classifier
             self.version = version
             loadedAt = Date()
         }
     }
 
-    public let settings: Settings
-    public let statistics = ServiceStatistics()
+    let settings: Settings
+    let statistics = ServiceStatistics()
     private let log: Logger
     private let loader: () throws -> LoadedModel
     private let lock = NSCondition()
@@ -68,7 +68,7 @@ public final class ScoringService: @unchecked Sendable {
     private let reloadLock = NSLock()
 
     /// `loader` loads the current checkpoint; it is called now and on every reload.
-    public init(settings: Settings, log: Logger, loader: @escaping () throws -> LoadedModel) throws {
+    init(settings: Settings, log: Logger, loader: @escaping () throws -> LoadedModel) throws {
         self.settings = settings
         self.log = log
         self.loader = loader
@@ -87,7 +87,7 @@ public final class ScoringService: @unchecked Sendable {
         return model
     }
 
-    public var queueDepth: Int {
+    var queueDepth: Int {
         lock.lock()
         defer { lock.unlock() }
         return queue.count
@@ -95,7 +95,7 @@ public final class ScoringService: @unchecked Sendable {
 
     /// Scores a message's `scoredPart`. Blocks until the verdict or the deadline. The
     /// ways in reach it through `Policy`, which decides first.
-    public func score(_ message: IncomingMessage) -> Verdict {
+    func score(_ message: IncomingMessage) -> Verdict {
         let started = DispatchTime.now()
         let deadline = started + settings.deadline
         let model = currentModel
@@ -107,7 +107,7 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     /// Scores plain text: no way in sends any, only the tests.
-    package func score(text: String, channel: Channel) -> Verdict {
+    func score(text: String, channel: Channel) -> Verdict {
         let started = DispatchTime.now()
         let model = currentModel
         let verdict = scoreInput(
@@ -224,7 +224,7 @@ public final class ScoringService: @unchecked Sendable {
     /// Loads the checkpoint again (a new `current` version, say) and swaps it in. On
     /// failure the old model keeps serving and the error is returned.
     @discardableResult
-    public func reload() -> Result<LoadedModel, Error> {
+    func reload() -> Result<LoadedModel, Error> {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         do {
@@ -243,7 +243,7 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     /// Scores what is queued, then stops the scoring thread. Later requests fail as configured.
-    public func drainAndStop() {
+    func drainAndStop() {
         lock.lock()
         stopping = true
         lock.broadcast()

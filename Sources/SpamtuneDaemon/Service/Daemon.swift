@@ -15,27 +15,27 @@ public protocol WayIn: AnyObject, Sendable {
 
 /// What every way in is given when it starts.
 public struct DaemonContext: Sendable {
-    public let configuration: DaemonConfiguration
+    let configuration: DaemonConfiguration
     /// The verdict's header fields and score scale, the same at every way in.
-    public let verdictHeaders: VerdictHeaders
-    public let service: ScoringService
+    let verdictHeaders: VerdictHeaders
+    let service: ScoringService
     /// The rules every message passes before the model; it holds `service`.
-    public let policy: Policy
-    public let log: Logger
+    let policy: Policy
+    let log: Logger
     /// Sockets systemd passed (socket activation), claimed by the ways in that listen on them.
-    public let systemdSockets: SystemdSockets
+    let systemdSockets: SystemdSockets
     /// Asks the daemon to reload its checkpoint (the control socket's `reload`).
-    public let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
+    let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
 }
 
 /// spamtuned: loads the checkpoint once, starts every configured way in, reloads on
 /// SIGHUP (or the control socket), drains and exits on SIGTERM.
 public final class Daemon: @unchecked Sendable {
-    public let configuration: DaemonConfiguration
-    public let verdictHeaders: VerdictHeaders
-    public let log: Logger
+    let configuration: DaemonConfiguration
+    let verdictHeaders: VerdictHeaders
+    let log: Logger
     public let service: ScoringService
-    public let policy: Policy
+    let policy: Policy
     private let systemdSockets: SystemdSockets
     private let notifier = SystemdNotifier()
     private var waysIn: [WayIn] = []
@@ -73,7 +73,7 @@ public final class Daemon: @unchecked Sendable {
         policy = Policy(configuration: configuration, rules: rules, service: service, log: log)
     }
 
-    public var context: DaemonContext {
+    var context: DaemonContext {
         DaemonContext(
             configuration: configuration, verdictHeaders: verdictHeaders, service: service, policy: policy, log: log, systemdSockets: systemdSockets
         ) { [weak self] in
@@ -110,12 +110,12 @@ public final class Daemon: @unchecked Sendable {
         stopped.wait()
     }
 
-    public func stop() {
+    func stop() {
         queue.async { self.shutDown() }
     }
 
     /// Loads the checkpoint again and reads the policy's list files again.
-    public func reload() -> Result<ScoringService.LoadedModel, Error> {
+    func reload() -> Result<ScoringService.LoadedModel, Error> {
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(DispatchTime.now().uptimeNanoseconds / 1000)\nSTATUS=reloading")
         policy.reload()
         let result = service.reload()

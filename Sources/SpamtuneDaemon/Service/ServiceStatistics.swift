@@ -2,8 +2,8 @@ import Foundation
 
 /// Counts and latencies for `spamtune status`: verdicts per way in, latency
 /// percentiles over the last messages, batch sizes, queue depth, reloads, uptime.
-public final class ServiceStatistics: @unchecked Sendable {
-    public let startedAt = Date()
+final class ServiceStatistics: @unchecked Sendable {
+    let startedAt = Date()
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
     private var latencies = [Double](repeating: 0, count: 10_000)
@@ -51,19 +51,19 @@ public final class ServiceStatistics: @unchecked Sendable {
         lock.unlock()
     }
 
-    public struct Snapshot: Codable, Sendable, Equatable {
-        public var uptimeSeconds: Double
-        public var counts: [String: Int]
-        public var latencyP50: Double?
-        public var latencyP90: Double?
-        public var latencyP99: Double?
-        public var batches: Int
-        public var meanBatchSize: Double
-        public var maximumQueueDepth: Int
-        public var reloads: Int
+    struct Snapshot: Codable, Sendable, Equatable {
+        var uptimeSeconds: Double
+        var counts: [String: Int]
+        var latencyP50: Double?
+        var latencyP90: Double?
+        var latencyP99: Double?
+        var batches: Int
+        var meanBatchSize: Double
+        var maximumQueueDepth: Int
+        var reloads: Int
     }
 
-    public func snapshot() -> Snapshot {
+    func snapshot() -> Snapshot {
         lock.lock()
         defer { lock.unlock() }
         let recent = Array(latencies.prefix(min(latencyCount, latencies.count))).sorted()

@@ -4,27 +4,27 @@ import SpamtuneMail
 /// How a verdict reads in spamd's terms: a score and a required score on the
 /// configured scale (`VerdictHeaders.scale`), rule-like symbols, a report, and the
 /// header fields PROCESS adds.
-public struct SpamdVerdictText: Sendable {
-    public let verdict: Verdict
-    public let verdictHeaders: VerdictHeaders
+struct SpamdVerdictText: Sendable {
+    let verdict: Verdict
+    let verdictHeaders: VerdictHeaders
     /// Only the first part of the message was scored.
-    public let truncated: Bool
+    let truncated: Bool
 
-    public init(verdict: Verdict, headers: VerdictHeaders, truncated: Bool = false) {
+    init(verdict: Verdict, headers: VerdictHeaders, truncated: Bool = false) {
         self.verdict = verdict
         verdictHeaders = headers
         self.truncated = truncated
     }
 
-    public var requiredScore: String { verdictHeaders.requiredScore(verdict) }
+    var requiredScore: String { verdictHeaders.requiredScore(verdict) }
 
     /// The score with one decimal (see VerdictHeaders.score: ham never prints a score
     /// that rounds up to the threshold).
-    public var score: String { verdictHeaders.score(verdict) }
+    var score: String { verdictHeaders.score(verdict) }
 
     /// The rule names SYMBOLS lists: the verdict, the probability band (like
     /// SpamAssassin's BAYES_xx: SPAMTUNE_P70 is 0.70 <= P(spam) < 0.80), and how it was reached.
-    public var symbols: [String] {
+    var symbols: [String] {
         switch verdict.outcome {
         case .failedOpen, .temporaryFailure:
             return ["SPAMTUNE_UNSCORED"]
@@ -41,7 +41,7 @@ public struct SpamdVerdictText: Sendable {
 
     /// REPORT's body, laid out like SpamAssassin's so that tools reading its
     /// "Content analysis details" lines keep working.
-    public var report: String {
+    var report: String {
         let probability = Self.fixed(verdict.spamProbability, digits: 4)
         var description: String
         switch verdict.outcome {
@@ -70,7 +70,7 @@ public struct SpamdVerdictText: Sendable {
     }
 
     /// The header fields PROCESS and HEADERS add (replacing fields of the same names).
-    public var headerFields: [(name: String, value: String)] { verdictHeaders.fields(for: verdict, tests: symbols) }
+    var headerFields: [(name: String, value: String)] { verdictHeaders.fields(for: verdict, tests: symbols) }
 
     private static func reportLine(points: String, rule: String, description: String) -> String {
         let paddedPoints = String(repeating: " ", count: max(0, 4 - points.count)) + points

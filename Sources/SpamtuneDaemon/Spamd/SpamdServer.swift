@@ -13,8 +13,8 @@ import SpamtuneMail
 /// A connection carries one request. A request that breaks the protocol gets an error
 /// status line and its connection is closed; nothing a client sends affects another
 /// connection.
-public final class SpamdServer: WayIn, @unchecked Sendable {
-    public let name: String
+final class SpamdServer: WayIn, @unchecked Sendable {
+    let name: String
     private let context: DaemonContext
     private let listeners: [SocketListener]
     private let tcpListener: SocketListener?
@@ -25,13 +25,13 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     private let drainSeconds: Double
 
     /// The factory `WaysIn.all` lists: nil when neither socket is configured.
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard configuration.spamdListen != nil || configuration.spamdTCPListen != nil else { return nil }
         return try SpamdServer(context: context)
     }
 
-    public init(context: DaemonContext) throws {
+    init(context: DaemonContext) throws {
         self.context = context
         let configuration = context.configuration
         var limits = SpamdLimits()
@@ -78,9 +78,9 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     }
 
     /// The TCP port, when listening on TCP (tests listen on a port the system picks).
-    public var tcpPort: UInt16? { tcpListener?.boundPort }
+    var tcpPort: UInt16? { tcpListener?.boundPort }
 
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         for listener in listeners { listener.stop(closeConnections: !graceful) }
         if graceful {
             for listener in listeners { listener.waitForConnections(seconds: drainSeconds) }
@@ -110,7 +110,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     }
 
     /// The answer to one request from `peer` (all of it: the connection closes after it).
-    public func respond(to request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
+    func respond(to request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
         switch request.verb {
         case .ping: return SpamdResponse.pong()
         case .skip: return []

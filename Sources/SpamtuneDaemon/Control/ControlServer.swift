@@ -9,7 +9,7 @@ import Glibc
 /// The control socket (`control_socket`, with `control_socket_mode` and
 /// `control_socket_group` deciding who may use it): status, reload and retrain for the
 /// `spamtune` command. See ControlProtocol.swift for the wire format.
-final class ControlServer: WayIn, @unchecked Sendable {
+final class ControlServer: WayIn, Sendable {
     let name: String
     private let context: DaemonContext
     private let listener: SocketListener

@@ -11,14 +11,13 @@ import Glibc
 /// its own (stopping the daemon does not stop a training run), with its output appended
 /// to `<state_directory>/retrain.log`, at the timer unit's priority (nice 10), so a
 /// training run never slows scoring. The daemon reaps it and remembers how it ended.
-final class Retrainer: @unchecked Sendable {
+final class Retrainer: Sendable {
     /// spamtune-train.service's Nice=.
     static let niceness: Int32 = 10
 
     let command: [String]
     let logPath: String
-    private let lock = NSLock()
-    private var state: RetrainState?
+    private let state = Mutex<RetrainState?>(nil)
 
     init(configuration: DaemonConfiguration) {
         command = Self.command(for: configuration)
@@ -53,24 +52,21 @@ final class Retrainer: @unchecked Sendable {
     }
 
     /// The last run, or the one under way.
-    var last: RetrainState? {
-        lock.lock()
-        defer { lock.unlock() }
-        return state
-    }
+    var last: RetrainState? { state.withLock { $0 } }
 
     /// Starts the command; fails when one is still running or it cannot be started.
     func start() throws -> RetrainState {
-        lock.lock()
-        defer { lock.unlock() }
-        if let state, state.running {
-            throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
+        let started = try state.withLock { state in
+            if let state, state.running {
+                throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
+            }
+            let pid = try spawnNiced()
+            state = RetrainState(
+                pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
+                exitStatus: nil)
+            return state!
         }
-        let pid = try spawnNiced()
-        let started = RetrainState(
-            pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
-            exitStatus: nil)
-        state = started
+        let pid = started.pid
         let reaper = Thread { [self] in reap(pid) }
         reaper.name = "spamtune-retrain-reaper"
         reaper.start()
@@ -83,12 +79,12 @@ final class Retrainer: @unchecked Sendable {
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import.
         let signal = status & 0x7F
         let exitStatus = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
-        lock.lock()
-        if state?.pid == pid {
-            state?.running = false
-            state?.exitStatus = exitStatus
+        state.withLock { state in
+            if state?.pid == pid {
+                state?.running = false
+                state?.exitStatus = exitStatus
+            }
         }
-        lock.unlock()
     }
 
     /// spawn() from a thread of its own at `niceness`: Linux keeps the nice value per

@@ -362,14 +362,14 @@ final class FeedbackStore: Sendable {
         close(fd)
     }
 
-    private static let counter = Counter()
+    private static let counter = Atomic<Int>(0)
 
     /// `time.PpidQn.host`, as Maildir deliveries name their files.
     private static func uniqueName() -> String {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let hostName = String(cString: host).replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
-        return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.next()).\(hostName)"
+        return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.wrappingAdd(1, ordering: .relaxed).newValue).\(hostName)"
     }
 
     /// A name safe in a file name: letters, digits, '-', '_' and what `keeping` adds.
@@ -389,14 +389,3 @@ final class FeedbackStore: Sendable {
 /// Serialises the writers of every store in the process: labels arrive rarely (a user
 /// action), and one lock keeps a relabel from racing another on the same message.
 private let writeLock = NSLock()
-
-private final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneMail
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ import Glibc
 ///
 /// So each message is in exactly one place a mail client sees (new/, cur/ or the Junk
 /// folder) except between claim and commit, when it is in tmp/ and recovery delivers it.
-final class MaildirDelivery: @unchecked Sendable {
+final class MaildirDelivery: Sendable {
     struct Settings: Sendable {
         var maxMessageBytes: Int
         var headers: VerdictHeaders
@@ -325,16 +326,19 @@ final class MaildirDelivery: @unchecked Sendable {
 /// The files spamtuned itself just put into watched directories, by path and inode, so
 /// the inotify events its own renames cause are recognised without reading the file.
 /// Bounded: only the last few thousand are kept (an older event just costs a read).
-final class MaildirOwnWrites: @unchecked Sendable {
+final class MaildirOwnWrites: Sendable {
     private struct Entry: Hashable {
         let path: String
         let inode: UInt64
     }
 
-    private let lock = NSLock()
-    private var entries = Set<Entry>()
-    private var order: [Entry] = []
-    private var next = 0
+    private struct Recent {
+        var entries = Set<Entry>()
+        var order: [Entry] = []
+        var next = 0
+    }
+
+    private let recent = Mutex(Recent())
     private let capacity: Int
 
     init(capacity: Int = 4096) {
@@ -343,21 +347,19 @@ final class MaildirOwnWrites: @unchecked Sendable {
 
     func insert(_ path: String, inode: UInt64) {
         let entry = Entry(path: path, inode: inode)
-        lock.lock()
-        defer { lock.unlock() }
-        guard entries.insert(entry).inserted else { return }
-        if order.count < capacity {
-            order.append(entry)
-        } else {
-            entries.remove(order[next])
-            order[next] = entry
-            next = (next + 1) % capacity
+        recent.withLock { recent in
+            guard recent.entries.insert(entry).inserted else { return }
+            if recent.order.count < capacity {
+                recent.order.append(entry)
+            } else {
+                recent.entries.remove(recent.order[recent.next])
+                recent.order[recent.next] = entry
+                recent.next = (recent.next + 1) % capacity
+            }
         }
     }
 
     func contains(_ path: String, inode: UInt64) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries.contains(Entry(path: path, inode: inode))
+        recent.withLock { $0.entries.contains(Entry(path: path, inode: inode)) }
     }
 }

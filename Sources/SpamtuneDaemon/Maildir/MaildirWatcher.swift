@@ -12,6 +12,7 @@ import Glibc
 /// One thread reads inotify events and queues work; a few workers do it (several, so
 /// the scoring service can batch their messages). Messages are never held in memory
 /// between threads: a job is a file name, and the file on disk is the truth.
+// @unchecked Sendable: `stopping` and `retries` are guarded by `stateLock`; the watch tables are owned by the watcher thread.
 final class MaildirWatcher: WayIn, @unchecked Sendable {
     let name: String
 
@@ -313,6 +314,7 @@ struct MaildirMoveCookies {
 
 /// The jobs waiting and running. A job already waiting or running is not added twice
 /// (the events of one delivery, or of spamtuned's own renames, collapse into one).
+// @unchecked Sendable: all of its state is guarded by `condition`.
 final class MaildirJobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var waiting: [MaildirJob] = []

@@ -14,7 +14,7 @@ import Glibc
 /// `milter_tcp_listen`; each MTA connection is served on a thread of its own, so one
 /// slow or broken peer holds up nobody else. A peer that breaks the protocol is logged
 /// and its connection alone is closed.
-final class MilterServer: WayIn, @unchecked Sendable {
+final class MilterServer: WayIn, Sendable {
     let name: String
     private let listeners: [SocketListener]
     private let milterPolicy: MilterPolicy
@@ -24,8 +24,7 @@ final class MilterServer: WayIn, @unchecked Sendable {
     private let log: Logger
     private let drainSeconds: Double
     private let stopping = Atomic<Bool>(false)
-    private let sessionsLock = NSLock()
-    private var sessions: [ObjectIdentifier: (session: MilterSession, connection: SocketConnection)] = [:]
+    private let sessions = Mutex<[ObjectIdentifier: (session: MilterSession, connection: SocketConnection)]>([:])
 
     /// The factory for `WaysIn.all`: nil when both milter addresses are off.
     static func make(_ context: DaemonContext) throws -> WayIn? {
@@ -77,7 +76,7 @@ final class MilterServer: WayIn, @unchecked Sendable {
     var tcpPort: UInt16? { listeners.lazy.compactMap(\.boundPort).first }
 
     /// Connections open now.
-    var openConnections: Int { sessionsLock.withLock { sessions.count } }
+    var openConnections: Int { sessions.withLock { $0.count } }
 
     /// Stops accepting. Graceful: idle connections close at once (the MTA opens a new one
     /// for its next message, or applies its default action while spamtuned is down), and
@@ -91,7 +90,7 @@ final class MilterServer: WayIn, @unchecked Sendable {
         if graceful {
             let end = Date(timeIntervalSinceNow: drainSeconds)
             while Date() < end {
-                let busy = sessionsLock.withLock { () -> Int in
+                let busy = sessions.withLock { sessions -> Int in
                     var busy = 0
                     for entry in sessions.values {
                         if entry.session.isInMessage { busy += 1 } else { entry.connection.shutdown() }
@@ -102,7 +101,7 @@ final class MilterServer: WayIn, @unchecked Sendable {
                 usleep(20_000)
             }
         }
-        sessionsLock.withLock { for entry in sessions.values { entry.connection.shutdown() } }
+        sessions.withLock { for entry in $0.values { entry.connection.shutdown() } }
         for listener in listeners { listener.waitForConnections(seconds: 2) }
     }
 
@@ -116,8 +115,8 @@ final class MilterServer: WayIn, @unchecked Sendable {
         let session = MilterSession(
             milterPolicy: milterPolicy, maxMessageBytes: maxMessageBytes, policy: policy, log: log, peer: connection.peerDescription)
         let key = ObjectIdentifier(session)
-        sessionsLock.withLock { sessions[key] = (session, connection) }
-        defer { sessionsLock.withLock { sessions[key] = nil } }
+        sessions.withLock { $0[key] = (session, connection) }
+        defer { sessions.withLock { $0[key] = nil } }
         if stopping.load(ordering: .acquiring) { return }
 
         while true {

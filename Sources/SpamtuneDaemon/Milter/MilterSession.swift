@@ -4,6 +4,7 @@ import Synchronization
 /// SMTP sessions (each ended by quit-new-connection) with any number of messages
 /// (each ended by end of body or abort). Commands go in, replies come out; the socket
 /// is the server's business.
+// @unchecked Sendable: only its connection's thread drives it; other threads read `isInMessage`, an atomic.
 final class MilterSession: @unchecked Sendable {
     /// What spamtuned asks of the MTA, before intersecting with what the MTA offers.
     static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]

@@ -40,6 +40,7 @@ struct ConnectionLimits: Sendable, Equatable {
 /// A Unix socket path is only ever taken over from a dead daemon: a socket that answers
 /// is left alone (the start fails), and at exit a listener removes the socket file only
 /// when it is still the one it created.
+// @unchecked Sendable: `acceptThread` is set once in `start`; the rest is immutable, atomic or the locked `table`.
 final class SocketListener: @unchecked Sendable {
     let address: ListenAddress
     let limits: ConnectionLimits
@@ -295,6 +296,7 @@ final class SocketListener: @unchecked Sendable {
 
 /// One accepted connection: blocking reads and writes with timeouts, and a read
 /// buffer for line- and length-framed protocols.
+// @unchecked Sendable: the read buffer belongs to the serving thread; other threads only call `shutdown()` or read its atomics.
 final class SocketConnection: @unchecked Sendable {
     /// The peer's IP address on TCP; nil on a Unix socket.
     let peer: [UInt8]?
@@ -473,6 +475,7 @@ public struct SocketError: Error, CustomStringConvertible {
 }
 
 /// The open connections of one listener, by peer: who is admitted, who makes room.
+// @unchecked Sendable: both tables are read and written under `lock`.
 final class ConnectionTable: @unchecked Sendable {
     enum Admission {
         /// In; `evicted` is a silent connection closed to make room.

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneConfiguration
+import Synchronization
 
 /// Why a message was not given to the model: the rule that decided it.
 enum PolicyRule: String, Sendable, Equatable, CaseIterable {
@@ -27,7 +28,7 @@ enum PolicyRule: String, Sendable, Equatable, CaseIterable {
 /// The deny list comes first so that no other rule lets a sender the admin refused
 /// through. A rule can only use what the way in knows (`MessageEnvelope`): over spamd
 /// and in Maildirs, only the sender from the message's header.
-final class Policy: @unchecked Sendable {
+final class Policy: Sendable {
     /// The rules as configured; the list files are read from them at start and on reload.
     struct Rules: Sendable {
         var skipAuthenticated: Bool
@@ -52,14 +53,13 @@ final class Policy: @unchecked Sendable {
     private let configuration: DaemonConfiguration
     private let service: ScoringService
     private let log: Logger
-    private let lock = NSLock()
-    private var rules: Rules
+    private let rules: Mutex<Rules>
 
     /// `rules`: the configuration's, read with `Rules(configuration)` (which throws when a
     /// list file cannot be read or has a bad line).
     init(configuration: DaemonConfiguration, rules: Rules, service: ScoringService, log: Logger) {
         self.configuration = configuration
-        self.rules = rules
+        self.rules = Mutex(rules)
         self.service = service
         self.log = log
     }
@@ -69,7 +69,7 @@ final class Policy: @unchecked Sendable {
     func reload() {
         do {
             let fresh = try Rules(configuration)
-            lock.withLock { rules = fresh }
+            rules.withLock { $0 = fresh }
             if configuration.allowSenders.contains(where: Self.isFile) || configuration.denySenders.contains(where: Self.isFile) {
                 log.info("policy: sender lists read again: allow_senders \(fresh.allowSenders.count) entries, deny_senders \(fresh.denySenders.count)")
             }
@@ -85,7 +85,7 @@ final class Policy: @unchecked Sendable {
 
     /// The rule that decides a message with this envelope; nil: the model decides.
     func match(_ envelope: MessageEnvelope) -> Match? {
-        let rules = lock.withLock { self.rules }
+        let rules = self.rules.withLock { $0 }
         let client = envelope.clientAddressBytes
         if let entry = rules.denySenders.match(sender: envelope.sender, client: client) { return Match(rule: .denyList, entry: entry) }
         if rules.skipAuthenticated, let user = envelope.authenticatedUser, !user.isEmpty { return Match(rule: .authenticated, entry: nil) }

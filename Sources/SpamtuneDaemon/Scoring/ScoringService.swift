@@ -2,6 +2,7 @@ import Foundation
 import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneSupport
+import Synchronization
 
 /// The one model in the daemon and the queue in front of it.
 ///
@@ -13,6 +14,7 @@ import SpamtuneSupport
 /// waits past its deadline gets the configured failure verdict. `reload` loads a new
 /// checkpoint beside the old one and swaps it in between batches: no request is
 /// dropped, and a checkpoint that fails to load leaves the old model serving.
+// @unchecked Sendable: the model, the queue and `stopping` are only touched under `lock`; reloads are serialised by `reloadLock`.
 public final class ScoringService: @unchecked Sendable {
     struct Settings: Sendable {
         var queueLimit = 256
@@ -44,7 +46,7 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     /// The loaded model and what identifies it.
-    public final class LoadedModel: @unchecked Sendable {
+    public final class LoadedModel: Sendable {
         let classifier: SpamClassifier
         public let version: String
         let loadedAt: Date
@@ -262,6 +264,7 @@ func milliseconds(since start: DispatchTime) -> Double {
 }
 
 /// One message waiting for the scoring thread.
+// @unchecked Sendable: `abandoned` is guarded by `lock`; `probability` is written by the scoring thread before `done` is signalled and read only after it.
 private final class Request: @unchecked Sendable {
     let input: ModelInput
     let model: ScoringService.LoadedModel
@@ -298,17 +301,20 @@ private final class Request: @unchecked Sendable {
 }
 
 /// Verdicts by model version and token ids, bounded: the oldest entry goes first.
-final class VerdictCache: @unchecked Sendable {
+final class VerdictCache: Sendable {
     struct Key: Hashable {
         let version: String
         let input: ModelInput
     }
 
+    private struct Entries {
+        var values: [Key: Double] = [:]
+        var order: [Key] = []
+        var head = 0
+    }
+
     private let capacity: Int
-    private var values: [Key: Double] = [:]
-    private var order: [Key] = []
-    private var head = 0
-    private let lock = NSLock()
+    private let entries = Mutex(Entries())
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -316,22 +322,20 @@ final class VerdictCache: @unchecked Sendable {
 
     func lookup(_ key: Key) -> Double? {
         guard capacity > 0 else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        return values[key]
+        return entries.withLock { $0.values[key] }
     }
 
     func store(_ key: Key, _ probability: Double) {
         guard capacity > 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        if values.updateValue(probability, forKey: key) != nil { return }
-        if order.count < capacity {
-            order.append(key)
-        } else {
-            values.removeValue(forKey: order[head])
-            order[head] = key
-            head = (head + 1) % capacity
+        entries.withLock { entries in
+            if entries.values.updateValue(probability, forKey: key) != nil { return }
+            if entries.order.count < capacity {
+                entries.order.append(key)
+            } else {
+                entries.values.removeValue(forKey: entries.order[entries.head])
+                entries.order[entries.head] = key
+                entries.head = (entries.head + 1) % capacity
+            }
         }
     }
 }

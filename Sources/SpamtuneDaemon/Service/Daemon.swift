@@ -30,6 +30,7 @@ public struct DaemonContext: Sendable {
 
 /// spamtuned: loads the checkpoint once, starts every configured way in, reloads on
 /// SIGHUP (or the control socket), drains and exits on SIGTERM.
+// @unchecked Sendable: `waysIn` and the signal and watchdog sources are set in `start` before any handler runs, then touched only on `queue`.
 public final class Daemon: @unchecked Sendable {
     let configuration: DaemonConfiguration
     let verdictHeaders: VerdictHeaders

@@ -10,7 +10,7 @@ import Glibc
 /// the message that refuses a second instance. Sockets are guarded on their own (a live
 /// socket is never taken over, see SocketListener), which covers two daemons with
 /// different state directories but the same socket paths.
-public final class InstanceLock: @unchecked Sendable {
+public final class InstanceLock: Sendable {
     let path: String
     private let descriptor: Int32
 

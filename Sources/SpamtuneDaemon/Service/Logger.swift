@@ -16,6 +16,7 @@ import Glibc
 /// throttled: the first of a kind is written, the others in the next `throttleWindow`
 /// seconds are counted and summarised in one line, so a flood cannot flood the journal.
 /// Kinds are bounded too: past `maximumKinds`, new ones share one.
+// @unchecked Sendable: `write` and the throttle table are used only under `lock`.
 public final class Logger: @unchecked Sendable {
     let level: LogLevel
     let scoreScale: Double

@@ -2,6 +2,7 @@ import Foundation
 
 /// Counts and latencies for `spamtune status`: verdicts per way in, latency
 /// percentiles over the last messages, batch sizes, queue depth, reloads, uptime.
+// @unchecked Sendable: every counter is read and written under `lock`.
 final class ServiceStatistics: @unchecked Sendable {
     let startedAt = Date()
     private let lock = NSLock()

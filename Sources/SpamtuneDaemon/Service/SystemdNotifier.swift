@@ -6,7 +6,7 @@ import Glibc
 
 /// sd_notify(3) without libsystemd: datagrams to $NOTIFY_SOCKET (READY=1, RELOADING=1,
 /// STOPPING=1, WATCHDOG=1, STATUS=...). Does nothing when not started by systemd.
-final class SystemdNotifier: @unchecked Sendable {
+final class SystemdNotifier: Sendable {
     private let path: String?
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {

@@ -13,7 +13,7 @@ import SpamtuneMail
 /// A connection carries one request. A request that breaks the protocol gets an error
 /// status line and its connection is closed; nothing a client sends affects another
 /// connection.
-final class SpamdServer: WayIn, @unchecked Sendable {
+final class SpamdServer: WayIn, Sendable {
     let name: String
     private let context: DaemonContext
     private let listeners: [SocketListener]

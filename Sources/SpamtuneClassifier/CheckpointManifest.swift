@@ -286,8 +286,12 @@ public struct InputSettings: Codable, Equatable, Sendable {
 
     /// What the model reads of a raw message before tokenizing, parsed once.
     public func reading(mail bytes: [UInt8]) -> MailReading {
-        let message = MailMessage(bytes: bytes)
-        return MailReading(
+        reading(mail: MailMessage(bytes: bytes))
+    }
+
+    /// What the model reads of a parsed message before tokenizing.
+    public func reading(mail message: MailMessage) -> MailReading {
+        MailReading(
             text: message.classificationText(layout: mailLayout ?? .latest),
             headerWords: evidence?.headerWords == true ? HeaderWords.keys(of: message) : [])
     }

@@ -58,7 +58,12 @@ public final class SpamClassifier: @unchecked Sendable {
 
     /// What the model reads for a raw message (RFC 5322 bytes).
     public func input(forMail bytes: [UInt8]) -> ModelInput {
-        let reading = input.reading(mail: bytes)
+        input(forMail: MailMessage(bytes: bytes))
+    }
+
+    /// What the model reads for a message already parsed.
+    public func input(forMail message: MailMessage) -> ModelInput {
+        let reading = input.reading(mail: message)
         return input.modelInput(encoded: tokenizer.encode(reading.text, maxTokens: input.reach), headerWords: reading.headerWords)
     }
 

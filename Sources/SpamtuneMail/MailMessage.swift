@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A mail message as bytes (RFC 5322), with its header parsed: what the daemon's
 /// protocols need, and the way to the text the model reads (`content()`,
@@ -50,6 +51,38 @@ public struct MailMessage: Sendable {
         self.lineEnding = lineEnding
         self.headerRange = (fromLine?.upperBound ?? 0)..<header.headerEnd
         self.bodyOffset = header.bodyStart
+        Self.parseCounter?.count()
+    }
+
+    private init(bytes: [UInt8], sharing parsed: MailMessage) {
+        self.bytes = bytes
+        limits = parsed.limits
+        header = parsed.header
+        mboxFromLine = parsed.mboxFromLine
+        lineEnding = parsed.lineEnding
+        headerRange = parsed.headerRange
+        bodyOffset = parsed.bodyOffset
+    }
+
+    /// The message's first `count` bytes, as a message: what a reader of only its first
+    /// part sees. The header parsed here is kept when it ends within them (the usual
+    /// case); a header longer than that is parsed again, cut.
+    public func prefix(_ count: Int) -> MailMessage {
+        guard count < bytes.count else { return self }
+        let kept = Array(bytes.prefix(max(0, count)))
+        guard header.bodyStart <= count else { return MailMessage(bytes: kept, limits: limits) }
+        return MailMessage(bytes: kept, sharing: self)
+    }
+
+    /// Counts the messages parsed (`init(bytes:)`) by code running with it set, so that a
+    /// test can check that a daemon parses each message it receives once.
+    @TaskLocal package static var parseCounter: ParseCounter?
+
+    package final class ParseCounter: Sendable {
+        private let parses = Atomic<Int>(0)
+        package init() {}
+        package var value: Int { parses.load(ordering: .relaxed) }
+        func count() { parses.add(1, ordering: .relaxed) }
     }
 
     public init(data: Data, limits: MailParsingLimits = .default) {

@@ -10,46 +10,46 @@ import Glibc
 /// for each message send the macros and events the filter did not turn off, wait for
 /// the replies it did not turn off, and collect its end-of-body decision. Used to check
 /// a running spamtuned, to measure it under load, and by the tests.
-public final class MilterClient {
-    public struct Negotiated: Equatable, Sendable {
-        public var version: UInt32
-        public var actions: MilterActions
-        public var options: MilterProtocolOptions
+package final class MilterClient {
+    package struct Negotiated: Equatable, Sendable {
+        package var version: UInt32
+        package var actions: MilterActions
+        package var options: MilterProtocolOptions
         /// Macro lists the filter asked for, by stage (SMFIM_*: 5 is the end of the message).
-        public var macroRequests: [MacroRequest] = []
+        package var macroRequests: [MacroRequest] = []
     }
 
-    public struct MacroRequest: Equatable, Sendable {
-        public var stage: UInt32
-        public var names: String
+    package struct MacroRequest: Equatable, Sendable {
+        package var stage: UInt32
+        package var names: String
     }
 
     /// The filter's decision on one message.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// Every reply to the message's events, in order.
-        public var replies: [MilterPacket] = []
-        public var addedHeaders: [(name: String, value: String)] = []
+        package var replies: [MilterPacket] = []
+        package var addedHeaders: [(name: String, value: String)] = []
         /// Header changes: index (1 = first of that name), name, new value ("" deletes).
-        public var changedHeaders: [(index: UInt32, name: String, value: String)] = []
-        public var quarantineReason: String?
+        package var changedHeaders: [(index: UInt32, name: String, value: String)] = []
+        package var quarantineReason: String?
         /// A full SMTP reply (`550 5.7.1 ...`), when the filter sent one.
-        public var smtpReply: String?
+        package var smtpReply: String?
         /// The reply that ended the exchange: continue, accept, reject, tempfail, reply code...
-        public var final: MilterReplyCode?
+        package var final: MilterReplyCode?
         /// Body chunks not sent because the filter asked to skip the rest.
-        public var skippedChunks = 0
+        package var skippedChunks = 0
 
-        public func header(_ name: String) -> String? {
+        package func header(_ name: String) -> String? {
             addedHeaders.first { $0.name.lowercased() == name.lowercased() }?.value
         }
     }
 
-    public private(set) var negotiated: Negotiated?
+    private(set) package var negotiated: Negotiated?
     private let descriptor: Int32
     private var buffer: [UInt8] = []
 
     /// Connects to a milter on a Unix socket.
-    public init(unixSocket path: String, timeout: Double = 30) throws {
+    package init(unixSocket path: String, timeout: Double = 30) throws {
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw MilterClientError.connect(path, String(cString: strerror(errno))) }
         var address = sockaddr_un()
@@ -75,7 +75,7 @@ public final class MilterClient {
     }
 
     /// Connects to a milter on TCP (IPv4 address or host name).
-    public init(host: String, port: UInt16, timeout: Double = 30) throws {
+    package init(host: String, port: UInt16, timeout: Double = 30) throws {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -101,15 +101,15 @@ public final class MilterClient {
     // MARK: Packets
 
     /// Sends bytes as they are (a whole packet stream, or garbage on purpose).
-    public func sendRaw(_ bytes: [UInt8]) throws {
+    package func sendRaw(_ bytes: [UInt8]) throws {
         if let code = SocketIO.sendAll(descriptor, bytes) { throw MilterClientError.io("send: \(SocketIO.describe(code))") }
     }
 
-    public func send(_ packet: MilterPacket) throws { try sendRaw(packet.encoded) }
-    public func send(_ command: MilterCommand, _ data: [UInt8] = []) throws { try send(MilterPacket(command, data)) }
+    package func send(_ packet: MilterPacket) throws { try sendRaw(packet.encoded) }
+    package func send(_ command: MilterCommand, _ data: [UInt8] = []) throws { try send(MilterPacket(command, data)) }
 
     /// The next packet from the filter.
-    public func readPacket() throws -> MilterPacket {
+    package func readPacket() throws -> MilterPacket {
         let header = try readExactly(4)
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         guard length >= 1, length <= MilterProtocol.maximumPacketBytes else { throw MilterClientError.protocolError("reply length \(length)") }
@@ -119,10 +119,10 @@ public final class MilterClient {
 
     /// Tells the filter nothing more will be sent (it sees the end of the stream); its
     /// replies can still be read.
-    public func finishSending() { shutdown(descriptor, Int32(SHUT_WR)) }
+    package func finishSending() { shutdown(descriptor, Int32(SHUT_WR)) }
 
     /// True when the filter has closed the connection (waits up to `timeout` seconds).
-    public func isClosedByPeer(timeout: Double) -> Bool {
+    package func isClosedByPeer(timeout: Double) -> Bool {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, Int32(timeout * 1000)) == 1 else { return false }
         var byte: UInt8 = 0
@@ -150,15 +150,15 @@ public final class MilterClient {
     // MARK: The conversation
 
     /// What Postfix offers with `milter_protocol = 6`.
-    public static let postfixActions: MilterActions = [
+    package static let postfixActions: MilterActions = [
         .addHeaders, .addRecipients, .deleteRecipients, .changeHeaders, .changeBody, .quarantine, .changeSender,
         .addRecipientsWithParameters, .setMacroList,
     ]
-    public static let postfixOptions: MilterProtocolOptions = MilterProtocolOptions.allEventSkips
+    package static let postfixOptions: MilterProtocolOptions = MilterProtocolOptions.allEventSkips
         .union(MilterProtocolOptions.allNoReplies).union([.skip, .rejectedRecipients, .headerLeadingSpace])
 
     @discardableResult
-    public func negotiate(
+    package func negotiate(
         version: UInt32 = MilterProtocol.version, actions: MilterActions = MilterClient.postfixActions,
         options: MilterProtocolOptions = MilterClient.postfixOptions
     ) throws -> Negotiated {
@@ -187,7 +187,7 @@ public final class MilterClient {
     }
 
     /// One SMTP session's connect and HELO, as Postfix reports them.
-    public func connect(hostname: String = "client.example.test", address: String = "127.0.0.1", port: UInt16 = 40000, helo: String = "client.example.test") throws -> Result? {
+    package func connect(hostname: String = "client.example.test", address: String = "127.0.0.1", port: UInt16 = 40000, helo: String = "client.example.test") throws -> Result? {
         var result = Result()
         if try event(.connect, MilterPacket.string(hostname) + [MilterEvent.AddressFamily.inet.rawValue] + [UInt8(port >> 8), UInt8(port & 0xff)] + MilterPacket.string(address), skip: .noConnect, noReply: .noConnectReply, macros: [("j", "mx.example.test"), ("{daemon_name}", "smtpd"), ("{client_addr}", address), ("{client_name}", hostname)], into: &result) { return result }
         if try event(.helo, MilterPacket.string(helo), skip: .noHelo, noReply: .noHeloReply, macros: [], into: &result) { return result }
@@ -198,7 +198,7 @@ public final class MilterClient {
     /// returns the filter's decision. The header values are sent as Postfix sends them:
     /// without the space after the colon, folded lines joined by LF; the addresses'
     /// macros without their angle brackets. `authenticatedAs`: the SASL login.
-    public func check(
+    package func check(
         headers: [(name: String, value: String)], body: [UInt8], queueID: String = "4ABCDEF123",
         from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"], authenticatedAs: String? = nil,
         chunkSize: Int = 65535
@@ -233,7 +233,7 @@ public final class MilterClient {
     }
 
     /// The same, for a raw RFC 5322 message.
-    public func check(
+    package func check(
         message: [UInt8], queueID: String = "4ABCDEF123", from: String = "<sender@example.test>", to: [String] = ["<user@example.test>"],
         authenticatedAs: String? = nil, chunkSize: Int = 65535
     ) throws -> Result {
@@ -241,9 +241,9 @@ public final class MilterClient {
         return try check(headers: headers, body: body, queueID: queueID, from: from, to: to, authenticatedAs: authenticatedAs, chunkSize: chunkSize)
     }
 
-    public func abort() throws { try send(.abort) }
-    public func quit() throws { try send(.quit) }
-    public func quitNewConnection() throws { try send(.quitNewConnection) }
+    package func abort() throws { try send(.abort) }
+    package func quit() throws { try send(.quit) }
+    package func quitNewConnection() throws { try send(.quitNewConnection) }
 
     /// Sends the macros and the event unless the filter turned it off; waits for the
     /// reply unless the filter turned that off. True when the reply ends the message.
@@ -318,7 +318,7 @@ public final class MilterClient {
 
     /// Header fields (name, value without the space after the colon, folded lines joined
     /// by LF) and body (CR LF line ends) of a raw message, as an MTA hands them over.
-    public static func split(_ message: [UInt8]) -> (headers: [(name: String, value: String)], body: [UInt8]) {
+    package static func split(_ message: [UInt8]) -> (headers: [(name: String, value: String)], body: [UInt8]) {
         var lines: [[UInt8]] = []
         var index = 0
         var bodyStart = message.count
@@ -356,14 +356,14 @@ public final class MilterClient {
     }
 }
 
-public enum MilterClientError: Error, CustomStringConvertible {
+package enum MilterClientError: Error, CustomStringConvertible {
     case connect(String, String)
     case io(String)
     case closed
     case timedOut
     case protocolError(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .connect(address, reason): "cannot connect to the milter at \(address): \(reason)"
         case let .io(reason): "milter connection: \(reason)"

@@ -7,7 +7,7 @@ import SpamtuneConfiguration
 /// reply) at the median and the 99th percentile, in milliseconds.
 ///
 /// `socket`: a Unix socket path, `unix:/path`, `inet:PORT@HOST` or `HOST:PORT`.
-public func runMilterLoad(socket: String, messages: [[UInt8]], concurrency: Int) throws -> (perSecond: Double, p50: Double, p99: Double) {
+package func runMilterLoad(socket: String, messages: [[UInt8]], concurrency: Int) throws -> (perSecond: Double, p50: Double, p99: Double) {
     guard !messages.isEmpty else { return (0, 0, 0) }
     let address = try ListenAddress(parsing: socket)
     let workers = max(1, min(concurrency, messages.count))

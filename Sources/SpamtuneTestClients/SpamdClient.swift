@@ -5,32 +5,32 @@ import SpamtuneDaemon
 import Synchronization
 
 /// A spamd answer to CHECK.
-public struct SpamdCheckResult: Sendable, Equatable {
-    public var isSpam: Bool
-    public var score: Double
-    public var threshold: Double
+package struct SpamdCheckResult: Sendable, Equatable {
+    package var isSpam: Bool
+    package var score: Double
+    package var threshold: Double
 }
 
-public struct SpamdClientError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+package struct SpamdClientError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }
 
 /// A minimal spamc: sends one request per connection as spamc does (request, body,
 /// then a half-close) and reads the answer to the end. Works against spamtuned and
 /// SpamAssassin's spamd alike.
-public struct SpamdClient: Sendable {
-    public var address: ListenAddress
-    public var timeout: Double
+package struct SpamdClient: Sendable {
+    package var address: ListenAddress
+    package var timeout: Double
 
-    public init(address: ListenAddress, timeout: Double = 120) {
+    package init(address: ListenAddress, timeout: Double = 120) {
         self.address = address
         self.timeout = timeout
     }
 
     /// The request spamc would send: `VERB SPAMC/1.5`, the extra header lines, the
     /// Content-length, an empty line and the message.
-    public static func request(_ verb: SpamdVerb, message: [UInt8], headers: [String] = []) -> [UInt8] {
+    package static func request(_ verb: SpamdVerb, message: [UInt8], headers: [String] = []) -> [UInt8] {
         var head = "\(verb.rawValue) SPAMC/1.5\r\n"
         for header in headers { head += header + "\r\n" }
         if verb.hasBody { head += "Content-length: \(message.count)\r\n" }
@@ -39,7 +39,7 @@ public struct SpamdClient: Sendable {
     }
 
     /// Sends `request` as it is and returns the whole answer.
-    public func exchange(_ request: [UInt8]) throws -> [UInt8] {
+    package func exchange(_ request: [UInt8]) throws -> [UInt8] {
         let socket = try ClientSocket(connectingTo: address, timeout: timeout)
         defer { socket.close() }
         try socket.write(request)
@@ -47,12 +47,12 @@ public struct SpamdClient: Sendable {
         return try socket.readToEnd()
     }
 
-    public func check(_ message: [UInt8]) throws -> SpamdCheckResult {
+    package func check(_ message: [UInt8]) throws -> SpamdCheckResult {
         try Self.parseCheckAnswer(try exchange(Self.request(.check, message: message)))
     }
 
     /// The `Spam: True ; 7.9 / 5.0` line of an EX_OK answer.
-    public static func parseCheckAnswer(_ answer: [UInt8]) throws -> SpamdCheckResult {
+    package static func parseCheckAnswer(_ answer: [UInt8]) throws -> SpamdCheckResult {
         let text = String(decoding: answer, as: UTF8.self)
         let lines = text.components(separatedBy: "\r\n")
         guard let status = lines.first, status.hasPrefix("SPAMD/"), status.split(separator: " ").dropFirst().first == "0" else {
@@ -71,30 +71,30 @@ public struct SpamdClient: Sendable {
 }
 
 /// What a load run measured.
-public struct SpamdLoadResult: Sendable {
-    public var messages: Int
-    public var errors: Int
-    public var firstError: String?
-    public var seconds: Double
-    public var spam: Int
-    public var ham: Int
+package struct SpamdLoadResult: Sendable {
+    package var messages: Int
+    package var errors: Int
+    package var firstError: String?
+    package var seconds: Double
+    package var spam: Int
+    package var ham: Int
     /// Per-message latency (connect to last byte of the answer), milliseconds.
-    public var latencyP50: Double
-    public var latencyP90: Double
-    public var latencyP99: Double
+    package var latencyP50: Double
+    package var latencyP90: Double
+    package var latencyP99: Double
 
-    public var messagesPerSecond: Double { seconds > 0 ? Double(messages) / seconds : 0 }
+    package var messagesPerSecond: Double { seconds > 0 ? Double(messages) / seconds : 0 }
 }
 
-/// Sends `count` CHECK requests over `concurrency` parallel connections (each thread one
+/// Sends `count` `verb` requests (CHECK unless told) over `concurrency` parallel connections (each thread one
 /// request at a time, cycling through `messages`) and measures throughput and latency:
 /// the benchmark's spamd driver, for spamtuned and SpamAssassin's spamd alike.
-public func runSpamdLoad(
-    address: ListenAddress, messages: [[UInt8]], concurrency: Int, count: Int, timeout: Double = 120
+package func runSpamdLoad(
+    address: ListenAddress, messages: [[UInt8]], concurrency: Int, count: Int, verb: SpamdVerb = .check, timeout: Double = 120
 ) -> SpamdLoadResult {
     precondition(!messages.isEmpty && concurrency > 0)
     let client = SpamdClient(address: address, timeout: timeout)
-    let requests = messages.map { SpamdClient.request(.check, message: $0) }
+    let requests = messages.map { SpamdClient.request(verb, message: $0) }
     let next = Atomic<Int>(0)
     let totals = LoadTotals()
     let started = DispatchTime.now()

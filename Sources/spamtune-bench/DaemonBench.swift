@@ -37,8 +37,8 @@ func runMakeCheckpoint(_ parsed: ParsedArguments) throws {
     print("checkpoint \(directory.path)")
 }
 
-/// `spamd-load --socket PATH --corpus DIR [--count N] [--concurrency C] [--pid PID]`:
-/// CHECK requests with our client (for long soaks: spamc costs a process per message);
+/// `spamd-load --socket PATH --corpus DIR [--count N] [--concurrency C] [--verb V] [--pid PID]`:
+/// CHECK (or `--verb`) requests with our client (for long soaks: spamc costs a process per message);
 /// with --pid, samples that process's resident memory every 10% of the run.
 func runSpamdLoadBenchmark(_ parsed: ParsedArguments) throws {
     guard let socket = parsed.value("socket"), let corpus = parsed.value("corpus") else {
@@ -48,6 +48,10 @@ func runSpamdLoadBenchmark(_ parsed: ParsedArguments) throws {
     let count = try parsed.integer("count", default: messages.count, range: 1...100_000_000)!
     let concurrency = try parsed.integer("concurrency", default: 4, range: 1...1024)!
     let pid = try parsed.integer("pid", default: nil, range: 1...Int(Int32.max))
+    let verbName = parsed.value("verb") ?? SpamdVerb.check.rawValue
+    guard let verb = SpamdVerb(rawValue: verbName.uppercased()), verb.hasBody, verb != .tell else {
+        throw ArgumentError.conflicting("--verb \(verbName): one of CHECK, SYMBOLS, REPORT, REPORT_IFSPAM, PROCESS, HEADERS")
+    }
     let address = try ListenAddress(parsing: socket)
     let slice = max(1, count / 10)
     var done = 0
@@ -56,7 +60,7 @@ func runSpamdLoadBenchmark(_ parsed: ParsedArguments) throws {
     var firstError: String?
     while done < count {
         let part = min(slice, count - done)
-        let result = runSpamdLoad(address: address, messages: messages, concurrency: concurrency, count: part)
+        let result = runSpamdLoad(address: address, messages: messages, concurrency: concurrency, count: part, verb: verb)
         scored += result.messages
         errors += result.errors
         firstError = firstError ?? result.firstError

@@ -27,8 +27,8 @@ let benchmarks = [
         options: ["threads", "tokens", "isa", "ops", "seconds", "clock"], run: runGemmBenchmark),
     Benchmark(name: "make-checkpoint", usage: "--base DIR --models DIR [--max-tokens N]", options: ["base", "models", "max-tokens"], run: runMakeCheckpoint),
     Benchmark(
-        name: "spamd-load", usage: "--socket PATH --corpus DIR [--count N] [--concurrency C] [--pid PID]",
-        options: ["socket", "corpus", "count", "concurrency", "pid"], run: runSpamdLoadBenchmark),
+        name: "spamd-load", usage: "--socket PATH --corpus DIR [--count N] [--concurrency C] [--verb CHECK|PROCESS|...] [--pid PID]",
+        options: ["socket", "corpus", "count", "concurrency", "verb", "pid"], run: runSpamdLoadBenchmark),
     Benchmark(name: "milter-load", usage: "--socket PATH --corpus DIR [--concurrency C]", options: ["socket", "corpus", "concurrency"], run: runMilterLoadBenchmark),
 ]
 

@@ -46,13 +46,14 @@ final class MaildirTestBed: @unchecked Sendable {
         }
     }
 
-    var feedbackStore: FeedbackStore { get throws { try FeedbackStore(configuration: configuration) } }
+    var feedbackStore: FeedbackStore { get throws { try FeedbackStore(configuration: configuration, verdictHeaders: VerdictHeaders(configuration)) } }
 
     /// Loads the model and starts the watcher.
     func start() throws {
         let log = Logger(level: .debug, scoreScale: configuration.scoreScale) { [logLines] in logLines.append($0) }
         let daemon = try Daemon(configuration: configuration, log: log)
-        let watcher = try MaildirWatcher(configuration: configuration, policy: daemon.policy, feedback: try feedbackStore, log: log)
+        let watcher = try MaildirWatcher(
+            configuration: configuration, verdictHeaders: daemon.verdictHeaders, policy: daemon.policy, feedback: try feedbackStore, log: log)
         watcher.start()
         self.daemon = daemon
         self.watcher = watcher

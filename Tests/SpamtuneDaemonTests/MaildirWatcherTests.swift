@@ -40,6 +40,25 @@ struct MaildirWatcherTests {
         #expect(eventually { bed.logLines.all.contains { $0.hasPrefix("maildir id=\(name) verdict=ham") } })
     }
 
+    /// The names and scale the milter uses (MilterSessionTests) are the Maildir's too.
+    @Test func headerNamesAndScaleComeFromTheConfiguration() throws {
+        let bed = try MaildirTestBed(threshold: 0.99) {
+            $0.flagHeader = "X-Junk"
+            $0.scoreHeader = "X-Junk-Score"
+            $0.statusHeader = "X-Junk-Report"
+            $0.scoreScale = 100
+        }
+        defer { bed.tearDown() }
+        try bed.start()
+        let name = try bed.deliver(testMessage(id: "names-1", extraHeaders: "X-Junk: NO\n"))
+        #expect(eventually { ((try? bed.contents("new/" + name)) ?? []).starts(with: Array("X-Spamtune-Scanned:".utf8)) })
+        let scanned = try bed.contents("new/" + name)
+        #expect(headerFields(scanned).map(\.name).prefix(4) == ["X-Spamtune-Scanned", "X-Junk", "X-Junk-Score", "X-Junk-Report"])
+        #expect(fieldValues(scanned, "X-Junk") == ["NO"])
+        #expect(fieldValues(scanned, "X-Spam-Flag").isEmpty)
+        #expect(try #require(fieldValues(scanned, "X-Junk-Report").first).contains("required=99.0 "))
+    }
+
     @Test func spamMovesToTheJunkFolderWhichIsCreated() throws {
         let bed = try MaildirTestBed(threshold: 0.01)
         defer { bed.tearDown() }

@@ -38,7 +38,7 @@ import Testing
 
     private func newSession(_ fixture: MilterFixture) -> MilterSession {
         let session = MilterSession(
-            milterPolicy: MilterPolicy(fixture.daemon.configuration), maxMessageBytes: 8192, policy: fixture.daemon.policy,
+            milterPolicy: MilterPolicy(fixture.daemon.configuration, headers: fixture.daemon.verdictHeaders), maxMessageBytes: 8192, policy: fixture.daemon.policy,
             log: fixture.daemon.log, peer: "fuzz")
         _ = try? session.handle(.optionNegotiation(version: 6, actions: MilterClient.postfixActions, options: []))
         return session

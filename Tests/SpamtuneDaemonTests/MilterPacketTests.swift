@@ -106,7 +106,8 @@ import SpamtuneTestClients
         #expect(small.isFull)
         // Forged copies are counted beyond the kept part, so all of them can be removed.
         #expect(small.occurrences(of: "X-Spam-Flag") == 1)
-        #expect(small.receivedBytes == 7 + 26 + 11 + 2 + 100_000)
+        // The whole message's size as rebuilt: field lines with ": " and CR LF, the blank line, the body.
+        #expect(small.receivedBytes == (7 + 2 + 26 + 2) + (11 + 2 + 2 + 2) + 2 + 100_000)
     }
 
     @Test func negotiatesOnlyWhatTheMTAOffers() throws {

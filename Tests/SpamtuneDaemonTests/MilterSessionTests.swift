@@ -402,7 +402,10 @@ import Testing
         var off = fixture.daemon.configuration
         off.milterListen = nil
         off.milterTCPListen = nil
-        let context = DaemonContext(configuration: off, service: fixture.daemon.service, policy: fixture.daemon.policy, log: fixture.daemon.log, systemdSockets: SystemdSockets()) { fixture.daemon.reload() }
+        let context = DaemonContext(
+            configuration: off, verdictHeaders: fixture.daemon.verdictHeaders, service: fixture.daemon.service, policy: fixture.daemon.policy,
+            log: fixture.daemon.log, systemdSockets: SystemdSockets()
+        ) { fixture.daemon.reload() }
         #expect(try MilterServer.make(context) == nil)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneMail
 import SpamtuneTestSupport
 import Testing
 
@@ -152,31 +153,31 @@ struct SpamdProtocolTests {
     }
 
     @Test func scoresAreTenthsOnTheConfiguredScale() {
-        #expect(SpamdVerdictText(verdict: verdict(0.79), scale: 10).score == "7.9")
-        #expect(SpamdVerdictText(verdict: verdict(0.79), scale: 10).requiredScore == "5.0")
-        #expect(SpamdVerdictText(verdict: verdict(0.031), scale: 10).score == "0.3")
-        #expect(SpamdVerdictText(verdict: verdict(0.5), scale: 10).score == "5.0")
-        #expect(SpamdVerdictText(verdict: verdict(0.79), scale: 100).score == "79.0")
+        #expect(SpamdVerdictText(verdict: verdict(0.79), headers: VerdictHeaders()).score == "7.9")
+        #expect(SpamdVerdictText(verdict: verdict(0.79), headers: VerdictHeaders()).requiredScore == "5.0")
+        #expect(SpamdVerdictText(verdict: verdict(0.031), headers: VerdictHeaders()).score == "0.3")
+        #expect(SpamdVerdictText(verdict: verdict(0.5), headers: VerdictHeaders()).score == "5.0")
+        #expect(SpamdVerdictText(verdict: verdict(0.79), headers: VerdictHeaders(scale: 100)).score == "79.0")
     }
 
     @Test func hamNeverPrintsAScoreThatReachesTheThreshold() {
         // 0.4999 rounds to 5.0: Exim would compare 5.0 >= 5.0 and call it spam.
-        let text = SpamdVerdictText(verdict: verdict(0.4999), scale: 10)
+        let text = SpamdVerdictText(verdict: verdict(0.4999), headers: VerdictHeaders())
         #expect(!text.verdict.isSpam)
         #expect(text.score == "4.9")
     }
 
     @Test func symbolsNameTheVerdictAndItsBand() {
-        #expect(SpamdVerdictText(verdict: verdict(0.79), scale: 10).symbols == ["SPAMTUNE_SPAM", "SPAMTUNE_P70"])
-        #expect(SpamdVerdictText(verdict: verdict(0.05), scale: 10).symbols == ["SPAMTUNE_HAM", "SPAMTUNE_P00"])
-        #expect(SpamdVerdictText(verdict: verdict(1.0, outcome: .cached), scale: 10, truncated: true).symbols
+        #expect(SpamdVerdictText(verdict: verdict(0.79), headers: VerdictHeaders()).symbols == ["SPAMTUNE_SPAM", "SPAMTUNE_P70"])
+        #expect(SpamdVerdictText(verdict: verdict(0.05), headers: VerdictHeaders()).symbols == ["SPAMTUNE_HAM", "SPAMTUNE_P00"])
+        #expect(SpamdVerdictText(verdict: verdict(1.0, outcome: .cached), headers: VerdictHeaders(), truncated: true).symbols
             == ["SPAMTUNE_SPAM", "SPAMTUNE_P90", "SPAMTUNE_CACHED", "SPAMTUNE_TRUNCATED"])
-        #expect(SpamdVerdictText(verdict: verdict(0, outcome: .failedOpen(reason: "late")), scale: 10).symbols == ["SPAMTUNE_UNSCORED"])
+        #expect(SpamdVerdictText(verdict: verdict(0, outcome: .failedOpen(reason: "late")), headers: VerdictHeaders()).symbols == ["SPAMTUNE_UNSCORED"])
     }
 
     func answer(_ verb: SpamdVerb, _ version: SpamdProtocolVersion, probability: Double = 0.79, message: [UInt8]? = nil) -> String {
         let request = SpamdRequest(verb: verb, version: version)
-        return String(decoding: SpamdResponse.verdict(SpamdVerdictText(verdict: verdict(probability), scale: 10), request: request, message: message), as: UTF8.self)
+        return String(decoding: SpamdResponse.verdict(SpamdVerdictText(verdict: verdict(probability), headers: VerdictHeaders()), request: request, message: message), as: UTF8.self)
     }
 
     @Test func answersAreLaidOutAsSpamdLaysThemOut() {
@@ -209,10 +210,10 @@ struct SpamdProtocolTests {
 
     @Test func processAddsTheVerdictFieldsAndHeadersStopsAtTheBlankLine() throws {
         let message = Array("X-Spam-Flag: forged\nSubject: hi\n\nbody line\n".utf8)
-        let fields = SpamdVerdictText(verdict: verdict(0.79), scale: 10).headerFields(flag: "X-Spam-Flag", score: "X-Spam-Score", status: "X-Spam-Status")
-        let whole = String(decoding: try SpamdResponse.rewrittenMessage(message, fields: fields, headersOnly: false), as: UTF8.self)
+        let fields = SpamdVerdictText(verdict: verdict(0.79), headers: VerdictHeaders()).headerFields
+        let whole = String(decoding: try SpamdResponse.rewrittenMessage(MailMessage(bytes: message), fields: fields, headersOnly: false), as: UTF8.self)
         #expect(whole == "X-Spam-Flag: YES\nX-Spam-Score: 7.9\nX-Spam-Status: Yes, score=7.9 required=5.0 tests=SPAMTUNE_SPAM,SPAMTUNE_P70 model=v1\nSubject: hi\n\nbody line\n")
-        let headers = String(decoding: try SpamdResponse.rewrittenMessage(message, fields: fields, headersOnly: true), as: UTF8.self)
+        let headers = String(decoding: try SpamdResponse.rewrittenMessage(MailMessage(bytes: message), fields: fields, headersOnly: true), as: UTF8.self)
         #expect(headers == "X-Spam-Flag: YES\nX-Spam-Score: 7.9\nX-Spam-Status: Yes, score=7.9 required=5.0 tests=SPAMTUNE_SPAM,SPAMTUNE_P70 model=v1\nSubject: hi\n\n")
     }
 

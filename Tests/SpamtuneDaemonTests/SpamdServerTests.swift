@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneConfiguration
 import SpamtuneControl
+import SpamtuneMail
 import SpamtuneTestClients
 import SpamtuneTestSupport
 import Testing
@@ -49,6 +50,70 @@ struct SpamdServerTests {
         let headers = String(decoding: try client.exchange(SpamdClient.request(.headers, message: message)), as: UTF8.self)
         #expect(headers.hasSuffix("Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n"))
         #expect(!headers.contains("Hello, this is a test message."))
+    }
+
+    /// The Message-ID for the log, the sender for the policy, the model's text and the
+    /// rewrite all come from one parse, also when only the first part is scored.
+    @Test func eachRequestParsesItsMessageOnce() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        var configuration = bed.configuration()
+        configuration.maxMessageBytes = 2048
+        configuration.cacheEntries = 0
+        let log = LogCollector()
+        let daemon = try bed.daemon(configuration, log: log)
+        defer { daemon.service.drainAndStop() }
+        let server = try SpamdServer(context: daemon.context)
+        defer { server.stop(graceful: false) }
+        let small = SpamdTestBed.message("Quarterly report")
+        let large = SpamdTestBed.message("Annual report", body: String(repeating: "The figures are in the table below.\r\n", count: 200))
+        #expect(large.count > 2 * configuration.maxMessageBytes)
+        let peer = PeerIdentity(.localUser(uid: 1000, gid: 1000, pid: 1))
+        for message in [small, large] {
+            for verb in [SpamdVerb.check, .symbols, .report, .process, .headers] {
+                let request = try #require(
+                    try SpamdRequestReader(limits: SpamdLimits()).read(from: SpamdByteInput(SpamdClient.request(verb, message: message))))
+                let counter = MailMessage.ParseCounter()
+                let answer = MailMessage.$parseCounter.withValue(counter) { server.respond(to: request, from: peer) }
+                #expect(counter.value == 1, "\(verb) of \(message.count) bytes parsed \(counter.value) times")
+                let text = String(decoding: answer, as: UTF8.self)
+                #expect(text.hasPrefix("SPAMD/1.5 0 EX_OK\r\n"))
+                if verb == .process {
+                    // Scored on its first part, answered with all of it.
+                    #expect(text.hasSuffix(String(decoding: message.suffix(500), as: UTF8.self)))
+                }
+                if verb == .symbols {
+                    #expect(text.contains("SPAMTUNE_TRUNCATED") == (message.count > configuration.maxMessageBytes))
+                }
+            }
+        }
+        let logged = log.lines.filter { $0.hasPrefix("spamd id=") }
+        #expect(logged.count == 10)
+        #expect(logged.allSatisfy { $0.contains(" id=<") && $0.contains(" from=alice@example.test ") })
+        #expect(logged.suffix(5).allSatisfy { $0.contains(" bytes=\(configuration.maxMessageBytes) ") })
+    }
+
+    /// The names and scale the milter uses (MilterSessionTests) are spamd's too.
+    @Test func headerNamesAndScaleComeFromTheConfiguration() throws {
+        let bed = try SpamdTestBed(threshold: 0.99)
+        defer { bed.tearDown() }
+        var configuration = bed.configuration()
+        configuration.flagHeader = "X-Junk"
+        configuration.scoreHeader = "X-Junk-Score"
+        configuration.statusHeader = "X-Junk-Report"
+        configuration.scoreScale = 100
+        let daemon = try bed.daemon(configuration)
+        defer { daemon.service.drainAndStop() }
+        let server = try SpamdServer(context: daemon.context)
+        defer { server.stop(graceful: false) }
+        let client = SpamdClient(address: .unix(path: bed.spamdSocket), timeout: 30)
+        let message = Array("X-Junk: YES\r\n".utf8) + SpamdTestBed.message("Quarterly report")
+        #expect(try client.check(message).threshold == 99.0)
+        let processed = String(decoding: try client.exchange(SpamdClient.request(.process, message: message)), as: UTF8.self)
+        let returned = processed.components(separatedBy: "\r\n\r\n")[1]
+        #expect(returned.hasPrefix("X-Junk: NO\r\nX-Junk-Score: "))
+        #expect(returned.contains("\r\nX-Junk-Report: No, score=") && returned.contains(" required=99.0 "))
+        #expect(!returned.contains("X-Junk: YES") && !returned.contains("X-Spam-"))
     }
 
     /// spamc -z sends the body zlib-compressed (Debian's spamc is built without zlib, so

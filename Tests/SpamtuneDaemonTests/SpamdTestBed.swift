@@ -234,3 +234,10 @@ func runDaemonizingScript(_ script: URL, _ arguments: [String], environment: [St
     let output = (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? ""
     return ((status >> 8) & 0xFF, output)
 }
+
+extension ScoringService {
+    /// The model's verdict on a whole message, as a way in hands one to the policy.
+    func score(_ bytes: [UInt8], channel: Channel) -> Verdict {
+        score(IncomingMessage(bytes, maxMessageBytes: .max, envelope: MessageEnvelope(channel: channel, identifier: "test")))
+    }
+}

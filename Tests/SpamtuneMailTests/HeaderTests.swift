@@ -99,6 +99,30 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 }
 
+/// A large message's first part, read as the model reads it, without parsing the header twice.
+@Suite struct MessagePrefixTests {
+    func sameReading(_ cut: MailMessage, _ parsed: MailMessage) {
+        #expect(cut.bytes == parsed.bytes)
+        #expect(cut.fields.map(\.byteRange) == parsed.fields.map(\.byteRange))
+        #expect(cut.headerRange == parsed.headerRange && cut.bodyOffset == parsed.bodyOffset)
+        #expect(cut.headerLimitHits == parsed.headerLimitHits)
+        #expect(cut.classificationText(layout: .latest) == parsed.classificationText(layout: .latest))
+    }
+
+    @Test func aPrefixReadsAsTheCutBytesParsedAnew() {
+        let text = "From: Alice <alice@example.test>\r\nSubject: Quarterly report\r\nMessage-ID: <1@example.test>\r\n\r\n"
+            + String(repeating: "The figures are in the table below.\r\n", count: 100)
+        let message = MailMessage(bytes: bytes(text))
+        for count in [0, 10, 40, 90, 91, 92, 93, 94, 500, 3000, text.utf8.count, text.utf8.count + 10] {
+            let counter = MailMessage.ParseCounter()
+            let cut = MailMessage.$parseCounter.withValue(counter) { message.prefix(count) }
+            sameReading(cut, MailMessage(bytes: Array(bytes(text).prefix(count))))
+            // Parsed again only when the cut falls inside the header.
+            #expect(counter.value == (count < message.bodyOffset ? 1 : 0))
+        }
+    }
+}
+
 @Suite struct HeaderRewriteTests {
     @Test func addsFieldsAtTheTopAndRemovesSameNamedOnes() throws {
         let original = "From x@y Mon Jan  1 00:00:00 2024\r\nX-Spam-Flag: NO\r\nSubject: hi\r\nX-Spam-Status: old\r\n  folded old\r\nTo: z@y\r\n\r\nBody line\r\n>From quoted\r\n"

@@ -9,18 +9,18 @@ import Glibc
 /// The control socket (`control_socket`, with `control_socket_mode` and
 /// `control_socket_group` deciding who may use it): status, reload and retrain for the
 /// `spamtune` command. See ControlProtocol.swift for the wire format.
-public final class ControlServer: WayIn, @unchecked Sendable {
-    public let name: String
+final class ControlServer: WayIn, Sendable {
+    let name: String
     private let context: DaemonContext
     private let listener: SocketListener
     private let retrainer: Retrainer
     private let feedback: FeedbackStore?
 
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         try ControlServer(context: context)
     }
 
-    public init(context: DaemonContext) throws {
+    init(context: DaemonContext) throws {
         self.context = context
         let configuration = context.configuration
         let address = ListenAddress.unix(path: configuration.controlSocket)
@@ -30,12 +30,13 @@ public final class ControlServer: WayIn, @unchecked Sendable {
             limits: ConnectionLimits(maxConnections: 16, firstByte: configuration.firstByteTimeout, idle: 30), log: context.log,
             statistics: context.service.statistics.listener("control"))
         retrainer = Retrainer(configuration: configuration, statistics: context.service.statistics)
-        feedback = try? FeedbackStore(configuration: configuration, log: context.log)
+        feedback = try? FeedbackStore(
+            configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log, statistics: context.service.statistics)
         name = "control on unix:\(configuration.controlSocket)"
         listener.start { [self] connection in serve(connection) }
     }
 
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         // A reload under way finishes; an idle `spamtune` connection does not hold up the exit.
         listener.stop(closeConnections: !graceful)
         if graceful { listener.waitForConnections(seconds: 5) }

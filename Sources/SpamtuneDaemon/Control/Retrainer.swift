@@ -12,17 +12,16 @@ import Glibc
 /// its own (stopping the daemon does not stop a training run), with its output appended
 /// to `<state_directory>/retrain.log`, at the timer unit's priority (nice 10), so a
 /// training run never slows scoring. The daemon reaps it and remembers how it ended.
-public final class Retrainer: @unchecked Sendable {
+final class Retrainer: Sendable {
     /// spamtune-train.service's Nice=.
     static let niceness: Int32 = 10
 
-    public let command: [String]
-    public let logPath: String
-    private let lock = NSLock()
-    private var state: RetrainState?
+    let command: [String]
+    let logPath: String
+    private let state = Mutex<RetrainState?>(nil)
     private let statistics: ServiceStatistics?
 
-    public init(configuration: DaemonConfiguration, statistics: ServiceStatistics? = nil) {
+    init(configuration: DaemonConfiguration, statistics: ServiceStatistics? = nil) {
         self.statistics = statistics
         command = Self.command(for: configuration)
         logPath = (configuration.stateDirectory as NSString).appendingPathComponent("retrain.log")
@@ -56,24 +55,21 @@ public final class Retrainer: @unchecked Sendable {
     }
 
     /// The last run, or the one under way.
-    public var last: RetrainState? {
-        lock.lock()
-        defer { lock.unlock() }
-        return state
-    }
+    var last: RetrainState? { state.withLock { $0 } }
 
     /// Starts the command; fails when one is still running or it cannot be started.
-    public func start() throws -> RetrainState {
-        lock.lock()
-        defer { lock.unlock() }
-        if let state, state.running {
-            throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
+    func start() throws -> RetrainState {
+        let started = try state.withLock { state in
+            if let state, state.running {
+                throw ControlClientError.failed("a retrain is already running (pid \(state.pid), started \(state.startedAt)); its output goes to \(logPath)")
+            }
+            let pid = try spawnNiced()
+            state = RetrainState(
+                pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
+                exitStatus: nil)
+            return state!
         }
-        let pid = try spawnNiced()
-        let started = RetrainState(
-            pid: pid, command: command, startedAt: ISO8601DateFormatter().string(from: Date()), log: logPath, running: true,
-            exitStatus: nil)
-        state = started
+        let pid = started.pid
         let reaper = Thread { [self] in reap(pid) }
         reaper.name = "spamtune-retrain-reaper"
         reaper.start()
@@ -86,12 +82,12 @@ public final class Retrainer: @unchecked Sendable {
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift cannot import.
         let signal = status & 0x7F
         let exitStatus = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
-        lock.lock()
-        if state?.pid == pid {
-            state?.running = false
-            state?.exitStatus = exitStatus
+        state.withLock { state in
+            if state?.pid == pid {
+                state?.running = false
+                state?.exitStatus = exitStatus
+            }
         }
-        lock.unlock()
         statistics?.noteRetrain(exitStatus == 0 ? .succeeded : .failed)
     }
 

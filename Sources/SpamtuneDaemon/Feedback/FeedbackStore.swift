@@ -11,37 +11,37 @@ import Glibc
 #endif
 
 /// One message in the feedback store.
-public struct FeedbackEntry: Sendable, Equatable {
+struct FeedbackEntry: Sendable, Equatable {
     /// The message file, in the label's Maildir.
-    public let url: URL
-    public let label: Label
+    let url: URL
+    let label: Label
     /// When it was last labelled.
-    public let date: Date
+    let date: Date
     /// SHA-256 of the message bytes (hex): the entry's identity.
-    public let digest: String
+    let digest: String
     /// Which way the label came (`spamd-tell`, `maildir-junk`, ...).
-    public let source: String
+    let source: String
     /// Who sent it (`user-alice`, `uid-1001`, `ip-192.0.2.7`); `unknown` for entries
     /// stored before reporters were recorded.
-    public let reporter: String
+    let reporter: String
     /// The message file's size.
-    public let bytes: Int
+    let bytes: Int
 }
 
 /// How much the feedback store keeps. When a new entry goes past a bound, the oldest
 /// entries make room: first the reporter's own (its quota), then anyone's.
-public struct FeedbackLimits: Sendable, Equatable {
-    public var maxMessages: Int
-    public var maxBytes: Int
-    public var maxPerReporter: Int
+struct FeedbackLimits: Sendable, Equatable {
+    var maxMessages: Int
+    var maxBytes: Int
+    var maxPerReporter: Int
 
-    public init(maxMessages: Int = Int.max, maxBytes: Int = Int.max, maxPerReporter: Int = Int.max) {
+    init(maxMessages: Int = Int.max, maxBytes: Int = Int.max, maxPerReporter: Int = Int.max) {
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
         self.maxPerReporter = maxPerReporter
     }
 
-    public init(_ configuration: DaemonConfiguration) {
+    init(_ configuration: DaemonConfiguration) {
         self.init(
             maxMessages: configuration.feedbackMaxMessages, maxBytes: configuration.feedbackMaxBytes,
             maxPerReporter: configuration.feedbackMaxPerReporter)
@@ -49,7 +49,7 @@ public struct FeedbackLimits: Sendable, Equatable {
 }
 
 /// What `record` did.
-public enum FeedbackChange: Sendable, Equatable {
+enum FeedbackChange: Sendable, Equatable {
     /// The message was not in the store.
     case added
     /// The message was stored under the other label; it now has this one.
@@ -58,13 +58,13 @@ public enum FeedbackChange: Sendable, Equatable {
     case unchanged
 }
 
-public enum FeedbackError: Error, Equatable, CustomStringConvertible {
+enum FeedbackError: Error, Equatable, CustomStringConvertible {
     case messageTooLarge(bytes: Int, limit: Int)
     case emptyMessage
     case cannotWrite(path: String, reason: String)
     case cannotRead(path: String, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .messageTooLarge(bytes, limit):
             "the message has \(bytes) bytes; the feedback store keeps messages of at most \(limit) bytes"
@@ -95,20 +95,20 @@ public enum FeedbackError: Error, Equatable, CustomStringConvertible {
 ///
 /// Writers in one process are serialised; spamtuned is the only writer (the trainer only
 /// reads), so no lock across processes is needed.
-public final class FeedbackStore: Sendable {
-    public static let defaultMaxMessageBytes = 10 << 20
+final class FeedbackStore: Sendable {
+    static let defaultMaxMessageBytes = 10 << 20
 
-    public let directory: URL
-    public let maxMessageBytes: Int
-    public let limits: FeedbackLimits
+    let directory: URL
+    let maxMessageBytes: Int
+    let limits: FeedbackLimits
     /// Header fields removed from messages before they are stored (lower case).
-    public let strippedFieldNames: Set<String>
+    let strippedFieldNames: Set<String>
     private let log: Logger?
     /// Counts what the store takes, for the metrics.
     private let statistics: ServiceStatistics?
 
     /// Opens the store, creating its directories when missing.
-    public init(
+    init(
         directory: URL, maxMessageBytes: Int = FeedbackStore.defaultMaxMessageBytes, strippedFieldNames: [String] = [],
         limits: FeedbackLimits = FeedbackLimits(), log: Logger? = nil, statistics: ServiceStatistics? = nil
     ) throws {
@@ -131,21 +131,22 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The store the configuration names, `<state_directory>/feedback`, stripping the
-    /// configured verdict header fields, within the configured bounds.
-    public convenience init(configuration: DaemonConfiguration, log: Logger? = nil, statistics: ServiceStatistics? = nil) throws {
+    /// verdict header fields, within the configured bounds.
+    convenience init(
+        configuration: DaemonConfiguration, verdictHeaders: VerdictHeaders, log: Logger? = nil, statistics: ServiceStatistics? = nil
+    ) throws {
         try self.init(
-            directory: URL(fileURLWithPath: configuration.feedbackDirectory),
-            strippedFieldNames: [configuration.flagHeader, configuration.scoreHeader, configuration.statusHeader],
+            directory: URL(fileURLWithPath: configuration.feedbackDirectory), strippedFieldNames: verdictHeaders.names,
             limits: FeedbackLimits(configuration), log: log, statistics: statistics)
     }
 
     /// The Maildir holding the messages with `label`.
-    public func maildir(for label: Label) -> URL { directory.appendingPathComponent(label.name) }
+    func maildir(for label: Label) -> URL { directory.appendingPathComponent(label.name) }
 
     /// Stores `message` as `label`, sent by `reporter` the way `source`; a message stored
     /// with the other label is moved. Past a bound, the oldest entries are dropped.
     @discardableResult
-    public func record(_ message: [UInt8], label: Label, source: String, reporter: String = "unknown") throws -> FeedbackChange {
+    func record(_ message: [UInt8], label: Label, source: String, reporter: String = "unknown") throws -> FeedbackChange {
         guard !message.isEmpty else { throw FeedbackError.emptyMessage }
         guard message.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: message.count, limit: maxMessageBytes) }
         let bytes = stripped(message)
@@ -232,7 +233,7 @@ public final class FeedbackStore: Sendable {
     /// Removes the message from the store (from `label` only, when given). Returns
     /// whether there was anything to remove.
     @discardableResult
-    public func remove(_ message: [UInt8], label: Label? = nil) throws -> Bool {
+    func remove(_ message: [UInt8], label: Label? = nil) throws -> Bool {
         let digest = SHA256.hexDigest(stripped(message))
         writeLock.lock()
         defer { writeLock.unlock() }
@@ -242,12 +243,12 @@ public final class FeedbackStore: Sendable {
     }
 
     /// The entry for this message, if it is in the store.
-    public func entry(for message: [UInt8]) throws -> FeedbackEntry? {
+    func entry(for message: [UInt8]) throws -> FeedbackEntry? {
         try files(digest: SHA256.hexDigest(stripped(message))).first.flatMap { try entry(at: $0.url, label: $0.label) }
     }
 
     /// Every entry, oldest first.
-    public func entries() throws -> [FeedbackEntry] {
+    func entries() throws -> [FeedbackEntry] {
         var result: [FeedbackEntry] = []
         for label in Label.allCases {
             for url in try messageFiles(of: label) {
@@ -257,7 +258,7 @@ public final class FeedbackStore: Sendable {
         return result.sorted { ($0.date, $0.digest) < ($1.date, $1.digest) }
     }
 
-    public func counts() throws -> FeedbackCounts {
+    func counts() throws -> FeedbackCounts {
         FeedbackCounts(spam: try messageFiles(of: .spam).count, ham: try messageFiles(of: .ham).count)
     }
 
@@ -367,14 +368,14 @@ public final class FeedbackStore: Sendable {
         close(fd)
     }
 
-    private static let counter = Counter()
+    private static let counter = Atomic<Int>(0)
 
     /// `time.PpidQn.host`, as Maildir deliveries name their files.
     private static func uniqueName() -> String {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let hostName = String(cString: host).replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
-        return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.next()).\(hostName)"
+        return "\(Int(Date().timeIntervalSince1970)).P\(getpid())Q\(counter.wrappingAdd(1, ordering: .relaxed).newValue).\(hostName)"
     }
 
     /// A name safe in a file name: letters, digits, '-', '_' and what `keeping` adds.
@@ -394,14 +395,3 @@ public final class FeedbackStore: Sendable {
 /// Serialises the writers of every store in the process: labels arrive rarely (a user
 /// action), and one lock keeps a relabel from racing another on the same message.
 private let writeLock = NSLock()
-
-private final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value
-    }
-}

@@ -14,21 +14,21 @@ import Glibc
 ///   `--allow-tell`).
 /// Junk moves in a configured Maildir are the admin's choice already (they named the
 /// Maildir), and are bounded by the feedback store's per-reporter quota.
-public struct LearningPolicy: Sendable {
-    public let uids: Set<UInt32>
-    public let gids: Set<UInt32>
-    public let networks: [ClientNetwork]
+struct LearningPolicy: Sendable {
+    let uids: Set<UInt32>
+    let gids: Set<UInt32>
+    let networks: [ClientNetwork]
 
     /// Resolves the configured names; a name that does not resolve is left out (the
     /// system check refuses such a configuration before the daemon starts).
-    public init(_ configuration: DaemonConfiguration) {
+    init(_ configuration: DaemonConfiguration) {
         uids = Set([0, geteuid()] + configuration.learnAllowedUsers.compactMap(Self.uid(of:)))
         gids = Set(configuration.learnAllowedGroups.compactMap(Self.gid(of:)))
         networks = configuration.learnAllowedNetworks
     }
 
     /// nil when `peer` may teach; else why not, for the refusal and the log line.
-    public func refusal(for peer: PeerIdentity) -> String? {
+    func refusal(for peer: PeerIdentity) -> String? {
         switch peer.origin {
         case let .localUser(uid, gid, _):
             if uids.contains(uid) { return nil }

@@ -2,6 +2,7 @@ import Foundation
 import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneMail
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,20 +39,14 @@ import Glibc
 ///
 /// So each message is in exactly one place a mail client sees (new/, cur/ or the Junk
 /// folder) except between claim and commit, when it is in tmp/ and recovery delivers it.
-final class MaildirDelivery: @unchecked Sendable {
+final class MaildirDelivery: Sendable {
     struct Settings: Sendable {
         var maxMessageBytes: Int
-        var scoreScale: Double
-        var flagHeader: String
-        var scoreHeader: String
-        var statusHeader: String
+        var headers: VerdictHeaders
 
-        init(_ configuration: DaemonConfiguration) {
+        init(_ configuration: DaemonConfiguration, headers: VerdictHeaders) {
             maxMessageBytes = configuration.maxMessageBytes
-            scoreScale = configuration.scoreScale
-            flagHeader = configuration.flagHeader
-            scoreHeader = configuration.scoreHeader
-            statusHeader = configuration.statusHeader
+            self.headers = headers
         }
     }
 
@@ -96,7 +91,7 @@ final class MaildirDelivery: @unchecked Sendable {
         self.settings = settings
         self.policy = policy
         self.signer = signer
-        rewrite = MaildirRewrite(signer: signer, headerNames: [settings.flagHeader, settings.scoreHeader, settings.statusHeader])
+        rewrite = MaildirRewrite(signer: signer, headerNames: settings.headers.names)
         self.ownWrites = ownWrites
         self.feedback = feedback
         self.log = log
@@ -126,13 +121,14 @@ final class MaildirDelivery: @unchecked Sendable {
             log.warning("\(path): not scanned, the name is too long to stage under tmp/")
             return .ignored
         }
-        let bytes = try original.prefix(settings.maxMessageBytes)
-        var envelope = MessageEnvelope(channel: .maildir, identifier: name)
-        envelope.sender = MessageEnvelope.headerSender(of: MailMessage(bytes: bytes))
-        envelope.recipients = [mailbox.root]
-        let verdict = policy.verdict(on: bytes, envelope)
+        var incoming = IncomingMessage(
+            try original.prefix(settings.maxMessageBytes), receivedBytes: original.size, maxMessageBytes: settings.maxMessageBytes,
+            envelope: MessageEnvelope(channel: .maildir, identifier: name))
+        incoming.envelope.sender = incoming.headerSender
+        incoming.envelope.recipients = [mailbox.root]
+        let verdict = policy.verdict(on: incoming)
         guard verdict.isDecided else {
-            log.message(envelope, verdict: verdict, action: .retry, bytes: bytes.count)
+            log.message(incoming.envelope, verdict: verdict, action: .retry, bytes: incoming.scoredBytes)
             switch verdict.outcome {
             case let .failedOpen(reason), let .temporaryFailure(reason): return .notScored(reason: reason)
             case .scored, .cached, .policy: return .notScored(reason: "-")
@@ -140,7 +136,7 @@ final class MaildirDelivery: @unchecked Sendable {
         }
         let outcome = try deliver(name, original: original, verdict: verdict)
         let action: MessageAction = outcome == .spam ? .junk : outcome == .ham ? .headers : .accept
-        log.message(envelope, verdict: verdict, action: action, bytes: bytes.count)
+        log.message(incoming.envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
         return outcome
     }
 
@@ -323,28 +319,26 @@ final class MaildirDelivery: @unchecked Sendable {
     // MARK: Header fields
 
     /// The same fields and values as the milter and the spamd socket add.
-    func headerFields(_ verdict: Verdict) -> [(name: String, value: String)] {
-        VerdictHeaders(
-            flagName: settings.flagHeader, scoreName: settings.scoreHeader, statusName: settings.statusHeader,
-            scale: settings.scoreScale
-        ).fields(for: verdict)
-    }
+    func headerFields(_ verdict: Verdict) -> [(name: String, value: String)] { settings.headers.fields(for: verdict) }
 
 }
 
 /// The files spamtuned itself just put into watched directories, by path and inode, so
 /// the inotify events its own renames cause are recognised without reading the file.
 /// Bounded: only the last few thousand are kept (an older event just costs a read).
-final class MaildirOwnWrites: @unchecked Sendable {
+final class MaildirOwnWrites: Sendable {
     private struct Entry: Hashable {
         let path: String
         let inode: UInt64
     }
 
-    private let lock = NSLock()
-    private var entries = Set<Entry>()
-    private var order: [Entry] = []
-    private var next = 0
+    private struct Recent {
+        var entries = Set<Entry>()
+        var order: [Entry] = []
+        var next = 0
+    }
+
+    private let recent = Mutex(Recent())
     private let capacity: Int
 
     init(capacity: Int = 4096) {
@@ -353,21 +347,19 @@ final class MaildirOwnWrites: @unchecked Sendable {
 
     func insert(_ path: String, inode: UInt64) {
         let entry = Entry(path: path, inode: inode)
-        lock.lock()
-        defer { lock.unlock() }
-        guard entries.insert(entry).inserted else { return }
-        if order.count < capacity {
-            order.append(entry)
-        } else {
-            entries.remove(order[next])
-            order[next] = entry
-            next = (next + 1) % capacity
+        recent.withLock { recent in
+            guard recent.entries.insert(entry).inserted else { return }
+            if recent.order.count < capacity {
+                recent.order.append(entry)
+            } else {
+                recent.entries.remove(recent.order[recent.next])
+                recent.order[recent.next] = entry
+                recent.next = (recent.next + 1) % capacity
+            }
         }
     }
 
     func contains(_ path: String, inode: UInt64) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return entries.contains(Entry(path: path, inode: inode))
+        recent.withLock { $0.entries.contains(Entry(path: path, inode: inode)) }
     }
 }

@@ -6,12 +6,12 @@ import Glibc
 #endif
 
 /// A system call on a Maildir path that failed, worded for the mail admin's log.
-public struct MaildirError: Error, CustomStringConvertible, Equatable {
-    public let path: String
-    public let operation: String
+struct MaildirError: Error, CustomStringConvertible, Equatable {
+    let path: String
+    let operation: String
     /// errno, or 0 when the problem is not a system call's.
-    public let code: Int32
-    public let detail: String?
+    let code: Int32
+    let detail: String?
 
     init(_ path: String, _ operation: String, code: Int32 = errno, detail: String? = nil) {
         self.path = path
@@ -20,7 +20,7 @@ public struct MaildirError: Error, CustomStringConvertible, Equatable {
         self.detail = detail
     }
 
-    public var description: String {
+    var description: String {
         "\(path): cannot \(operation): \(detail ?? String(cString: strerror(code)))"
     }
 }

@@ -12,8 +12,9 @@ import Glibc
 /// One thread reads inotify events and queues work; a few workers do it (several, so
 /// the scoring service can batch their messages). Messages are never held in memory
 /// between threads: a job is a file name, and the file on disk is the truth.
-public final class MaildirWatcher: WayIn, @unchecked Sendable {
-    public let name: String
+// @unchecked Sendable: `stopping` and `retries` are guarded by `stateLock`; the watch tables are owned by the watcher thread.
+final class MaildirWatcher: WayIn, @unchecked Sendable {
+    let name: String
 
     /// Time between attempts at a message the scoring service gave no verdict for.
     static let retryDelay = 30.0
@@ -45,22 +46,26 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     private var movedFrom = MaildirMoveCookies()
 
     /// The way-in factory: nil when no Maildir is configured.
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard !configuration.maildirs.isEmpty else { return nil }
-        let feedback = try FeedbackStore(configuration: configuration, log: context.log, statistics: context.service.statistics)
-        let watcher = try MaildirWatcher(configuration: configuration, policy: context.policy, feedback: feedback, log: context.log)
+        let feedback = try FeedbackStore(
+            configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log, statistics: context.service.statistics)
+        let watcher = try MaildirWatcher(
+            configuration: configuration, verdictHeaders: context.verdictHeaders, policy: context.policy, feedback: feedback, log: context.log)
         watcher.start()
         return watcher
     }
 
     /// Reads the Maildir secret (creating it), checks nothing else yet: Maildirs that do
     /// not exist are waited for. Call `start()` to begin.
-    public init(configuration: DaemonConfiguration, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil) throws {
+    init(
+        configuration: DaemonConfiguration, verdictHeaders: VerdictHeaders, policy: Policy, feedback: FeedbackStore, log: Logger, workers: Int? = nil
+    ) throws {
         self.log = log
         let signer = try MaildirMarkSigner.loadOrCreate(stateDirectory: configuration.stateDirectory)
         let ownWrites = MaildirOwnWrites()
-        let settings = MaildirDelivery.Settings(configuration)
+        let settings = MaildirDelivery.Settings(configuration, headers: verdictHeaders)
         var seen = Set<String>()
         deliveries = configuration.maildirs.map { MaildirMailbox(root: $0, junkFolder: configuration.junkFolder) }
             .filter { seen.insert($0.root).inserted }
@@ -74,7 +79,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
     }
 
     /// Starts the watcher thread (which recovers and scans each Maildir) and the workers.
-    public func start() {
+    func start() {
         for index in 0..<workerCount {
             workersDone.enter()
             let worker = Thread { [self] in
@@ -98,7 +103,7 @@ public final class MaildirWatcher: WayIn, @unchecked Sendable {
 
     /// Graceful: the messages being scored are finished and the feedback already
     /// noticed is recorded; messages still waiting stay in new/ for the next start.
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         stateLock.lock()
         let alreadyStopping = stopping
         stopping = true
@@ -310,6 +315,7 @@ struct MaildirMoveCookies {
 
 /// The jobs waiting and running. A job already waiting or running is not added twice
 /// (the events of one delivery, or of spamtuned's own renames, collapse into one).
+// @unchecked Sendable: all of its state is guarded by `condition`.
 final class MaildirJobQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var waiting: [MaildirJob] = []

@@ -9,8 +9,8 @@ import SpamtuneConfiguration
 /// paths get 404, other methods 405. The listener has its own few connections and
 /// threads, and building the page only copies counters under their locks, so a scrape,
 /// slow or hostile, never holds up scoring.
-public final class MetricsServer: WayIn, @unchecked Sendable {
-    public let name: String
+final class MetricsServer: WayIn, Sendable {
+    let name: String
     private let listener: SocketListener
     private let service: ScoringService
     private let log: Logger
@@ -22,7 +22,7 @@ public final class MetricsServer: WayIn, @unchecked Sendable {
     /// for a second Prometheus (HA pairs) and an admin's curl.
     static let maximumConnections = 8
 
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         guard let address = context.configuration.metricsListen else { return nil }
         return try MetricsServer(address: address, context: context)
     }
@@ -42,9 +42,9 @@ public final class MetricsServer: WayIn, @unchecked Sendable {
     }
 
     /// The bound port (tests listen on a port the system picks).
-    public var port: UInt16? { listener.boundPort }
+    var port: UInt16? { listener.boundPort }
 
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         // A scrape is cheap to repeat: nothing to drain.
         listener.stop(closeConnections: true)
         listener.waitForConnections(seconds: 1)

@@ -1,6 +1,6 @@
 /// A command from the MTA with its data decoded. Text fields stay bytes: mail headers
 /// and SMTP arguments need not be UTF-8, and the message is rebuilt byte for byte.
-public enum MilterEvent: Equatable, Sendable {
+package enum MilterEvent: Equatable, Sendable {
     case optionNegotiation(version: UInt32, actions: MilterActions, options: MilterProtocolOptions)
     /// Macro values sent ahead of the command `stage` (a command byte), as name-value pairs.
     case macros(stage: UInt8, [(name: [UInt8], value: [UInt8])])
@@ -19,14 +19,14 @@ public enum MilterEvent: Equatable, Sendable {
     case quitNewConnection
     case unknown([UInt8])
 
-    public enum AddressFamily: UInt8, Sendable {
+    package enum AddressFamily: UInt8, Sendable {
         case unknown = 0x55  // U
         case unix = 0x4C  // L
         case inet = 0x34  // 4
         case inet6 = 0x36  // 6
     }
 
-    public var command: MilterCommand {
+    package var command: MilterCommand {
         switch self {
         case .optionNegotiation: .optionNegotiation
         case .macros: .macros
@@ -46,7 +46,7 @@ public enum MilterEvent: Equatable, Sendable {
         }
     }
 
-    public static func == (a: MilterEvent, b: MilterEvent) -> Bool {
+    package static func == (a: MilterEvent, b: MilterEvent) -> Bool {
         switch (a, b) {
         case let (.macros(s1, p1), .macros(s2, p2)):
             s1 == s2 && p1.count == p2.count && zip(p1, p2).allSatisfy { $0.name == $1.name && $0.value == $1.value }
@@ -64,7 +64,7 @@ public enum MilterEvent: Equatable, Sendable {
     }
 
     /// Decodes a packet from the MTA; anything that does not follow the protocol is an error.
-    public init(packet: MilterPacket) throws {
+    package init(packet: MilterPacket) throws {
         guard let command = packet.command else { throw MilterProtocolError.unknownCommand(packet.code) }
         var reader = FieldReader(command: command, bytes: packet.data)
         switch command {

@@ -5,7 +5,7 @@
 struct MilterMessage {
     let limit: Int
     private(set) var bytes: [UInt8] = []
-    /// Everything received for this message, kept or not.
+    /// The size of the whole rebuilt message, kept or not.
     private(set) var receivedBytes = 0
     private var bodyStarted = false
     /// Lower-case names of the fields whose copies are counted (see `occurrences`).
@@ -43,7 +43,6 @@ struct MilterMessage {
             previous = byte
         }
         line += [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
-        receivedBytes += name.count + value.count
         keep(line[...])
     }
 
@@ -56,11 +55,11 @@ struct MilterMessage {
 
     mutating func addBody(_ chunk: [UInt8]) {
         endHeaders()
-        receivedBytes += chunk.count
         keep(chunk[...])
     }
 
     private mutating func keep(_ piece: ArraySlice<UInt8>) {
+        receivedBytes += piece.count
         let room = limit - bytes.count
         guard room > 0 else { return }
         bytes += piece.prefix(room)

@@ -1,37 +1,26 @@
 import Foundation
 import SpamtuneConfiguration
 
-/// What the milter does with a verdict: the configured thresholds and header names.
-public struct MilterPolicy: Sendable, Equatable {
-    public var flagHeader = "X-Spam-Flag"
-    public var scoreHeader = "X-Spam-Score"
-    public var statusHeader = "X-Spam-Status"
+/// What the milter does with a verdict: the configured thresholds, and the header fields
+/// every way in writes.
+struct MilterPolicy: Sendable, Equatable {
+    var verdictHeaders: VerdictHeaders
     /// P(spam) at or above which spam is rejected (550 5.7.1); nil: never.
-    public var rejectThreshold: Double?
+    var rejectThreshold: Double?
     /// P(spam) at or above which spam is quarantined (Postfix: the hold queue); nil: never.
-    public var quarantineThreshold: Double?
-    public var scoreScale = 10.0
+    var quarantineThreshold: Double?
 
-    public init() {}
-
-    public init(_ configuration: DaemonConfiguration) {
-        flagHeader = configuration.flagHeader
-        scoreHeader = configuration.scoreHeader
-        statusHeader = configuration.statusHeader
+    init(_ configuration: DaemonConfiguration, headers: VerdictHeaders) {
+        verdictHeaders = headers
         rejectThreshold = configuration.rejectThreshold
         quarantineThreshold = configuration.quarantineThreshold
-        scoreScale = configuration.scoreScale
-    }
-
-    private var formatter: VerdictHeaders {
-        VerdictHeaders(flagName: flagHeader, scoreName: scoreHeader, statusName: statusHeader, scale: scoreScale)
     }
 
     /// The headers spamtune writes; copies that arrive with the message are removed, so a
     /// sender cannot pre-set `X-Spam-Flag: NO`.
-    public var headerNames: [String] { formatter.names }
+    var headerNames: [String] { verdictHeaders.names }
 
-    public enum Action: Equatable, Sendable {
+    enum Action: Equatable, Sendable {
         /// Deliver, with the headers.
         case accept
         /// Deliver to the quarantine (with the headers), for this reason.
@@ -42,34 +31,34 @@ public struct MilterPolicy: Sendable, Equatable {
         case temporaryFailure(reply: String)
     }
 
-    public struct Decision: Equatable, Sendable {
-        public var action: Action
+    struct Decision: Equatable, Sendable {
+        var action: Action
         /// Header fields to add, in order.
-        public var headers: [Header]
+        var headers: [Header]
     }
 
-    public struct Header: Equatable, Sendable {
-        public var name: String
-        public var value: String
+    struct Header: Equatable, Sendable {
+        var name: String
+        var value: String
     }
 
     /// Spam is rejected or quarantined only when it is spam by the spam threshold as well
     /// as at or above the reject or quarantine threshold, so a low reject threshold never
     /// turns away a message the model calls ham.
-    public func decide(_ verdict: Verdict) -> Decision {
+    func decide(_ verdict: Verdict) -> Decision {
         switch verdict.outcome {
         case let .temporaryFailure(reason):
             return Decision(
                 action: .temporaryFailure(reply: "451 4.7.1 Message not checked for spam (\(VerdictHeaders.clean(reason, limit: 80))); try again later"),
                 headers: [])
         case let .failedOpen(reason):
-            let status = formatter.unscoredStatus(reason: reason, modelVersion: verdict.modelVersion)
+            let status = verdictHeaders.unscoredStatus(reason: reason, modelVersion: verdict.modelVersion)
             return Decision(action: .accept, headers: [Header(name: status.name, value: status.value)])
         case .scored, .cached, .policy:
             break
         }
-        let score = formatter.score(verdict)
-        let required = formatter.requiredScore(verdict)
+        let score = verdictHeaders.score(verdict)
+        let required = verdictHeaders.requiredScore(verdict)
         // A denied sender's mail is spam at P(spam) 1, so it meets any threshold.
         var denied = false
         if case .policy(.denyList, _) = verdict.outcome { denied = true }
@@ -77,7 +66,7 @@ public struct MilterPolicy: Sendable, Equatable {
             let why = denied ? "the sender is on the deny list" : "score \(score), required \(required)"
             return Decision(action: .reject(reply: "550 5.7.1 Message rejected as spam (\(why))"), headers: [])
         }
-        let headers = formatter.fields(for: verdict).map { Header(name: $0.name, value: $0.value) }
+        let headers = verdictHeaders.fields(for: verdict).map { Header(name: $0.name, value: $0.value) }
         if verdict.isSpam, let quarantine = quarantineThreshold, verdict.spamProbability >= quarantine {
             let why = denied ? "the sender is on the deny list" : "spam score \(score), required \(required)"
             return Decision(action: .quarantine(reason: "spamtune: \(why)"), headers: headers)

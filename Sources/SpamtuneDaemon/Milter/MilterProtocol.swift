@@ -7,19 +7,19 @@
 /// negotiation that says which modifications it allows the filter (actions) and which
 /// events and replies it can leave out (protocol options); the filter answers with the
 /// subset it wants, and both sides then follow that subset.
-public enum MilterProtocol {
+package enum MilterProtocol {
     /// The protocol version spamtuned speaks (the newest one).
-    public static let version: UInt32 = 6
+    package static let version: UInt32 = 6
     /// The oldest version it accepts; version 1 had no option negotiation worth the name.
-    public static let oldestVersion: UInt32 = 2
+    package static let oldestVersion: UInt32 = 2
     /// The largest packet accepted from an MTA. Body chunks are at most 65,535 bytes;
     /// a header can be longer (Postfix allows 100 KiB by default), so this leaves
     /// room for that while keeping what one connection can make the daemon hold small.
-    public static let maximumPacketBytes = 256 * 1024 + 64
+    package static let maximumPacketBytes = 256 * 1024 + 64
 }
 
 /// What the MTA sends.
-public enum MilterCommand: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+package enum MilterCommand: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case abort = 0x41  // A: the message is abandoned; the session goes on
     case body = 0x42  // B: a chunk of the message body
     case connect = 0x43  // C: the SMTP client's host name, family, port and address
@@ -36,7 +36,7 @@ public enum MilterCommand: UInt8, Sendable, CaseIterable, CustomStringConvertibl
     case data = 0x54  // T: the DATA command
     case unknown = 0x55  // U: an SMTP command the MTA did not recognise
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .abort: "abort"
         case .body: "body"
@@ -58,7 +58,7 @@ public enum MilterCommand: UInt8, Sendable, CaseIterable, CustomStringConvertibl
 }
 
 /// What the filter answers.
-public enum MilterReplyCode: UInt8, Sendable, CaseIterable {
+package enum MilterReplyCode: UInt8, Sendable, CaseIterable {
     case addRecipient = 0x2B  // +
     case deleteRecipient = 0x2D  // -
     case accept = 0x61  // a: accept the message (or, at connect, the whole session) unchanged
@@ -79,19 +79,19 @@ public enum MilterReplyCode: UInt8, Sendable, CaseIterable {
 }
 
 /// Modifications the filter may make at the end of the body (SMFIF_*).
-public struct MilterActions: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct MilterActions: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let addHeaders = MilterActions(rawValue: 0x01)
-    public static let changeBody = MilterActions(rawValue: 0x02)
-    public static let addRecipients = MilterActions(rawValue: 0x04)
-    public static let deleteRecipients = MilterActions(rawValue: 0x08)
-    public static let changeHeaders = MilterActions(rawValue: 0x10)
-    public static let quarantine = MilterActions(rawValue: 0x20)
-    public static let changeSender = MilterActions(rawValue: 0x40)
-    public static let addRecipientsWithParameters = MilterActions(rawValue: 0x80)
-    public static let setMacroList = MilterActions(rawValue: 0x100)
+    package static let addHeaders = MilterActions(rawValue: 0x01)
+    package static let changeBody = MilterActions(rawValue: 0x02)
+    package static let addRecipients = MilterActions(rawValue: 0x04)
+    package static let deleteRecipients = MilterActions(rawValue: 0x08)
+    package static let changeHeaders = MilterActions(rawValue: 0x10)
+    package static let quarantine = MilterActions(rawValue: 0x20)
+    package static let changeSender = MilterActions(rawValue: 0x40)
+    package static let addRecipientsWithParameters = MilterActions(rawValue: 0x80)
+    package static let setMacroList = MilterActions(rawValue: 0x100)
 
     static let names: [(MilterActions, String)] = [
         (.addHeaders, "ADDHDRS"), (.changeBody, "CHGBODY"), (.addRecipients, "ADDRCPT"), (.deleteRecipients, "DELRCPT"),
@@ -99,44 +99,44 @@ public struct MilterActions: OptionSet, Sendable, Hashable, CustomStringConverti
         (.addRecipientsWithParameters, "ADDRCPT_PAR"), (.setMacroList, "SETSYMLIST"),
     ]
 
-    public var description: String { flagNames(rawValue, Self.names.map { ($0.0.rawValue, $0.1) }) }
+    package var description: String { flagNames(rawValue, Self.names.map { ($0.0.rawValue, $0.1) }) }
 }
 
 /// Events the MTA may leave out and replies the filter may leave out (SMFIP_*).
-public struct MilterProtocolOptions: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct MilterProtocolOptions: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let noConnect = MilterProtocolOptions(rawValue: 0x1)
-    public static let noHelo = MilterProtocolOptions(rawValue: 0x2)
-    public static let noMail = MilterProtocolOptions(rawValue: 0x4)
-    public static let noRecipient = MilterProtocolOptions(rawValue: 0x8)
-    public static let noBody = MilterProtocolOptions(rawValue: 0x10)
-    public static let noHeaders = MilterProtocolOptions(rawValue: 0x20)
-    public static let noEndOfHeaders = MilterProtocolOptions(rawValue: 0x40)
-    public static let noHeaderReply = MilterProtocolOptions(rawValue: 0x80)
-    public static let noUnknown = MilterProtocolOptions(rawValue: 0x100)
-    public static let noData = MilterProtocolOptions(rawValue: 0x200)
+    package static let noConnect = MilterProtocolOptions(rawValue: 0x1)
+    package static let noHelo = MilterProtocolOptions(rawValue: 0x2)
+    package static let noMail = MilterProtocolOptions(rawValue: 0x4)
+    package static let noRecipient = MilterProtocolOptions(rawValue: 0x8)
+    package static let noBody = MilterProtocolOptions(rawValue: 0x10)
+    package static let noHeaders = MilterProtocolOptions(rawValue: 0x20)
+    package static let noEndOfHeaders = MilterProtocolOptions(rawValue: 0x40)
+    package static let noHeaderReply = MilterProtocolOptions(rawValue: 0x80)
+    package static let noUnknown = MilterProtocolOptions(rawValue: 0x100)
+    package static let noData = MilterProtocolOptions(rawValue: 0x200)
     /// The MTA understands the skip reply.
-    public static let skip = MilterProtocolOptions(rawValue: 0x400)
-    public static let rejectedRecipients = MilterProtocolOptions(rawValue: 0x800)
-    public static let noConnectReply = MilterProtocolOptions(rawValue: 0x1000)
-    public static let noHeloReply = MilterProtocolOptions(rawValue: 0x2000)
-    public static let noMailReply = MilterProtocolOptions(rawValue: 0x4000)
-    public static let noRecipientReply = MilterProtocolOptions(rawValue: 0x8000)
-    public static let noDataReply = MilterProtocolOptions(rawValue: 0x10000)
-    public static let noUnknownReply = MilterProtocolOptions(rawValue: 0x20000)
-    public static let noEndOfHeadersReply = MilterProtocolOptions(rawValue: 0x40000)
-    public static let noBodyReply = MilterProtocolOptions(rawValue: 0x80000)
+    package static let skip = MilterProtocolOptions(rawValue: 0x400)
+    package static let rejectedRecipients = MilterProtocolOptions(rawValue: 0x800)
+    package static let noConnectReply = MilterProtocolOptions(rawValue: 0x1000)
+    package static let noHeloReply = MilterProtocolOptions(rawValue: 0x2000)
+    package static let noMailReply = MilterProtocolOptions(rawValue: 0x4000)
+    package static let noRecipientReply = MilterProtocolOptions(rawValue: 0x8000)
+    package static let noDataReply = MilterProtocolOptions(rawValue: 0x10000)
+    package static let noUnknownReply = MilterProtocolOptions(rawValue: 0x20000)
+    package static let noEndOfHeadersReply = MilterProtocolOptions(rawValue: 0x40000)
+    package static let noBodyReply = MilterProtocolOptions(rawValue: 0x80000)
     /// Header values keep the space after the colon.
-    public static let headerLeadingSpace = MilterProtocolOptions(rawValue: 0x100000)
+    package static let headerLeadingSpace = MilterProtocolOptions(rawValue: 0x100000)
 
     /// Every "don't send this event" option.
-    public static let allEventSkips: MilterProtocolOptions = [
+    package static let allEventSkips: MilterProtocolOptions = [
         .noConnect, .noHelo, .noMail, .noRecipient, .noBody, .noHeaders, .noEndOfHeaders, .noUnknown, .noData,
     ]
     /// Every "the filter won't reply to this event" option.
-    public static let allNoReplies: MilterProtocolOptions = [
+    package static let allNoReplies: MilterProtocolOptions = [
         .noConnectReply, .noHeloReply, .noMailReply, .noRecipientReply, .noDataReply, .noUnknownReply,
         .noHeaderReply, .noEndOfHeadersReply, .noBodyReply,
     ]
@@ -150,7 +150,7 @@ public struct MilterProtocolOptions: OptionSet, Sendable, Hashable, CustomString
         (.headerLeadingSpace, "HDR_LEADSPC"),
     ]
 
-    public var description: String { flagNames(rawValue, Self.names.map { ($0.0.rawValue, $0.1) }) }
+    package var description: String { flagNames(rawValue, Self.names.map { ($0.0.rawValue, $0.1) }) }
 }
 
 private func flagNames(_ value: UInt32, _ names: [(UInt32, String)]) -> String {
@@ -161,20 +161,20 @@ private func flagNames(_ value: UInt32, _ names: [(UInt32, String)]) -> String {
 }
 
 /// One packet: a command or reply code and its data.
-public struct MilterPacket: Equatable, Sendable {
-    public var code: UInt8
-    public var data: [UInt8]
+package struct MilterPacket: Equatable, Sendable {
+    package var code: UInt8
+    package var data: [UInt8]
 
-    public init(code: UInt8, data: [UInt8] = []) {
+    package init(code: UInt8, data: [UInt8] = []) {
         self.code = code
         self.data = data
     }
 
-    public init(_ reply: MilterReplyCode, _ data: [UInt8] = []) { self.init(code: reply.rawValue, data: data) }
-    public init(_ command: MilterCommand, _ data: [UInt8] = []) { self.init(code: command.rawValue, data: data) }
+    package init(_ reply: MilterReplyCode, _ data: [UInt8] = []) { self.init(code: reply.rawValue, data: data) }
+    package init(_ command: MilterCommand, _ data: [UInt8] = []) { self.init(code: command.rawValue, data: data) }
 
     /// Length, code, data: the bytes on the wire.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var bytes = MilterPacket.bigEndian(UInt32(data.count + 1))
         bytes.reserveCapacity(5 + data.count)
         bytes.append(code)
@@ -182,13 +182,13 @@ public struct MilterPacket: Equatable, Sendable {
         return bytes
     }
 
-    public var replyCode: MilterReplyCode? { MilterReplyCode(rawValue: code) }
-    public var command: MilterCommand? { MilterCommand(rawValue: code) }
+    package var replyCode: MilterReplyCode? { MilterReplyCode(rawValue: code) }
+    package var command: MilterCommand? { MilterCommand(rawValue: code) }
 
     /// A string field: its UTF-8 bytes and a NUL.
-    public static func string(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }
+    package static func string(_ text: String) -> [UInt8] { Array(text.utf8) + [0] }
 
-    public static func bigEndian(_ value: UInt32) -> [UInt8] {
+    package static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
     }
 
@@ -219,7 +219,7 @@ public struct MilterPacket: Equatable, Sendable {
 
 /// A peer that does not follow the protocol. The connection it came on is closed; the
 /// other connections go on.
-public enum MilterProtocolError: Error, Equatable, CustomStringConvertible {
+package enum MilterProtocolError: Error, Equatable, CustomStringConvertible {
     case emptyPacket
     case packetTooLong(Int, limit: Int)
     case truncated(String)
@@ -228,7 +228,7 @@ public enum MilterProtocolError: Error, Equatable, CustomStringConvertible {
     case unexpected(MilterCommand, String)
     case unsupportedVersion(UInt32)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .emptyPacket: "a packet without a command byte"
         case let .packetTooLong(length, limit): "a packet of \(length) bytes (at most \(limit) are accepted)"

@@ -14,8 +14,8 @@ import Glibc
 /// `milter_tcp_listen`; each MTA connection is served on a thread of its own, so one
 /// slow or broken peer holds up nobody else. A peer that breaks the protocol is logged
 /// and its connection alone is closed.
-public final class MilterServer: WayIn, @unchecked Sendable {
-    public let name: String
+final class MilterServer: WayIn, Sendable {
+    let name: String
     private let listeners: [SocketListener]
     private let milterPolicy: MilterPolicy
     private let maxMessageBytes: Int
@@ -25,20 +25,19 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     private let statistics: ServiceStatistics
     private let drainSeconds: Double
     private let stopping = Atomic<Bool>(false)
-    private let sessionsLock = NSLock()
-    private var sessions: [ObjectIdentifier: (session: MilterSession, connection: SocketConnection)] = [:]
+    private let sessions = Mutex<[ObjectIdentifier: (session: MilterSession, connection: SocketConnection)]>([:])
 
     /// The factory for `WaysIn.all`: nil when both milter addresses are off.
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard configuration.milterListen != nil || configuration.milterTCPListen != nil else { return nil }
         return try MilterServer(context: context)
     }
 
     /// Binds every configured address and starts serving.
-    public init(context: DaemonContext) throws {
+    init(context: DaemonContext) throws {
         let configuration = context.configuration
-        milterPolicy = MilterPolicy(configuration)
+        milterPolicy = MilterPolicy(configuration, headers: context.verdictHeaders)
         maxMessageBytes = configuration.maxMessageBytes
         allowedNetworks = configuration.milterAllowedNetworks
         policy = context.policy
@@ -78,15 +77,15 @@ public final class MilterServer: WayIn, @unchecked Sendable {
     }
 
     /// The TCP port bound (port 0 in a configuration binds any free port).
-    public var tcpPort: UInt16? { listeners.lazy.compactMap(\.boundPort).first }
+    var tcpPort: UInt16? { listeners.lazy.compactMap(\.boundPort).first }
 
     /// Connections open now.
-    public var openConnections: Int { sessionsLock.withLock { sessions.count } }
+    var openConnections: Int { sessions.withLock { $0.count } }
 
     /// Stops accepting. Graceful: idle connections close at once (the MTA opens a new one
     /// for its next message, or applies its default action while spamtuned is down), and
     /// a message under way gets its verdict before its connection closes.
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // Connections are cut from this server's own list, never the listener's: an entry
         // leaves that list before its socket is closed, so a descriptor number that was
@@ -95,7 +94,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
         if graceful {
             let end = Date(timeIntervalSinceNow: drainSeconds)
             while Date() < end {
-                let busy = sessionsLock.withLock { () -> Int in
+                let busy = sessions.withLock { sessions -> Int in
                     var busy = 0
                     for entry in sessions.values {
                         if entry.session.isInMessage { busy += 1 } else { entry.connection.shutdown() }
@@ -106,7 +105,7 @@ public final class MilterServer: WayIn, @unchecked Sendable {
                 usleep(20_000)
             }
         }
-        sessionsLock.withLock { for entry in sessions.values { entry.connection.shutdown() } }
+        sessions.withLock { for entry in $0.values { entry.connection.shutdown() } }
         for listener in listeners { listener.waitForConnections(seconds: 2) }
     }
 
@@ -121,8 +120,8 @@ public final class MilterServer: WayIn, @unchecked Sendable {
         let session = MilterSession(
             milterPolicy: milterPolicy, maxMessageBytes: maxMessageBytes, policy: policy, log: log, peer: connection.peerDescription)
         let key = ObjectIdentifier(session)
-        sessionsLock.withLock { sessions[key] = (session, connection) }
-        defer { sessionsLock.withLock { sessions[key] = nil } }
+        sessions.withLock { $0[key] = (session, connection) }
+        defer { sessions.withLock { $0[key] = nil } }
         if stopping.load(ordering: .acquiring) { return }
 
         while true {

@@ -4,6 +4,7 @@ import Synchronization
 /// SMTP sessions (each ended by quit-new-connection) with any number of messages
 /// (each ended by end of body or abort). Commands go in, replies come out; the socket
 /// is the server's business.
+// @unchecked Sendable: only its connection's thread drives it; other threads read `isInMessage`, an atomic.
 final class MilterSession: @unchecked Sendable {
     /// What spamtuned asks of the MTA, before intersecting with what the MTA offers.
     static let wantedActions: MilterActions = [.addHeaders, .changeHeaders, .quarantine, .setMacroList]
@@ -197,7 +198,8 @@ final class MilterSession: @unchecked Sendable {
         envelope.sender = sender
         envelope.recipients = recipients
         let identifier = envelope.identifier
-        let verdict = policy.verdict(on: message.bytes, envelope)
+        let incoming = IncomingMessage(message.bytes, receivedBytes: message.receivedBytes, maxMessageBytes: maxMessageBytes, envelope: envelope)
+        let verdict = policy.verdict(on: incoming)
         messagesScored += 1
         let decision = milterPolicy.decide(verdict)
         var replies: [MilterPacket] = []
@@ -206,7 +208,7 @@ final class MilterSession: @unchecked Sendable {
         case let .reject(reply), let .temporaryFailure(reply):
             log.debug("milter id=\(identifier): \(reply)")
             if case .reject = decision.action { action = .reject } else { action = .tempfail }
-            log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
+            log.message(envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
             return [MilterPacket(.replyCode, MilterPacket.string(reply))]
         case .accept, .quarantine:
             break
@@ -241,7 +243,7 @@ final class MilterSession: @unchecked Sendable {
             }
         }
         replies.append(MilterPacket(.continue))
-        log.message(envelope, verdict: verdict, action: action, bytes: message.bytes.count)
+        log.message(envelope, verdict: verdict, action: action, bytes: incoming.scoredBytes)
         return replies
     }
 

@@ -8,20 +8,20 @@ import Glibc
 /// Who is at the other end of a connection: a local process (its uid, gid and pid, from
 /// SO_PEERCRED on a Unix socket) or a network address (TCP). Limits, quotas, the
 /// learning policy and log lines all name a peer this one way.
-public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
-    public enum Origin: Sendable, Hashable {
+struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
+    enum Origin: Sendable, Hashable {
         case localUser(uid: UInt32, gid: UInt32, pid: Int32)
         case address([UInt8])
         /// A Unix socket whose credentials could not be read (does not happen on Linux).
         case unknown
     }
 
-    public let origin: Origin
+    let origin: Origin
 
-    public init(_ origin: Origin) { self.origin = origin }
+    init(_ origin: Origin) { self.origin = origin }
 
     /// The same peer for limits and quotas: every process of one user is one peer.
-    public var key: String {
+    var key: String {
         switch origin {
         case let .localUser(uid, _, _): "uid:\(uid)"
         case let .address(bytes): "ip:\(IPAddress.format(bytes))"
@@ -30,7 +30,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// For log lines: `uid 1001 (alice), pid 4242` or `192.0.2.7`.
-    public var description: String {
+    var description: String {
         switch origin {
         case let .localUser(uid, _, pid):
             let name = Self.userName(uid).map { " (\($0))" } ?? ""
@@ -42,7 +42,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 
     /// The reporter a feedback entry records: `user-alice`, `uid-1001` (no such name),
     /// `ip-192.0.2.7`; a name that is safe in a Maildir file name.
-    public var reporter: String {
+    var reporter: String {
         switch origin {
         case let .localUser(uid, _, _): Self.reporter(uid: uid)
         case let .address(bytes): "ip-\(IPAddress.format(bytes).replacingOccurrences(of: ":", with: "-"))"
@@ -50,7 +50,7 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var uid: UInt32? {
+    var uid: UInt32? {
         if case let .localUser(uid, _, _) = origin { return uid }
         return nil
     }

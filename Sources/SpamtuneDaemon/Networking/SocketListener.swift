@@ -8,18 +8,18 @@ import Glibc
 #endif
 
 /// How many connections a listener holds and for how long.
-public struct ConnectionLimits: Sendable, Equatable {
+struct ConnectionLimits: Sendable, Equatable {
     /// Connections open at once on this socket.
-    public var maxConnections: Int
+    var maxConnections: Int
     /// Connections one peer (a uid on a Unix socket, an address on TCP) may hold at once;
     /// nil for none (every Postfix smtpd is user postfix, so the milter has none).
-    public var perPeer: Int?
+    var perPeer: Int?
     /// A new connection that sends nothing for this long is closed.
-    public var firstByte: Double
+    var firstByte: Double
     /// A connection idle for this long, after its first byte, is closed.
-    public var idle: Double
+    var idle: Double
 
-    public init(maxConnections: Int, perPeer: Int? = nil, firstByte: Double, idle: Double) {
+    init(maxConnections: Int, perPeer: Int? = nil, firstByte: Double, idle: Double) {
         self.maxConnections = maxConnections
         self.perPeer = perPeer
         self.firstByte = min(firstByte, idle)
@@ -40,9 +40,10 @@ public struct ConnectionLimits: Sendable, Equatable {
 /// A Unix socket path is only ever taken over from a dead daemon: a socket that answers
 /// is left alone (the start fails), and at exit a listener removes the socket file only
 /// when it is still the one it created.
-public final class SocketListener: @unchecked Sendable {
-    public let address: ListenAddress
-    public let limits: ConnectionLimits
+// @unchecked Sendable: `acceptThread` is set once in `start`; the rest is immutable, atomic or the locked `table`.
+final class SocketListener: @unchecked Sendable {
+    let address: ListenAddress
+    let limits: ConnectionLimits
     private let descriptor: Int32
     /// Passed by systemd (SystemdSockets), which owns the socket and its file.
     private let adopted: Bool
@@ -58,7 +59,7 @@ public final class SocketListener: @unchecked Sendable {
     /// Binds and listens; `mode` and `group` set a Unix socket file's permissions. With
     /// `adopting`, a socket systemd passed is served instead, as systemd made it.
     /// `statistics` counts the connections for the metrics.
-    public init(
+    init(
         address: ListenAddress, adopting inherited: Int32? = nil, mode: UInt16? = nil, group: String? = nil,
         limits: ConnectionLimits, log: Logger, statistics: ListenerStatistics? = nil
     ) throws {
@@ -76,18 +77,18 @@ public final class SocketListener: @unchecked Sendable {
 
     /// Starts accepting; `handler` runs on the connection's own thread and the
     /// connection is closed when it returns.
-    public func start(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
+    func start(_ handler: @escaping @Sendable (SocketConnection) -> Void) {
         let thread = Thread { [self] in acceptLoop(handler) }
         thread.name = "spamtune-accept-\(address)"
         acceptThread = thread
         thread.start()
     }
 
-    public var activeConnections: Int { active.load(ordering: .relaxed) }
+    var activeConnections: Int { active.load(ordering: .relaxed) }
 
     /// Stops accepting. With `closeConnections`, open connections are shut down too;
     /// otherwise they finish their current exchange (graceful drain).
-    public func stop(closeConnections: Bool = false) {
+    func stop(closeConnections: Bool = false) {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // systemd's socket is left as it is: shut down, it would refuse the connections
         // systemd keeps queueing for the next start. The accept loop notices `closing`
@@ -108,7 +109,7 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     /// Waits up to `seconds` for the open connections to end.
-    public func waitForConnections(seconds: Double) {
+    func waitForConnections(seconds: Double) {
         let end = Date(timeIntervalSinceNow: seconds)
         while activeConnections > 0 && Date() < end { usleep(10_000) }
     }
@@ -260,7 +261,7 @@ public final class SocketListener: @unchecked Sendable {
     }
 
     /// The bound TCP port (useful when listening on port 0 in tests).
-    public var boundPort: UInt16? { Self.localAddress(descriptor).flatMap(Self.port) }
+    var boundPort: UInt16? { Self.localAddress(descriptor).flatMap(Self.port) }
 
     /// The address a socket is bound to (getsockname).
     static func localAddress(_ descriptor: Int32) -> sockaddr_storage? {
@@ -303,11 +304,12 @@ public final class SocketListener: @unchecked Sendable {
 
 /// One accepted connection: blocking reads and writes with timeouts, and a read
 /// buffer for line- and length-framed protocols.
-public final class SocketConnection: @unchecked Sendable {
+// @unchecked Sendable: the read buffer belongs to the serving thread; other threads only call `shutdown()` or read its atomics.
+final class SocketConnection: @unchecked Sendable {
     /// The peer's IP address on TCP; nil on a Unix socket.
-    public let peer: [UInt8]?
+    let peer: [UInt8]?
     /// Who the peer is: its uid (Unix socket) or address (TCP).
-    public let identity: PeerIdentity
+    let identity: PeerIdentity
     let acceptedAt = DispatchTime.now()
     private let descriptor: Int32
     private let idleTimeout: Double
@@ -339,10 +341,10 @@ public final class SocketConnection: @unchecked Sendable {
     /// A read waited past its timeout (the peer was silent).
     var timedOut: Bool { sawTimeout.load(ordering: .relaxed) }
 
-    public var peerDescription: String { peer.map { IPAddress.format($0) } ?? "local socket" }
+    var peerDescription: String { peer.map { IPAddress.format($0) } ?? "local socket" }
 
     /// Bytes from the peer: at most `limit`, at least one; empty at end of stream.
-    public func readSome(limit: Int = 65536) throws -> ArraySlice<UInt8> {
+    func readSome(limit: Int = 65536) throws -> ArraySlice<UInt8> {
         if bufferStart < buffer.count {
             let end = min(buffer.count, bufferStart + limit)
             defer {
@@ -360,7 +362,7 @@ public final class SocketConnection: @unchecked Sendable {
     }
 
     /// Exactly `count` bytes, or an error (end of stream, timeout).
-    public func readExactly(_ count: Int) throws -> [UInt8] {
+    func readExactly(_ count: Int) throws -> [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(count)
         while result.count < count {
@@ -373,7 +375,7 @@ public final class SocketConnection: @unchecked Sendable {
 
     /// One line ending in LF (the LF and a CR before it removed), at most `limit` bytes;
     /// nil at a clean end of stream.
-    public func readLine(limit: Int) throws -> [UInt8]? {
+    func readLine(limit: Int) throws -> [UInt8]? {
         while true {
             if let newline = buffer[bufferStart...].firstIndex(of: UInt8(ascii: "\n")) {
                 var line = Array(buffer[bufferStart..<newline])
@@ -412,22 +414,22 @@ public final class SocketConnection: @unchecked Sendable {
         }
     }
 
-    public func write(_ bytes: [UInt8]) throws {
+    func write(_ bytes: [UInt8]) throws {
         if let code = SocketIO.sendAll(descriptor, bytes) {
             throw SocketIO.isTimeout(code) ? ConnectionError.timedOut : ConnectionError.failed(SocketIO.describe(code))
         }
     }
 
-    public func write(_ text: String) throws { try write(Array(text.utf8)) }
+    func write(_ text: String) throws { try write(Array(text.utf8)) }
 
     /// Ends both directions (wakes a thread blocked in read).
-    public func shutdown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+    func shutdown() { Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
 
     /// Ends the sending direction: the peer reads the end of the answer, and may still send.
-    public func finishWriting() { Glibc.shutdown(descriptor, Int32(SHUT_WR)) }
+    func finishWriting() { Glibc.shutdown(descriptor, Int32(SHUT_WR)) }
 
     /// The credentials of the process at the other end of a Unix socket.
-    public var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? { Self.credentials(descriptor) }
+    var peerCredentials: (pid: Int32, uid: UInt32, gid: UInt32)? { Self.credentials(descriptor) }
 
     static func credentials(_ descriptor: Int32) -> (pid: Int32, uid: UInt32, gid: UInt32)? {
         // struct ucred { pid_t pid; uid_t uid; gid_t gid; }, which Glibc's module map hides.
@@ -449,13 +451,13 @@ public final class SocketConnection: @unchecked Sendable {
 /// number keeps the code path the same.
 private let SO_NOSIGPIPE_COMPAT: Int32 = SO_KEEPALIVE
 
-public enum ConnectionError: Error, CustomStringConvertible, Equatable {
+enum ConnectionError: Error, CustomStringConvertible, Equatable {
     case endOfStream
     case timedOut
     case lineTooLong(Int)
     case failed(String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case .endOfStream: "the peer closed the connection mid-message"
         case .timedOut: "the peer was idle for too long"
@@ -476,8 +478,8 @@ public struct SocketError: Error, CustomStringConvertible {
         case system
     }
 
-    public let address: ListenAddress
-    public let message: String
+    let address: ListenAddress
+    let message: String
     public let kind: Kind
 
     init(_ address: ListenAddress, _ what: String, _ code: Int32, kind: Kind = .system) {
@@ -490,6 +492,7 @@ public struct SocketError: Error, CustomStringConvertible {
 }
 
 /// The open connections of one listener, by peer: who is admitted, who makes room.
+// @unchecked Sendable: both tables are read and written under `lock`.
 final class ConnectionTable: @unchecked Sendable {
     enum Admission {
         /// In; `evicted` is a silent connection closed to make room.

@@ -1,5 +1,6 @@
 import Foundation
 import SpamtuneConfiguration
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 /// owner (which the service's seccomp filter forbids). Each socket is matched by its
 /// `FileDescriptorName=` to the configured address it stands for; a configured socket
 /// systemd did not pass is bound by the daemon itself, as when it is started by hand.
-public final class SystemdSockets: @unchecked Sendable {
+public final class SystemdSockets: Sendable {
     /// The names a socket unit may give its socket, and the configuration key each
     /// stands for.
     static let roles: [(name: String, key: String, address: @Sendable (DaemonConfiguration) -> ListenAddress?)] = [
@@ -25,14 +26,13 @@ public final class SystemdSockets: @unchecked Sendable {
     /// sd_listen_fds(3): passed descriptors start here.
     private static let firstDescriptor: Int32 = 3
 
-    private let lock = NSLock()
-    private var unclaimed: [(address: ListenAddress, descriptor: Int32)]
+    private let unclaimed: Mutex<[(address: ListenAddress, descriptor: Int32)]>
     /// What was passed, for the log: "milter (unix:/run/spamtune/milter.sock)".
-    public let summary: [String]
+    let summary: [String]
 
     /// No sockets from systemd: every configured socket is bound by the daemon.
     public init() {
-        unclaimed = []
+        unclaimed = Mutex([])
         summary = []
     }
 
@@ -83,13 +83,13 @@ public final class SystemdSockets: @unchecked Sendable {
             adopted.append((configured, descriptor))
             summary.append("\(name) (\(configured))")
         }
-        unclaimed = adopted
+        unclaimed = Mutex(adopted)
         self.summary = summary
     }
 
     /// The descriptor systemd passed for `address`, once; nil when the daemon binds it itself.
-    public func take(_ address: ListenAddress) -> Int32? {
-        lock.withLock {
+    func take(_ address: ListenAddress) -> Int32? {
+        unclaimed.withLock { unclaimed in
             guard let index = unclaimed.firstIndex(where: { $0.address == address }) else { return nil }
             return unclaimed.remove(at: index).descriptor
         }
@@ -135,7 +135,7 @@ public final class SystemdSockets: @unchecked Sendable {
     }
 }
 
-public struct SystemdSocketError: Error, CustomStringConvertible {
-    public let description: String
+struct SystemdSocketError: Error, CustomStringConvertible {
+    let description: String
     init(_ description: String) { self.description = description }
 }

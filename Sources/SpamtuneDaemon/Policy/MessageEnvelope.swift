@@ -1,3 +1,4 @@
+import Foundation
 import SpamtuneConfiguration
 import SpamtuneMail
 
@@ -9,32 +10,32 @@ import SpamtuneMail
 /// | milter  | `{client_addr}`         | `{auth_authen}`    | MAIL FROM (`{mail_addr}`)     | RCPT TO (`{rcpt_addr}`) |
 /// | spamd   | not known (the peer is the MTA or user running spamc) | not known | Return-Path, else From of the message | not known (`User:` is logged) |
 /// | Maildir | not known               | not known          | Return-Path, else From of the message | the Maildir |
-public struct MessageEnvelope: Sendable, Equatable {
-    public var channel: Channel
+struct MessageEnvelope: Sendable, Equatable {
+    var channel: Channel
     /// The queue ID (milter), Message-ID (spamd) or file name (Maildir).
-    public var identifier: String
+    var identifier: String
     /// The SMTP client's address, text as the MTA gives it (`192.0.2.7`, `IPv6:2001:db8::1`).
-    public var clientAddress: String?
-    public var clientName: String?
+    var clientAddress: String?
+    var clientName: String?
     /// The SASL login the client authenticated as; nil when it did not.
-    public var authenticatedUser: String?
+    var authenticatedUser: String?
     /// The sender's address, without angle brackets; "" for the null sender `<>`.
-    public var sender: String?
-    public var recipients: [String] = []
+    var sender: String?
+    var recipients: [String] = []
     /// spamd's `User:` header (the user spamc checks for).
-    public var spamdUser: String?
+    var spamdUser: String?
     /// Who is at the other end of the connection, when that is not the SMTP client
     /// (spamd: `uid:1001`, `ip:192.0.2.7`).
-    public var peer: String?
+    var peer: String?
 
-    public init(channel: Channel, identifier: String) {
+    init(channel: Channel, identifier: String) {
         self.channel = channel
         self.identifier = identifier
     }
 
     /// The client address as bytes, for network lists. Postfix writes IPv6 clients as
     /// `IPv6:2001:db8::1`.
-    public var clientAddressBytes: [UInt8]? {
+    var clientAddressBytes: [UInt8]? {
         guard var text = clientAddress else { return nil }
         if text.lowercased().hasPrefix("ipv6:") { text = String(text.dropFirst(5)) }
         if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
@@ -43,17 +44,23 @@ public struct MessageEnvelope: Sendable, Equatable {
 
     /// The sender a message's own header names: Return-Path (the envelope sender, as
     /// the delivery agent recorded it), else the From address.
-    public static func headerSender(of message: MailMessage) -> String? {
+    static func headerSender(of message: MailMessage) -> String? {
         for name in ["Return-Path", "From"] {
             if let value = message.firstValue(named: name), let address = address(in: value) { return address }
         }
         return nil
     }
 
+    /// The Message-ID for the log line, as spamd logs it.
+    static func messageID(of message: MailMessage) -> String {
+        let header = message.firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
+        return header.isEmpty ? "(no-message-id)" : header
+    }
+
     /// The address in an SMTP argument or a header value: `<alice@example.org>`,
     /// `Alice <alice@example.org>`, `alice@example.org (Alice)`; "" for `<>`; nil
     /// when there is none.
-    public static func address(in text: String) -> String? {
+    static func address(in text: String) -> String? {
         if let open = text.firstIndex(of: "<") {
             let rest = text[text.index(after: open)...]
             guard let close = rest.firstIndex(of: ">") else { return nil }
@@ -68,7 +75,7 @@ public struct MessageEnvelope: Sendable, Equatable {
 }
 
 /// What a way in did with a message, for the log line.
-public enum MessageAction: String, Sendable {
+enum MessageAction: String, Sendable {
     /// Delivered as it came (the MTA does not let the filter add headers).
     case accept
     /// Delivered with the verdict header fields added (also spamd PROCESS and HEADERS).

@@ -1,8 +1,9 @@
 import Foundation
 import SpamtuneConfiguration
+import Synchronization
 
 /// Why a message was not given to the model: the rule that decided it.
-public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
+enum PolicyRule: String, Sendable, Equatable, CaseIterable {
     /// The client authenticated (SASL) and `skip_authenticated = yes`.
     case authenticated
     /// The client's address is in `trusted_networks`.
@@ -12,7 +13,7 @@ public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
     /// The sender or the client's network is in `deny_senders`: spam, whatever the model says.
     case denyList = "deny-list"
 
-    public var isSpam: Bool { self == .denyList }
+    var isSpam: Bool { self == .denyList }
 }
 
 /// The gate in front of the model, which every way in (milter, spamd, Maildir) passes
@@ -27,7 +28,7 @@ public enum PolicyRule: String, Sendable, Equatable, CaseIterable {
 /// The deny list comes first so that no other rule lets a sender the admin refused
 /// through. A rule can only use what the way in knows (`MessageEnvelope`): over spamd
 /// and in Maildirs, only the sender from the message's header.
-public final class Policy: @unchecked Sendable {
+final class Policy: Sendable {
     /// The rules as configured; the list files are read from them at start and on reload.
     struct Rules: Sendable {
         var skipAuthenticated: Bool
@@ -44,32 +45,31 @@ public final class Policy: @unchecked Sendable {
     }
 
     /// The rule that decided a message, and the list entry that matched, if any.
-    public struct Match: Sendable, Equatable {
-        public var rule: PolicyRule
-        public var entry: String?
+    struct Match: Sendable, Equatable {
+        var rule: PolicyRule
+        var entry: String?
     }
 
     private let configuration: DaemonConfiguration
     private let service: ScoringService
     private let log: Logger
-    private let lock = NSLock()
-    private var rules: Rules
+    private let rules: Mutex<Rules>
 
     /// `rules`: the configuration's, read with `Rules(configuration)` (which throws when a
     /// list file cannot be read or has a bad line).
     init(configuration: DaemonConfiguration, rules: Rules, service: ScoringService, log: Logger) {
         self.configuration = configuration
-        self.rules = rules
+        self.rules = Mutex(rules)
         self.service = service
         self.log = log
     }
 
     /// Reads the list files again (SIGHUP, `spamtune reload`). A file that cannot be read
     /// now keeps the lists as they were, with an error in the log.
-    public func reload() {
+    func reload() {
         do {
             let fresh = try Rules(configuration)
-            lock.withLock { rules = fresh }
+            rules.withLock { $0 = fresh }
             if configuration.allowSenders.contains(where: Self.isFile) || configuration.denySenders.contains(where: Self.isFile) {
                 log.info("policy: sender lists read again: allow_senders \(fresh.allowSenders.count) entries, deny_senders \(fresh.denySenders.count)")
             }
@@ -84,8 +84,8 @@ public final class Policy: @unchecked Sendable {
     }
 
     /// The rule that decides a message with this envelope; nil: the model decides.
-    public func match(_ envelope: MessageEnvelope) -> Match? {
-        let rules = lock.withLock { self.rules }
+    func match(_ envelope: MessageEnvelope) -> Match? {
+        let rules = self.rules.withLock { $0 }
         let client = envelope.clientAddressBytes
         if let entry = rules.denySenders.match(sender: envelope.sender, client: client) { return Match(rule: .denyList, entry: entry) }
         if rules.skipAuthenticated, let user = envelope.authenticatedUser, !user.isEmpty { return Match(rule: .authenticated, entry: nil) }
@@ -96,12 +96,12 @@ public final class Policy: @unchecked Sendable {
         return nil
     }
 
-    /// The verdict on one raw message (RFC 5322 bytes): the policy's, or the model's.
-    /// Blocks until the verdict or the deadline.
-    public func verdict(on message: [UInt8], _ envelope: MessageEnvelope) -> Verdict {
-        guard let match = match(envelope) else {
-            return service.score(message, channel: envelope.channel)
+    /// The verdict on one message: the policy's, or the model's. Blocks until the
+    /// verdict or the deadline.
+    func verdict(on message: IncomingMessage) -> Verdict {
+        guard let match = match(message.envelope) else {
+            return service.score(message)
         }
-        return service.verdict(by: match, channel: envelope.channel)
+        return service.verdict(by: match, channel: message.envelope.channel)
     }
 }

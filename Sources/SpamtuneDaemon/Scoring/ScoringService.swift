@@ -2,35 +2,36 @@ import Foundation
 import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneSupport
+import Synchronization
 
 /// The one model in the daemon and the queue in front of it.
 ///
-/// Every way in calls `score(_:channel:identifier:)` from its own connection thread. The
-/// message is parsed and tokenized there (in parallel across connections); the token
+/// Every way in calls `score(_:)` from its own connection thread, through `Policy`, with
+/// the message it parsed (`IncomingMessage`). The model's text is taken and tokenized there (in parallel across connections); the token
 /// ids then wait in a bounded queue for the single scoring thread, which runs them
 /// in batches so the matrix kernels work on many rows at once. Identical texts hit a
 /// bounded cache. A full queue makes callers wait (back-pressure); a message that
 /// waits past its deadline gets the configured failure verdict. `reload` loads a new
 /// checkpoint beside the old one and swaps it in between batches: no request is
 /// dropped, and a checkpoint that fails to load leaves the old model serving.
+// @unchecked Sendable: the model, the queue and `stopping` are only touched under `lock`; reloads are serialised by `reloadLock`.
 public final class ScoringService: @unchecked Sendable {
-    public struct Settings: Sendable {
-        public var queueLimit = 256
+    struct Settings: Sendable {
+        var queueLimit = 256
         /// Queue places only the milter may take: mail keeps flowing through Postfix
         /// while spamc clients fill the rest.
-        public var milterReserve = 64
-        public var batchMaxMessages = 16
-        public var batchMaxTokens = 4096
-        public var deadline = 30.0
-        public var failureAction = DaemonConfiguration.FailureAction.accept
-        public var cacheEntries = 10_000
-        public var maxMessageBytes = 1 << 20
+        var milterReserve = 64
+        var batchMaxMessages = 16
+        var batchMaxTokens = 4096
+        var deadline = 30.0
+        var failureAction = DaemonConfiguration.FailureAction.accept
+        var cacheEntries = 10_000
         /// Overrides the checkpoint's threshold when set.
-        public var spamThreshold: Double?
+        var spamThreshold: Double?
 
-        public init() {}
+        init() {}
 
-        public init(_ configuration: DaemonConfiguration) {
+        init(_ configuration: DaemonConfiguration) {
             queueLimit = configuration.queueLimit
             // Without a milter there is nobody to reserve for.
             let hasMilter = configuration.milterListen != nil || configuration.milterTCPListen != nil
@@ -40,25 +41,24 @@ public final class ScoringService: @unchecked Sendable {
             deadline = configuration.messageDeadline
             failureAction = configuration.failureAction
             cacheEntries = configuration.cacheEntries
-            maxMessageBytes = configuration.maxMessageBytes
             spamThreshold = configuration.spamThreshold
         }
     }
 
     /// The loaded model and what identifies it.
-    public final class LoadedModel: @unchecked Sendable {
-        public let classifier: SpamClassifier
+    public final class LoadedModel: Sendable {
+        let classifier: SpamClassifier
         public let version: String
-        public let loadedAt: Date
-        public init(classifier: SpamClassifier, version: String) {
+        let loadedAt: Date
+        init(classifier: SpamClassifier, version: String) {
             self.classifier = classifier
             self.version = version
             loadedAt = Date()
         }
     }
 
-    public let settings: Settings
-    public let statistics = ServiceStatistics()
+    let settings: Settings
+    let statistics = ServiceStatistics()
     private let log: Logger
     private let loader: () throws -> LoadedModel
     private let lock = NSCondition()
@@ -70,7 +70,7 @@ public final class ScoringService: @unchecked Sendable {
     private let reloadLock = NSLock()
 
     /// `loader` loads the current checkpoint; it is called now and on every reload.
-    public init(settings: Settings, log: Logger, loader: @escaping () throws -> LoadedModel) throws {
+    init(settings: Settings, log: Logger, loader: @escaping () throws -> LoadedModel) throws {
         self.settings = settings
         self.log = log
         self.loader = loader
@@ -89,27 +89,27 @@ public final class ScoringService: @unchecked Sendable {
         return model
     }
 
-    public var queueDepth: Int {
+    var queueDepth: Int {
         lock.lock()
         defer { lock.unlock() }
         return queue.count
     }
 
-    /// Scores one raw message (RFC 5322 bytes). Blocks until the verdict or the deadline.
-    /// The ways in reach it through `Policy`, which decides first.
-    public func score(_ message: [UInt8], channel: Channel) -> Verdict {
+    /// Scores a message's `scoredPart`. Blocks until the verdict or the deadline. The
+    /// ways in reach it through `Policy`, which decides first.
+    func score(_ message: IncomingMessage) -> Verdict {
         let started = DispatchTime.now()
         let deadline = started + settings.deadline
         let model = currentModel
-        let bytes = message.count > settings.maxMessageBytes ? Array(message.prefix(settings.maxMessageBytes)) : message
+        let channel = message.envelope.channel
         let verdict = scoreInput(
-            model.classifier.input(forMail: bytes), channel: channel, model: model, deadline: deadline, started: started)
+            model.classifier.input(forMail: message.scoredPart), channel: channel, model: model, deadline: deadline, started: started)
         statistics.record(verdict, channel: channel)
         return verdict
     }
 
     /// Scores plain text: no way in sends any, only the tests.
-    package func score(text: String, channel: Channel) -> Verdict {
+    func score(text: String, channel: Channel) -> Verdict {
         let started = DispatchTime.now()
         let model = currentModel
         let verdict = scoreInput(
@@ -226,7 +226,7 @@ public final class ScoringService: @unchecked Sendable {
     /// Loads the checkpoint again (a new `current` version, say) and swaps it in. On
     /// failure the old model keeps serving and the error is returned.
     @discardableResult
-    public func reload() -> Result<LoadedModel, Error> {
+    func reload() -> Result<LoadedModel, Error> {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         do {
@@ -246,7 +246,7 @@ public final class ScoringService: @unchecked Sendable {
     }
 
     /// Scores what is queued, then stops the scoring thread. Later requests fail as configured.
-    public func drainAndStop() {
+    func drainAndStop() {
         lock.lock()
         stopping = true
         lock.broadcast()
@@ -265,6 +265,7 @@ func milliseconds(since start: DispatchTime) -> Double {
 }
 
 /// One message waiting for the scoring thread.
+// @unchecked Sendable: `abandoned` is guarded by `lock`; `probability` is written by the scoring thread before `done` is signalled and read only after it.
 private final class Request: @unchecked Sendable {
     let input: ModelInput
     let model: ScoringService.LoadedModel
@@ -301,17 +302,20 @@ private final class Request: @unchecked Sendable {
 }
 
 /// Verdicts by model version and token ids, bounded: the oldest entry goes first.
-final class VerdictCache: @unchecked Sendable {
+final class VerdictCache: Sendable {
     struct Key: Hashable {
         let version: String
         let input: ModelInput
     }
 
+    private struct Entries {
+        var values: [Key: Double] = [:]
+        var order: [Key] = []
+        var head = 0
+    }
+
     private let capacity: Int
-    private var values: [Key: Double] = [:]
-    private var order: [Key] = []
-    private var head = 0
-    private let lock = NSLock()
+    private let entries = Mutex(Entries())
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -319,22 +323,20 @@ final class VerdictCache: @unchecked Sendable {
 
     func lookup(_ key: Key) -> Double? {
         guard capacity > 0 else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        return values[key]
+        return entries.withLock { $0.values[key] }
     }
 
     func store(_ key: Key, _ probability: Double) {
         guard capacity > 0 else { return }
-        lock.lock()
-        defer { lock.unlock() }
-        if values.updateValue(probability, forKey: key) != nil { return }
-        if order.count < capacity {
-            order.append(key)
-        } else {
-            values.removeValue(forKey: order[head])
-            order[head] = key
-            head = (head + 1) % capacity
+        entries.withLock { entries in
+            if entries.values.updateValue(probability, forKey: key) != nil { return }
+            if entries.order.count < capacity {
+                entries.order.append(key)
+            } else {
+                entries.values.removeValue(forKey: entries.order[entries.head])
+                entries.order[entries.head] = key
+                entries.head = (entries.head + 1) % capacity
+            }
         }
     }
 }

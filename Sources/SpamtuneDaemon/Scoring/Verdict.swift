@@ -1,13 +1,13 @@
 import SpamtuneClassifier
 
 /// Which way a message came in.
-public enum Channel: String, Sendable, CaseIterable {
+enum Channel: String, Sendable, CaseIterable {
     case milter, spamd, maildir, control
 }
 
 /// The daemon's answer for one message.
-public struct Verdict: Sendable, Equatable {
-    public enum Outcome: Sendable, Equatable {
+struct Verdict: Sendable, Equatable {
+    enum Outcome: Sendable, Equatable {
         /// The model read the message.
         case scored
         /// An identical text was scored before by the same model.
@@ -21,15 +21,15 @@ public struct Verdict: Sendable, Equatable {
         case policy(rule: PolicyRule, entry: String?)
     }
 
-    public var outcome: Outcome
+    var outcome: Outcome
     /// Spam or ham. A message that was not scored carries P(spam) 0: ham, as the
     /// failure action says to deliver it.
-    public var decision: Decision
-    public var tokens: Int
-    public var modelVersion: String
-    public var milliseconds: Double
+    var decision: Decision
+    var tokens: Int
+    var modelVersion: String
+    var milliseconds: Double
 
-    public init(outcome: Outcome, decision: Decision, tokens: Int, modelVersion: String, milliseconds: Double) {
+    init(outcome: Outcome, decision: Decision, tokens: Int, modelVersion: String, milliseconds: Double) {
         self.outcome = outcome
         self.decision = decision
         self.tokens = tokens
@@ -37,12 +37,12 @@ public struct Verdict: Sendable, Equatable {
         self.milliseconds = milliseconds
     }
 
-    public var isSpam: Bool { decision.isSpam }
-    public var spamProbability: Double { decision.spamProbability }
-    public var threshold: Double { decision.threshold }
+    var isSpam: Bool { decision.isSpam }
+    var spamProbability: Double { decision.spamProbability }
+    var threshold: Double { decision.threshold }
 
     /// The model read the message (now or before).
-    public var wasScored: Bool {
+    var wasScored: Bool {
         switch outcome {
         case .scored, .cached: true
         default: false
@@ -50,7 +50,7 @@ public struct Verdict: Sendable, Equatable {
     }
 
     /// Spam or ham for certain: by the model or by a policy rule (not a failure).
-    public var isDecided: Bool {
+    var isDecided: Bool {
         switch outcome {
         case .scored, .cached, .policy: true
         case .failedOpen, .temporaryFailure: false
@@ -58,10 +58,10 @@ public struct Verdict: Sendable, Equatable {
     }
 
     /// SpamAssassin-style score: `scale × P(spam)`.
-    public func score(scale: Double) -> Double { scale * spamProbability }
-    public func requiredScore(scale: Double) -> Double { scale * threshold }
+    func score(scale: Double) -> Double { scale * spamProbability }
+    func requiredScore(scale: Double) -> Double { scale * threshold }
 
-    public var label: String {
+    var label: String {
         switch outcome {
         case .scored, .cached, .policy: decision.label.name
         case .failedOpen: "unscored"

@@ -15,24 +15,28 @@ public protocol WayIn: AnyObject, Sendable {
 
 /// What every way in is given when it starts.
 public struct DaemonContext: Sendable {
-    public let configuration: DaemonConfiguration
-    public let service: ScoringService
+    let configuration: DaemonConfiguration
+    /// The verdict's header fields and score scale, the same at every way in.
+    let verdictHeaders: VerdictHeaders
+    let service: ScoringService
     /// The rules every message passes before the model; it holds `service`.
-    public let policy: Policy
-    public let log: Logger
+    let policy: Policy
+    let log: Logger
     /// Sockets systemd passed (socket activation), claimed by the ways in that listen on them.
-    public let systemdSockets: SystemdSockets
+    let systemdSockets: SystemdSockets
     /// Asks the daemon to reload its checkpoint (the control socket's `reload`).
-    public let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
+    let requestReload: @Sendable () -> Result<ScoringService.LoadedModel, Error>
 }
 
 /// spamtuned: loads the checkpoint once, starts every configured way in, reloads on
 /// SIGHUP (or the control socket), drains and exits on SIGTERM.
+// @unchecked Sendable: `waysIn` and the signal and watchdog sources are set in `start` before any handler runs, then touched only on `queue`.
 public final class Daemon: @unchecked Sendable {
-    public let configuration: DaemonConfiguration
-    public let log: Logger
+    let configuration: DaemonConfiguration
+    let verdictHeaders: VerdictHeaders
+    let log: Logger
     public let service: ScoringService
-    public let policy: Policy
+    let policy: Policy
     private let systemdSockets: SystemdSockets
     private let notifier = SystemdNotifier()
     private var waysIn: [WayIn] = []
@@ -43,6 +47,7 @@ public final class Daemon: @unchecked Sendable {
 
     public init(configuration: DaemonConfiguration, log: Logger, systemdSockets: SystemdSockets = SystemdSockets()) throws {
         self.configuration = configuration
+        verdictHeaders = VerdictHeaders(configuration)
         self.log = log
         self.systemdSockets = systemdSockets
         let checkpoint = configuration.checkpoint
@@ -72,8 +77,10 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    public var context: DaemonContext {
-        DaemonContext(configuration: configuration, service: service, policy: policy, log: log, systemdSockets: systemdSockets) { [weak self] in
+    var context: DaemonContext {
+        DaemonContext(
+            configuration: configuration, verdictHeaders: verdictHeaders, service: service, policy: policy, log: log, systemdSockets: systemdSockets
+        ) { [weak self] in
             guard let self else { return .failure(ClassifierError.checkpoint("", "the daemon is stopping")) }
             return self.reload()
         }
@@ -107,12 +114,12 @@ public final class Daemon: @unchecked Sendable {
         stopped.wait()
     }
 
-    public func stop() {
+    func stop() {
         queue.async { self.shutDown() }
     }
 
     /// Loads the checkpoint again and reads the policy's list files again.
-    public func reload() -> Result<ScoringService.LoadedModel, Error> {
+    func reload() -> Result<ScoringService.LoadedModel, Error> {
         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(DispatchTime.now().uptimeNanoseconds / 1000)\nSTATUS=reloading")
         policy.reload()
         let result = service.reload()

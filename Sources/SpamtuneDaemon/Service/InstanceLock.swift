@@ -10,13 +10,13 @@ import Glibc
 /// the message that refuses a second instance. Sockets are guarded on their own (a live
 /// socket is never taken over, see SocketListener), which covers two daemons with
 /// different state directories but the same socket paths.
-public final class InstanceLock: @unchecked Sendable {
-    public let path: String
+public final class InstanceLock: Sendable {
+    let path: String
     private let descriptor: Int32
 
     public struct Held: Error, CustomStringConvertible {
-        public let path: String
-        public let pid: Int32?
+        let path: String
+        let pid: Int32?
         public var description: String {
             let who = pid.map { "spamtuned (pid \($0))" } ?? "another spamtuned"
             return "\(who) is already running with this state directory (it holds the lock \(path)); stop it first"
@@ -57,7 +57,7 @@ public final class InstanceLock: @unchecked Sendable {
     deinit { close(descriptor) }
 }
 
-public struct InstanceLockError: Error, CustomStringConvertible {
-    public let description: String
+struct InstanceLockError: Error, CustomStringConvertible {
+    let description: String
     init(_ description: String) { self.description = description }
 }

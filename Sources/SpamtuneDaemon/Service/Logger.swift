@@ -16,12 +16,13 @@ import Glibc
 /// throttled: the first of a kind is written, the others in the next `throttleWindow`
 /// seconds are counted and summarised in one line, so a flood cannot flood the journal.
 /// Kinds are bounded too: past `maximumKinds`, new ones share one.
+// @unchecked Sendable: `write` and the throttle table are used only under `lock`.
 public final class Logger: @unchecked Sendable {
-    public let level: LogLevel
-    public let scoreScale: Double
-    public let throttleWindow: Double
+    let level: LogLevel
+    let scoreScale: Double
+    let throttleWindow: Double
     /// Each line starts with the local time, to the millisecond.
-    public let timestamps: Bool
+    let timestamps: Bool
     private let write: (String) -> Void
     private let lock = NSLock()
     private var throttled: [String: (since: DispatchTime, suppressed: Int)] = [:]
@@ -41,14 +42,14 @@ public final class Logger: @unchecked Sendable {
         }
     }
 
-    public func debug(_ text: @autoclosure () -> String) { emit(.debug, text()) }
-    public func info(_ text: @autoclosure () -> String) { emit(.info, text()) }
+    func debug(_ text: @autoclosure () -> String) { emit(.debug, text()) }
+    func info(_ text: @autoclosure () -> String) { emit(.info, text()) }
     public func warning(_ text: @autoclosure () -> String) { emit(.warning, text()) }
-    public func error(_ text: @autoclosure () -> String) { emit(.error, text()) }
+    func error(_ text: @autoclosure () -> String) { emit(.error, text()) }
 
     /// A warning of kind `key`: written when it is the first of its kind in the window,
     /// counted otherwise.
-    public func warning(_ text: @autoclosure () -> String, throttle key: String) {
+    func warning(_ text: @autoclosure () -> String, throttle key: String) {
         guard LogLevel.warning >= level else { return }
         lock.lock()
         defer { lock.unlock() }
@@ -101,7 +102,7 @@ public final class Logger: @unchecked Sendable {
     /// `milter id=4XyZ1 verdict=spam action=reject score=9.71/5.00 tokens=183 bytes=5120 ms=84.2
     /// client=192.0.2.7 from=bulk@example.net rcpt=alice@example.org model=2026-11-23T04-00-00Z`.
     /// A field the way in does not know is `-`; the null sender is `<>`.
-    public func message(_ envelope: MessageEnvelope, verdict: Verdict, action: MessageAction, bytes: Int) {
+    func message(_ envelope: MessageEnvelope, verdict: Verdict, action: MessageAction, bytes: Int) {
         lock.withLock { messageObserver }?(envelope.channel, verdict, action)
         guard level <= .info else { return }
         var line = "\(envelope.channel.rawValue) id=\(sanitize(envelope.identifier)) verdict=\(verdict.label) action=\(action.rawValue)"

@@ -9,8 +9,9 @@ import SpamtuneClassifier
 /// Every label a count is kept under comes from a fixed set (a way in, a verdict, an
 /// action, a rule, a reason named in code): never a sender, an address or free text, so
 /// the number of series stays bounded whatever the peers send.
-public final class ServiceStatistics: @unchecked Sendable {
-    public let startedAt = Date()
+// @unchecked Sendable: every counter is read and written under `lock`.
+final class ServiceStatistics: @unchecked Sendable {
+    let startedAt = Date()
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
     private var latencies = [Double](repeating: 0, count: 10_000)
@@ -67,19 +68,19 @@ public final class ServiceStatistics: @unchecked Sendable {
         lock.unlock()
     }
 
-    public struct Snapshot: Codable, Sendable, Equatable {
-        public var uptimeSeconds: Double
-        public var counts: [String: Int]
-        public var latencyP50: Double?
-        public var latencyP90: Double?
-        public var latencyP99: Double?
-        public var batches: Int
-        public var meanBatchSize: Double
-        public var maximumQueueDepth: Int
-        public var reloads: Int
+    struct Snapshot: Codable, Sendable, Equatable {
+        var uptimeSeconds: Double
+        var counts: [String: Int]
+        var latencyP50: Double?
+        var latencyP90: Double?
+        var latencyP99: Double?
+        var batches: Int
+        var meanBatchSize: Double
+        var maximumQueueDepth: Int
+        var reloads: Int
     }
 
-    public func snapshot() -> Snapshot {
+    func snapshot() -> Snapshot {
         lock.lock()
         defer { lock.unlock() }
         let recent = Array(latencies.prefix(min(latencyCount, latencies.count))).sorted()
@@ -244,7 +245,8 @@ enum ConnectionClosing: String, CaseIterable {
 }
 
 /// The connections of one way in's listeners.
-public final class ListenerStatistics: @unchecked Sendable {
+// @unchecked Sendable: every count is read and written under `lock`.
+final class ListenerStatistics: @unchecked Sendable {
     private let lock = NSLock()
     private var accepted = 0
     private var active = 0

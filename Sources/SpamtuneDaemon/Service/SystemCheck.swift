@@ -11,7 +11,7 @@ import Glibc
 extension DaemonConfiguration {
     /// Postfix's `milter_content_timeout` default: a longer message deadline makes Postfix
     /// give up on the milter (and apply `milter_default_action`) first.
-    public static let postfixContentTimeout = 300.0
+    static let postfixContentTimeout = 300.0
 
     /// Names that do not resolve here; empty when all do.
     public func systemProblems() -> [String] {

@@ -6,23 +6,23 @@ import Glibc
 
 /// sd_notify(3) without libsystemd: datagrams to $NOTIFY_SOCKET (READY=1, RELOADING=1,
 /// STOPPING=1, WATCHDOG=1, STATUS=...). Does nothing when not started by systemd.
-public final class SystemdNotifier: @unchecked Sendable {
+final class SystemdNotifier: Sendable {
     private let path: String?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         path = environment["NOTIFY_SOCKET"]
     }
 
-    public var isActive: Bool { path != nil }
+    var isActive: Bool { path != nil }
 
     /// The watchdog interval systemd expects pings within, if it set one for us.
-    public static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Double? {
+    static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Double? {
         guard let text = environment["WATCHDOG_USEC"], let microseconds = Double(text), microseconds > 0 else { return nil }
         if let pid = environment["WATCHDOG_PID"], Int32(pid) != getpid() { return nil }
         return microseconds / 1e6
     }
 
-    public func notify(_ state: String) {
+    func notify(_ state: String) {
         guard var path else { return }
         // An abstract socket is given with a leading @.
         let abstract = path.hasPrefix("@")

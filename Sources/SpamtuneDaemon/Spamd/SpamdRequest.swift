@@ -14,7 +14,7 @@ import SpamtuneSupport
 // and one answer, after which the server closes the connection.
 
 /// The sysexits(3) codes spamd answers with.
-public enum SpamdStatus: Int, Sendable, CustomStringConvertible {
+enum SpamdStatus: Int, Sendable, CustomStringConvertible {
     case ok = 0
     case dataError = 65
     case unavailable = 69
@@ -25,7 +25,7 @@ public enum SpamdStatus: Int, Sendable, CustomStringConvertible {
     case noPermission = 77
     case timeout = 79
 
-    public var description: String {
+    var description: String {
         switch self {
         case .ok: "EX_OK"
         case .dataError: "EX_DATAERR"
@@ -40,7 +40,7 @@ public enum SpamdStatus: Int, Sendable, CustomStringConvertible {
     }
 }
 
-public enum SpamdVerb: String, Sendable, CaseIterable {
+package enum SpamdVerb: String, Sendable, CaseIterable {
     case check = "CHECK"
     case symbols = "SYMBOLS"
     case report = "REPORT"
@@ -59,11 +59,11 @@ public enum SpamdVerb: String, Sendable, CaseIterable {
 
 /// `SPAMC/1.5` as (1, 5). The answer's layout depends on it: before 1.3 there was one
 /// header line only, and Exim still asks with 1.2.
-public struct SpamdProtocolVersion: Sendable, Comparable, CustomStringConvertible {
-    public let major: Int
-    public let minor: Int
+struct SpamdProtocolVersion: Sendable, Comparable, CustomStringConvertible {
+    let major: Int
+    let minor: Int
 
-    public init(_ major: Int, _ minor: Int) {
+    init(_ major: Int, _ minor: Int) {
         self.major = major
         self.minor = minor
     }
@@ -76,12 +76,12 @@ public struct SpamdProtocolVersion: Sendable, Comparable, CustomStringConvertibl
         self.init(major, minor)
     }
 
-    public static func < (a: Self, b: Self) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
-    public var description: String { "\(major).\(minor)" }
+    static func < (a: Self, b: Self) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+    var description: String { "\(major).\(minor)" }
 }
 
 /// The learning databases a TELL names in `Set:` and `Remove:`.
-public enum TellDatabase: String, Sendable {
+enum TellDatabase: String, Sendable {
     /// The feedback store spamtune-train learns from.
     case local
     /// Reporting to shared blocklists (Razor, Pyzor in SpamAssassin): spamtune has none.
@@ -89,58 +89,58 @@ public enum TellDatabase: String, Sendable {
 }
 
 /// One parsed request.
-public struct SpamdRequest: Sendable {
-    public var verb: SpamdVerb
-    public var version: SpamdProtocolVersion
-    public var user: String?
-    public var isCompressed = false
-    public var messageClass: Label?
-    public var setDatabases: Set<TellDatabase> = []
-    public var removeDatabases: Set<TellDatabase> = []
+struct SpamdRequest: Sendable {
+    var verb: SpamdVerb
+    var version: SpamdProtocolVersion
+    var user: String?
+    var isCompressed = false
+    var messageClass: Label?
+    var setDatabases: Set<TellDatabase> = []
+    var removeDatabases: Set<TellDatabase> = []
     /// The message (decompressed), or its first `SpamdLimits.scoredBytes` for the
     /// verbs that only score it.
-    public var body: [UInt8] = []
+    var body: [UInt8] = []
     /// The size of the whole message, of which `body` may be the first part.
-    public var messageBytes = 0
+    var messageBytes = 0
 
-    public var isTruncated: Bool { body.count < messageBytes }
+    var isTruncated: Bool { body.count < messageBytes }
 }
 
 /// A request that cannot be served: the answer is this status and message, and the
 /// connection closes.
-public struct SpamdRequestError: Error, Equatable, CustomStringConvertible {
-    public let status: SpamdStatus
-    public let message: String
+struct SpamdRequestError: Error, Equatable, CustomStringConvertible {
+    let status: SpamdStatus
+    let message: String
 
-    public init(_ status: SpamdStatus, _ message: String) {
+    init(_ status: SpamdStatus, _ message: String) {
         self.status = status
         self.message = message
     }
 
-    public var description: String { "\(status): \(message)" }
+    var description: String { "\(status): \(message)" }
 }
 
 /// What a request may cost, so that no client can make the server hold unbounded memory
 /// or a thread forever.
-public struct SpamdLimits: Sendable {
-    public var requestLineBytes = 256
-    public var headerLineBytes = 8192
+struct SpamdLimits: Sendable {
+    var requestLineBytes = 256
+    var headerLineBytes = 8192
     /// spamd's own cap.
-    public var headerLines = 255
+    var headerLines = 255
     /// CHECK, SYMBOLS and REPORT score at most this much of a message (the daemon's
     /// `max_message_size`); the rest is read and discarded, so any size gets an answer.
-    public var scoredBytes = 1 << 20
+    var scoredBytes = 1 << 20
     /// PROCESS, HEADERS and TELL answer with or store the whole message, so they hold it:
     /// larger messages are refused with EX_DATAERR (spamc then passes them through).
-    public var wholeMessageBytes = 32 << 20
+    var wholeMessageBytes = 32 << 20
     /// The whole request must arrive within this many seconds.
-    public var requestSeconds = 300.0
+    var requestSeconds = 300.0
 
-    public init() {}
+    init() {}
 }
 
 /// Where a request is read from: a socket connection, or bytes in a test.
-public protocol SpamdInput: AnyObject {
+protocol SpamdInput: AnyObject {
     func readLine(limit: Int) throws -> [UInt8]?
     func readSome(limit: Int) throws -> ArraySlice<UInt8>
 }
@@ -148,13 +148,13 @@ public protocol SpamdInput: AnyObject {
 extension SocketConnection: SpamdInput {}
 
 /// Bytes as an input (tests, fuzzing).
-public final class SpamdByteInput: SpamdInput {
+final class SpamdByteInput: SpamdInput {
     private let bytes: [UInt8]
     private var position = 0
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    public func readLine(limit: Int) throws -> [UInt8]? {
+    func readLine(limit: Int) throws -> [UInt8]? {
         guard position < bytes.count else { return nil }
         guard let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else {
             if bytes.count - position > limit { throw ConnectionError.lineTooLong(limit) }
@@ -167,7 +167,7 @@ public final class SpamdByteInput: SpamdInput {
         return line
     }
 
-    public func readSome(limit: Int) throws -> ArraySlice<UInt8> {
+    func readSome(limit: Int) throws -> ArraySlice<UInt8> {
         let end = min(bytes.count, position + limit)
         defer { position = end }
         return bytes[position..<end]
@@ -175,13 +175,13 @@ public final class SpamdByteInput: SpamdInput {
 }
 
 /// Reads one request. Every failure is a `SpamdRequestError` that names what was wrong.
-public struct SpamdRequestReader {
-    public let limits: SpamdLimits
+struct SpamdRequestReader {
+    let limits: SpamdLimits
 
-    public init(limits: SpamdLimits) { self.limits = limits }
+    init(limits: SpamdLimits) { self.limits = limits }
 
     /// The next request, or nil when the client closed the connection without sending one.
-    public func read(from input: SpamdInput) throws(SpamdRequestError) -> SpamdRequest? {
+    func read(from input: SpamdInput) throws(SpamdRequestError) -> SpamdRequest? {
         let deadline = Date(timeIntervalSinceNow: limits.requestSeconds)
         guard let line = try readLine(input, limit: limits.requestLineBytes, what: "the request line", deadline: deadline) else {
             return nil

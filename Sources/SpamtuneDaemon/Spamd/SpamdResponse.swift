@@ -2,35 +2,29 @@ import Foundation
 import SpamtuneMail
 
 /// How a verdict reads in spamd's terms: a score and a required score on the
-/// configured scale (10 gives SpamAssassin's familiar `7.9 / 5.0`), rule-like symbols,
-/// a report, and the header fields PROCESS adds.
-public struct SpamdVerdictText: Sendable {
-    public let verdict: Verdict
-    public let scale: Double
+/// configured scale (`VerdictHeaders.scale`), rule-like symbols, a report, and the
+/// header fields PROCESS adds.
+struct SpamdVerdictText: Sendable {
+    let verdict: Verdict
+    let verdictHeaders: VerdictHeaders
     /// Only the first part of the message was scored.
-    public let truncated: Bool
+    let truncated: Bool
 
-    public init(verdict: Verdict, scale: Double, truncated: Bool = false) {
+    init(verdict: Verdict, headers: VerdictHeaders, truncated: Bool = false) {
         self.verdict = verdict
-        self.scale = scale
+        verdictHeaders = headers
         self.truncated = truncated
     }
 
-    private var formatter: VerdictHeaders {
-        var formatter = VerdictHeaders()
-        formatter.scale = scale
-        return formatter
-    }
-
-    public var requiredScore: String { formatter.requiredScore(verdict) }
+    var requiredScore: String { verdictHeaders.requiredScore(verdict) }
 
     /// The score with one decimal (see VerdictHeaders.score: ham never prints a score
     /// that rounds up to the threshold).
-    public var score: String { formatter.score(verdict) }
+    var score: String { verdictHeaders.score(verdict) }
 
     /// The rule names SYMBOLS lists: the verdict, the probability band (like
     /// SpamAssassin's BAYES_xx: SPAMTUNE_P70 is 0.70 <= P(spam) < 0.80), and how it was reached.
-    public var symbols: [String] {
+    var symbols: [String] {
         switch verdict.outcome {
         case .failedOpen, .temporaryFailure:
             return ["SPAMTUNE_UNSCORED"]
@@ -47,7 +41,7 @@ public struct SpamdVerdictText: Sendable {
 
     /// REPORT's body, laid out like SpamAssassin's so that tools reading its
     /// "Content analysis details" lines keep working.
-    public var report: String {
+    var report: String {
         let probability = Self.fixed(verdict.spamProbability, digits: 4)
         var description: String
         switch verdict.outcome {
@@ -76,9 +70,7 @@ public struct SpamdVerdictText: Sendable {
     }
 
     /// The header fields PROCESS and HEADERS add (replacing fields of the same names).
-    public func headerFields(flag: String, score scoreName: String, status: String) -> [(name: String, value: String)] {
-        VerdictHeaders(flagName: flag, scoreName: scoreName, statusName: status, scale: scale).fields(for: verdict, tests: symbols)
-    }
+    var headerFields: [(name: String, value: String)] { verdictHeaders.fields(for: verdict, tests: symbols) }
 
     private static func reportLine(points: String, rule: String, description: String) -> String {
         let paddedPoints = String(repeating: " ", count: max(0, 4 - points.count)) + points
@@ -180,11 +172,10 @@ enum SpamdResponse {
 
     /// The message with the verdict's header fields; for HEADERS only its header block
     /// up to and including the empty line.
-    static func rewrittenMessage(_ message: [UInt8], fields: [(name: String, value: String)], headersOnly: Bool) throws -> [UInt8] {
-        let parsed = MailMessage(bytes: message)
-        let rewritten = try parsed.replacingHeaderFields(with: fields)
+    static func rewrittenMessage(_ message: MailMessage, fields: [(name: String, value: String)], headersOnly: Bool) throws -> [UInt8] {
+        let rewritten = try message.replacingHeaderFields(with: fields)
         guard headersOnly else { return rewritten }
         // The body is kept byte for byte at the end of the rewritten message.
-        return Array(rewritten.prefix(rewritten.count - (message.count - parsed.bodyOffset)))
+        return Array(rewritten.prefix(rewritten.count - (message.bytes.count - message.bodyOffset)))
     }
 }

@@ -13,8 +13,8 @@ import SpamtuneMail
 /// A connection carries one request. A request that breaks the protocol gets an error
 /// status line and its connection is closed; nothing a client sends affects another
 /// connection.
-public final class SpamdServer: WayIn, @unchecked Sendable {
-    public let name: String
+final class SpamdServer: WayIn, Sendable {
+    let name: String
     private let context: DaemonContext
     private let listeners: [SocketListener]
     private let tcpListener: SocketListener?
@@ -25,13 +25,13 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     private let drainSeconds: Double
 
     /// The factory `WaysIn.all` lists: nil when neither socket is configured.
-    public static func make(_ context: DaemonContext) throws -> WayIn? {
+    static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
         guard configuration.spamdListen != nil || configuration.spamdTCPListen != nil else { return nil }
         return try SpamdServer(context: context)
     }
 
-    public init(context: DaemonContext) throws {
+    init(context: DaemonContext) throws {
         self.context = context
         let configuration = context.configuration
         var limits = SpamdLimits()
@@ -39,7 +39,8 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         limits.wholeMessageBytes = max(configuration.spamdMaxBodyBytes, configuration.maxMessageBytes)
         limits.requestSeconds = configuration.connectionTimeout
         reader = SpamdRequestReader(limits: limits)
-        feedback = try FeedbackStore(configuration: configuration, log: context.log, statistics: context.service.statistics)
+        feedback = try FeedbackStore(
+            configuration: configuration, verdictHeaders: context.verdictHeaders, log: context.log, statistics: context.service.statistics)
         learning = LearningPolicy(configuration)
         allowedNetworks = configuration.spamdAllowedNetworks
         drainSeconds = min(configuration.connectionTimeout, configuration.messageDeadline + 5)
@@ -79,9 +80,9 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     }
 
     /// The TCP port, when listening on TCP (tests listen on a port the system picks).
-    public var tcpPort: UInt16? { tcpListener?.boundPort }
+    var tcpPort: UInt16? { tcpListener?.boundPort }
 
-    public func stop(graceful: Bool) {
+    func stop(graceful: Bool) {
         for listener in listeners { listener.stop(closeConnections: !graceful) }
         if graceful {
             for listener in listeners { listener.waitForConnections(seconds: drainSeconds) }
@@ -113,7 +114,7 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
     }
 
     /// The answer to one request from `peer` (all of it: the connection closes after it).
-    public func respond(to request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
+    func respond(to request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
         switch request.verb {
         case .ping: return SpamdResponse.pong()
         case .skip: return []
@@ -127,28 +128,27 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
             return tell(request, from: peer)
         default: break
         }
-        let parsed = MailMessage(bytes: request.body)
-        var envelope = MessageEnvelope(channel: .spamd, identifier: Self.identifier(of: parsed))
-        envelope.sender = MessageEnvelope.headerSender(of: parsed)
-        envelope.spamdUser = request.user
-        envelope.peer = peer.key
-        let verdict = context.policy.verdict(on: request.body, envelope)
-        let bytes = min(request.body.count, context.configuration.maxMessageBytes)
+        var incoming = IncomingMessage(
+            request.body, receivedBytes: request.messageBytes, maxMessageBytes: context.configuration.maxMessageBytes,
+            envelope: MessageEnvelope(channel: .spamd, identifier: ""))
+        incoming.envelope.identifier = incoming.messageID
+        incoming.envelope.sender = incoming.headerSender
+        incoming.envelope.spamdUser = request.user
+        incoming.envelope.peer = peer.key
+        let verdict = context.policy.verdict(on: incoming)
         if case let .temporaryFailure(reason) = verdict.outcome {
-            context.log.message(envelope, verdict: verdict, action: .tempfail, bytes: bytes)
+            context.log.message(incoming.envelope, verdict: verdict, action: .tempfail, bytes: incoming.scoredBytes)
             return SpamdResponse.error(SpamdRequestError(.temporaryFailure, "not scored: \(reason); try again later"))
         }
-        context.log.message(envelope, verdict: verdict, action: request.verb == .process || request.verb == .headers ? .headers : .answer, bytes: bytes)
-        let configuration = context.configuration
-        let text = SpamdVerdictText(
-            verdict: verdict, scale: configuration.scoreScale,
-            truncated: request.messageBytes > configuration.maxMessageBytes)
+        let answersWithMessage = request.verb == .process || request.verb == .headers
+        context.log.message(incoming.envelope, verdict: verdict, action: answersWithMessage ? .headers : .answer, bytes: incoming.scoredBytes)
+        let text = SpamdVerdictText(verdict: verdict, headers: context.verdictHeaders, truncated: incoming.isTruncated)
         var message: [UInt8]?
-        if request.verb == .process || request.verb == .headers {
+        if answersWithMessage {
             do {
                 message = try SpamdResponse.rewrittenMessage(
-                    request.body,
-                    fields: text.headerFields(flag: configuration.flagHeader, score: configuration.scoreHeader, status: configuration.statusHeader),
+                    incoming.message,
+                    fields: text.headerFields,
                     headersOnly: request.verb == .headers)
             } catch {
                 return SpamdResponse.error(SpamdRequestError(.software, "cannot add the verdict header fields: \(error)"))
@@ -197,11 +197,6 @@ public final class SpamdServer: WayIn, @unchecked Sendable {
         }
     }
 
-    /// The Message-ID for the log line, as spamd logs it.
-    static func identifier(of message: [UInt8]) -> String { identifier(of: MailMessage(bytes: message)) }
-
-    static func identifier(of message: MailMessage) -> String {
-        let header = message.firstValue(named: "Message-ID")?.trimmingCharacters(in: .whitespaces) ?? ""
-        return header.isEmpty ? "(no-message-id)" : header
-    }
+    /// The Message-ID of a message TELL stores or removes, for the log line.
+    static func identifier(of message: [UInt8]) -> String { MessageEnvelope.messageID(of: MailMessage(bytes: message)) }
 }

@@ -60,21 +60,20 @@ public final class Int8Weights: @unchecked Sendable {
         corrections = .allocate(capacity: paddedColumns)
         corrections.initialize(repeating: 0, count: paddedColumns)
         let bytes = packed.assumingMemoryBound(to: Int8.self)
-        for j in 0..<n {
-            var largest: Float = 0
-            for p in 0..<k { largest = max(largest, abs(weights[p * ldb + j])) }
-            let scale = largest / 127
-            let inverse = largest > 0 ? 127 / largest : 0
-            scales[j] = scale
-            let panel = bytes + (j / quantizedColumns) * groups * quantizedColumns * 4
-            let lane = j % quantizedColumns
-            var sum: Int32 = 0
-            for p in 0..<k {
-                let value = Int8(max(-127, min(127, (weights[p * ldb + j] * inverse).rounded(.toNearestOrEven))))
-                panel[((p / 4) * quantizedColumns + lane) * 4 + p % 4] = value
-                sum += Int32(value)
+        // Row by row, as W is stored: a column at a time would stride through all of it.
+        for p in 0..<k {
+            for j in 0..<n { scales[j] = max(scales[j], abs(weights[p * ldb + j])) }
+        }
+        let inverses = (0..<n).map { scales[$0] > 0 ? 127 / scales[$0] : 0 }
+        for j in 0..<n { scales[j] /= 127 }
+        for p in 0..<k {
+            let row = weights + p * ldb
+            for j in 0..<n {
+                let value = Int8(max(-127, min(127, (row[j] * inverses[j]).rounded(.toNearestOrEven))))
+                let panel = bytes + (j / quantizedColumns) * groups * quantizedColumns * 4
+                panel[((p / 4) * quantizedColumns + j % quantizedColumns) * 4 + p % 4] = value
+                corrections[j] += 128 * Int32(value)
             }
-            corrections[j] = 128 * sum
         }
     }
 

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Kernels.matmul against OpenBLAS sgemm on GPT-2 124M's linear layers, side by side.
+# Kernels.matmul against OpenBLAS sgemm on GPT-2 124M's linear layers, side by side,
+# in FP32 and, for the forward pass (nn), with the weights in BF16 and int8.
 #
-#   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt] [--isa avx512|avx2|baseline]
-#                 [--clock wall|cpu]
+#   bench/gemm.sh [--rounds 3] [--threads 1,2] [--tokens 23,128,1024] [--ops nn,tn,nt]
+#                 [--isa avx512vnni|avx512|avx2|baseline] [--precision fp32,bf16,int8] [--clock wall|cpu]
+#                 [--torch PYTHON]
+#
+# Figures are GOP/s (2 × T × k × n operations per call); int8/fp32 is the int8 kernel's
+# speed over our FP32 one's, measured one right after the other. With --torch (a Python
+# that has PyTorch), PyTorch's BF16 and dynamic int8 Linear layers run in the same
+# rounds (bench/torch_gemm.py), for the forward pass.
 #
 # --clock cpu times by CPU time per thread instead of wall time: on a machine shared
 # with other work it leaves out the time our threads were waiting for a core.
@@ -14,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 threads=1,2 tokens=23,128,1024 ops=nn isa="" clock=wall
+rounds=3 threads=1,2 tokens=23,128,1024 ops=nn isa="" clock=wall precision=fp32,bf16,int8 torch=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2 ;;
@@ -23,6 +30,8 @@ while [ $# -gt 0 ]; do
         --ops) ops=$2 ;;
         --isa) isa=$2 ;;
         --clock) clock=$2 ;;
+        --precision) precision=$2 ;;
+        --torch) torch=$2 ;;
         *) echo "gemm.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
@@ -65,29 +74,43 @@ for round in $(seq "$rounds"); do
     echo "round $round of $rounds" >&2
     for count in ${threads//,/ }; do
         OPENBLAS_NUM_THREADS=$count "$work/openblas_sgemm" --threads "$count" "${common[@]}" >>"$work/openblas.txt"
-        "$bench_binary" gemm --threads "$count" "${common[@]}" "${isa_option[@]}" >>"$work/ours.txt"
+        "$bench_binary" gemm --threads "$count" "${common[@]}" --precision "$precision" "${isa_option[@]}" >>"$work/ours.txt"
+        if [ -n "$torch" ] && [[ ",$ops," == *,nn,* ]]; then
+            "$torch" bench/torch_gemm.py --threads "$count" --tokens "$tokens" --precision bf16,int8 2>/dev/null >>"$work/torch.txt"
+        fi
     done
 done
 
-# Best round per case; key = op tokens k n threads.
+# Best round per case and precision; key = op tokens k n threads.
 awk '
     function field(name,    i, parts) {
         for (i = 1; i <= NF; i++) { split($i, parts, "="); if (parts[1] == name) return parts[2] }
         return ""
     }
+    function show(x) { return x > 0 ? sprintf("%9.1f", x) : sprintf("%9s", "-") }
+    function ratio(x, y) { return x > 0 && y > 0 ? sprintf("%8.2f", x / y) : sprintf("%8s", "-") }
     {
         key = field("op") " " field("tokens") " " field("k") " " field("n") " " field("threads")
-        rate = field("gflops") + 0
+        rate = field("gops") + 0
         if (FILENAME ~ /openblas/) { if (rate > blas[key]) blas[key] = rate }
-        else { if (rate > ours[key]) ours[key] = rate; isa[key] = field("isa") }
+        else if (FILENAME ~ /torch/) { cell = key " " field("precision"); if (rate > torch[cell]) torch[cell] = rate; next }
+        else {
+            cell = key " " field("precision")
+            if (rate > ours[cell]) ours[cell] = rate
+            isa[key] = field("isa")
+        }
         if (!(key in seen)) { seen[key] = 1; order[++count] = key }
     }
     END {
-        printf "%-3s %7s %5s %5s %7s %-8s %9s %9s %6s\n", "op", "tokens", "k", "n", "threads", "isa", "ours", "openblas", "ratio"
+        printf "%-3s %7s %5s %5s %7s %-10s %9s %9s %9s %9s %9s %9s %8s %8s %8s\n", "op", "tokens", "k", "n", "threads", "isa", \
+            "fp32", "bf16", "int8", "openblas", "torch-bf16", "torch-int8", "fp32/bl", "int8/fp32", "int8/t-i8"
         for (i = 1; i <= count; i++) {
             key = order[i]; split(key, p, " ")
-            ratio = blas[key] > 0 ? ours[key] / blas[key] : 0
-            printf "%-3s %7s %5s %5s %7s %-8s %9.1f %9.1f %6.2f\n", p[1], p[2], p[3], p[4], p[5], isa[key], ours[key], blas[key], ratio
+            fp32 = ours[key " fp32"]; bf16 = ours[key " bf16"]; int8 = ours[key " int8"]
+            tbf16 = torch[key " bf16"]; tint8 = torch[key " int8"]
+            printf "%-3s %7s %5s %5s %7s %-10s %s %s %s %s %s %s %s %s %s\n", p[1], p[2], p[3], p[4], p[5], isa[key], \
+                show(fp32), show(bf16), show(int8), show(blas[key]), show(tbf16), show(tint8), \
+                ratio(fp32, blas[key]), ratio(int8, fp32), ratio(int8, tint8)
         }
     }
-' "$work/openblas.txt" "$work/ours.txt"
+' "$work/openblas.txt" "$work/ours.txt" $([ -s "$work/torch.txt" ] && echo "$work/torch.txt")

@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
                         rates[count++] = flops * per_batch / (now() - start) / 1e9;
                     } while ((now() < end || count < 5) && count < 100000);
                     qsort(rates, count, sizeof(double), compare);
-                    printf("gemm op=%s tokens=%d k=%d n=%d threads=%d impl=openblas gflops=%.1f median=%.1f\n", ops[oi],
+                    printf("gemm op=%s tokens=%d k=%d n=%d threads=%d impl=openblas precision=fp32 gops=%.1f median=%.1f\n", ops[oi],
                            t, k, n, threads[ti], rates[count - 1], rates[count / 2]);
                     fflush(stdout);
                     free(x); free(w); free(dy); free(out);

@@ -6,18 +6,26 @@ import SpamtuneSupport
 ///
 /// One line per case, in the format `bench/gemm.sh` reads and the OpenBLAS program
 /// (bench/openblas_sgemm.c) prints too:
-///     gemm op=nn tokens=128 k=768 n=2304 threads=1 isa=avx512 gflops=187.3 median=180.2
+///     gemm op=nn precision=int8 tokens=128 k=768 n=2304 threads=1 isa=avx512vnni gops=187.3 median=180.2
 /// `k` and `n` are the layer's input and output widths. `op` is the pass:
 ///   nn  forward        y[T, n]   = x[T, k] · W[k, n]
 ///   tn  weight grad    dW[k, n]  = xᵀ · dy       (m = k, inner dimension = T)
 ///   nt  input grad     dx[T, k]  = dy[T, n] · Wᵀ (inner dimension = n)
-/// `gflops` is from the fastest batch of calls (the least disturbed by other work on
-/// the machine), `median` from the median batch. With `--clock cpu` time is the
+/// `precision` is the weights' (fp32, or for the forward pass bf16 or int8, converted
+/// before timing; the per-call conversion of x is timed). The precisions of a case run
+/// one after the other, so that their ratios see the same load on the machine.
+/// `gops` (2 × T × k × n operations per call, in billions per second) is from the
+/// fastest batch of calls (the least disturbed by other work on the machine), `median`
+/// from the median batch. With `--clock cpu` time is the
 /// process's CPU time divided by the thread count: it leaves out the time the threads
 /// were not running, which makes A/B comparisons on a busy machine steadier.
 struct GemmBenchmark {
     enum Pass: String, CaseIterable {
         case nn, tn, nt
+    }
+
+    enum Precision: String, CaseIterable {
+        case fp32, bf16, int8
     }
 
     static let layers: [(k: Int, n: Int)] = [(768, 2304), (768, 768), (768, 3072), (3072, 768)]
@@ -26,6 +34,7 @@ struct GemmBenchmark {
     var tokens = [23, 128, 1024]
     var instructionSets = [InstructionSet.preferred]
     var passes: [Pass] = [.nn]
+    var precisions = Precision.allCases
     var seconds = 0.6
     var clock = CLOCK_MONOTONIC
 
@@ -44,6 +53,14 @@ struct GemmBenchmark {
             passes = try values.map { name in
                 guard let pass = Pass(rawValue: name) else { throw Self.badValue("ops", name, among: Pass.allCases.map(\.rawValue)) }
                 return pass
+            }
+        }
+        if let values = items("precision") {
+            precisions = try values.map { name in
+                guard let precision = Precision(rawValue: name) else {
+                    throw Self.badValue("precision", name, among: Precision.allCases.map(\.rawValue))
+                }
+                return precision
             }
         }
         switch parsed.value("clock") {
@@ -71,11 +88,15 @@ struct GemmBenchmark {
                 for pass in passes {
                     for tokenCount in tokens {
                         for layer in Self.layers {
-                            let (best, median) = measure(kernels, pass: pass, tokens: tokenCount, k: layer.k, n: layer.n)
-                            print(
-                                "gemm op=\(pass) tokens=\(tokenCount) k=\(layer.k) n=\(layer.n) threads=\(threadCount)"
-                                    + " isa=\(level) gflops=\(Self.format(best)) median=\(Self.format(median))")
-                            fflush(stdout)
+                            // Only the forward pass has weights to convert: the others are training's, in FP32.
+                            for precision in pass == .nn ? precisions : [.fp32] {
+                                let (best, median) = measure(
+                                    kernels, pass: pass, precision: precision, tokens: tokenCount, k: layer.k, n: layer.n)
+                                print(
+                                    "gemm op=\(pass) precision=\(precision) tokens=\(tokenCount) k=\(layer.k) n=\(layer.n)"
+                                        + " threads=\(threadCount) isa=\(level) gops=\(Self.format(best)) median=\(Self.format(median))")
+                                fflush(stdout)
+                            }
                         }
                     }
                 }
@@ -85,8 +106,8 @@ struct GemmBenchmark {
 
     private static func format(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    /// GFLOP/s of the fastest and the median batch.
-    private func measure(_ kernels: Kernels, pass: Pass, tokens: Int, k: Int, n: Int) -> (Double, Double) {
+    /// GOP/s of the fastest and the median batch.
+    private func measure(_ kernels: Kernels, pass: Pass, precision: Precision, tokens: Int, k: Int, n: Int) -> (Double, Double) {
         // Sizes of the stored operands: x [T, k], W [k, n], dy [T, n], and the result.
         let x = Self.randomMatrix(tokens * k), w = Self.randomMatrix(k * n), dy = Self.randomMatrix(tokens * n)
         let result = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens, k) * max(n, k))
@@ -94,14 +115,20 @@ struct GemmBenchmark {
             x.deallocate(); w.deallocate(); dy.deallocate(); result.deallocate()
         }
         let call: () -> Void
-        switch pass {
-        case .nn:
+        switch (pass, precision) {
+        case (.nn, .int8):
+            let weights = Int8Weights(weights: w, k: k, n: n, ldb: n)
+            call = { kernels.matmul(m: tokens, a: x, lda: k, weights: weights, c: result, ldc: n) }
+        case (.nn, .bf16):
+            let weights = BF16Weights(weights: w, k: k, n: n, ldb: n)
+            call = { kernels.matmul(m: tokens, a: x, lda: k, weights: weights, c: result, ldc: n) }
+        case (.nn, .fp32):
             call = { kernels.matmul(m: tokens, n: n, k: k, a: x, lda: k, b: w, ldb: n, c: result, ldc: n) }
-        case .tn:
+        case (.tn, _):
             call = {
                 kernels.matmul(m: k, n: n, k: tokens, a: x, lda: k, transposeA: true, b: dy, ldb: n, c: result, ldc: n)
             }
-        case .nt:
+        case (.nt, _):
             call = {
                 kernels.matmul(m: tokens, n: k, k: n, a: dy, lda: n, b: w, ldb: n, transposeB: true, c: result, ldc: k)
             }
@@ -129,10 +156,19 @@ struct GemmBenchmark {
         return (rates.last!, rates[rates.count / 2])
     }
 
+    /// Uniform values in -1...1 from SplitMix64: the system generator makes a system
+    /// call per number, which took seconds for the larger layers.
     private static func randomMatrix(_ count: Int) -> UnsafeMutablePointer<Float> {
         let matrix = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        var generator = SystemRandomNumberGenerator()
-        for i in 0..<count { matrix[i] = Float.random(in: -1...1, using: &generator) }
+        var state = UInt64.random(in: 0...UInt64.max)
+        for i in 0..<count {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            matrix[i] = Float(z >> 40) * 0x1p-23 - 1
+        }
         return matrix
     }
 
@@ -143,8 +179,8 @@ struct GemmBenchmark {
     }
 }
 
-/// `spamtune-bench gemm [--threads 1,2] [--tokens 23,128,1024] [--isa avx512,avx2,baseline]
-/// [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]`
+/// `spamtune-bench gemm [--threads 1,2] [--tokens 23,128,1024] [--isa avx512vnni,avx512,avx2,baseline]
+/// [--ops nn,tn,nt] [--precision fp32,bf16,int8] [--seconds 0.6] [--clock wall|cpu]`
 func runGemmBenchmark(_ parsed: ParsedArguments) throws {
     try GemmBenchmark(parsed).run()
 }

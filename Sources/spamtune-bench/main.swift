@@ -23,8 +23,11 @@ let benchmarks = [
         options: ["tokenizer", "sms", "seconds", "word-cache"], run: runTokenizerBenchmark),
     Benchmark(name: "mail", usage: "[--seconds S] [--kind K]", options: ["seconds", "kind"], run: runMailBenchmark),
     Benchmark(
-        name: "gemm", usage: "[--threads 1,2] [--tokens 23,128,1024] [--isa avx512,avx2,baseline] [--ops nn,tn,nt] [--seconds 0.6] [--clock wall|cpu]",
-        options: ["threads", "tokens", "isa", "ops", "seconds", "clock"], run: runGemmBenchmark),
+        name: "gemm",
+        usage:
+            "[--threads 1,2] [--tokens 23,128,1024] [--isa avx512vnni,avx512,avx2,baseline] [--ops nn,tn,nt] [--precision fp32,bf16,int8]"
+            + " [--seconds 0.6] [--clock wall|cpu]",
+        options: ["threads", "tokens", "isa", "ops", "precision", "seconds", "clock"], run: runGemmBenchmark),
     Benchmark(name: "make-checkpoint", usage: "--base DIR --models DIR [--max-tokens N]", options: ["base", "models", "max-tokens"], run: runMakeCheckpoint),
     Benchmark(
         name: "spamd-load", usage: "--socket PATH --corpus DIR [--count N] [--concurrency C] [--verb CHECK|PROCESS|...] [--pid PID]",

@@ -4,6 +4,14 @@ public protocol KernelSet {
     static var name: String { get }
     static func gemmCompute(
         _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>, scratch: UnsafeMutablePointer<Float>)
+    static func int8GemmCompute(_ problem: Int8GemmProblem, rows: Range<Int>, columns: Range<Int>)
+    static func bf16GemmCompute(_ problem: BF16GemmProblem, rows: Range<Int>, columns: Range<Int>)
+    static func quantizeRows(
+        _ a: UnsafePointer<Float>, lda: Int, k: Int, rows: Range<Int>, groups: Int, into output: UnsafeMutablePointer<UInt8>,
+        stride: Int, scales: UnsafeMutablePointer<Float>)
+    static func roundRowsToBFloat16(
+        _ a: UnsafePointer<Float>, lda: Int, k: Int, rows: Range<Int>, pairs: Int, into output: UnsafeMutablePointer<Float>,
+        stride: Int)
     static func layerNormForward(
         output: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>?,
         reciprocalStd: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,

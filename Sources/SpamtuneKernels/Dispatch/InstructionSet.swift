@@ -2,16 +2,19 @@ import Foundation
 import SpamtuneKernelCore
 import SpamtuneKernelsAVX2
 import SpamtuneKernelsAVX512
+import SpamtuneKernelsAVX512VNNI
 import SpamtuneKernelsBaseline
 
 /// The instruction levels the kernels are built for. The best one the CPU and kernel
-/// support is chosen at start; `SPAMTUNE_ISA=avx2` (or `baseline`) forces a lower one,
-/// for comparison and for tests of the portable paths.
+/// support is chosen at start; `SPAMTUNE_ISA=avx512` (or `avx2`, `baseline`) forces a
+/// lower one, for comparison and for tests of the portable paths. `avx512vnni` differs
+/// from `avx512` only in the int8 GEMM's byte dot products.
 public enum InstructionSet: String, CaseIterable, Sendable {
-    case avx512, avx2, baseline
+    case avx512vnni, avx512, avx2, baseline
 
     var kernels: any KernelSet.Type {
         switch self {
+        case .avx512vnni: SpamtuneKernelsAVX512VNNI.SpecializedKernels.self
         case .avx512: SpamtuneKernelsAVX512.SpecializedKernels.self
         case .avx2: SpamtuneKernelsAVX2.SpecializedKernels.self
         case .baseline: SpamtuneKernelsBaseline.SpecializedKernels.self
@@ -24,6 +27,7 @@ public enum InstructionSet: String, CaseIterable, Sendable {
         let flags = cpuFlags()
         var levels: [InstructionSet] = []
         if ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd", "fma", "avx2"].allSatisfy(flags.contains) {
+            if flags.contains("avx512_vnni") { levels.append(.avx512vnni) }
             levels.append(.avx512)
         }
         if ["avx2", "fma", "bmi2"].allSatisfy(flags.contains) { levels.append(.avx2) }

@@ -8,12 +8,14 @@ public typealias AttentionShape = SpamtuneKernelCore.AttentionShape
 public final class Kernels: @unchecked Sendable {
     public let instructionSet: InstructionSet
     public let pool: ThreadPool
-    private let set: any KernelSet.Type
+    let set: any KernelSet.Type
     private let threadScratch: [ScratchBuffer]
     private let partials: [ScratchBuffer]
+    /// A's rows converted for the int8 and BF16 multiplies, shared by the threads.
+    let convertedRows = ScratchBuffer()
 
     /// Work below this many multiply-adds runs on one thread: waking the others costs more.
-    private let parallelThreshold = 1 << 16
+    let parallelThreshold = 1 << 16
 
     public init(threads: Int = Kernels.defaultThreadCount, instructionSet: InstructionSet = .preferred) {
         self.instructionSet = instructionSet
@@ -56,9 +58,21 @@ public final class Kernels: @unchecked Sendable {
             c: c, ldc: ldc, bias: bias, accumulate: accumulate)
         let set = self.set
         let scratch = threadScratch.indices.map { threadScratch[$0].reserve(problem.scratchSize) }
-        let parts = m * n * k < parallelThreshold ? 1 : pool.size
+        forEachShare(m: m, n: n, work: m * n * k, rowsPerPanel: gemmRows, columnsPerPanel: gemmColumns, rowBlock: gemmRowBlock) {
+            rows, columns, thread in
+            set.gemmCompute(problem, rows: rows, columns: columns, scratch: scratch[thread])
+        }
+    }
+
+    /// Calls `compute(rows, columns, thread)` on shares of C [m x n] that together cover it once,
+    /// each starting at a multiple of the panel sizes.
+    func forEachShare(
+        m: Int, n: Int, work: Int, rowsPerPanel: Int, columnsPerPanel: Int, rowBlock: Int,
+        _ compute: (Range<Int>, Range<Int>, Int) -> Void
+    ) {
+        let parts = work < parallelThreshold ? 1 : pool.size
         if parts == 1 {
-            set.gemmCompute(problem, rows: 0..<m, columns: 0..<n, scratch: scratch[0])
+            compute(0..<m, 0..<n, 0)
             return
         }
         // Each thread computes blocks of C's rows or of its columns, and reads all of the
@@ -67,12 +81,12 @@ public final class Kernels: @unchecked Sendable {
         // thread delayed by other work on the machine does not hold up the others.
         // Many rows: split the rows in halves, so that neither thread copies what the
         // other needs.
-        let rowPanels = problem.rowPanels, columnPanels = problem.columnPanels
-        if rowPanels >= parts * (gemmRowBlock / gemmRows) || columnPanels < parts {
+        let rowPanels = (m + rowsPerPanel - 1) / rowsPerPanel, columnPanels = (n + columnsPerPanel - 1) / columnsPerPanel
+        if rowPanels >= parts * (rowBlock / rowsPerPanel) || columnPanels < parts {
             pool.run { t in
                 let panels = ThreadPool.share(of: rowPanels, part: t, parts: parts)
-                let rows = min(m, panels.lowerBound * gemmRows)..<min(m, panels.upperBound * gemmRows)
-                set.gemmCompute(problem, rows: rows, columns: 0..<n, scratch: scratch[t])
+                let rows = min(m, panels.lowerBound * rowsPerPanel)..<min(m, panels.upperBound * rowsPerPanel)
+                compute(rows, 0..<n, t)
             }
             return
         }
@@ -83,8 +97,8 @@ public final class Kernels: @unchecked Sendable {
             while true {
                 let block = next.take()
                 if block >= blocks { break }
-                let columns = block * panelsPerBlock * gemmColumns..<min(n, (block + 1) * panelsPerBlock * gemmColumns)
-                set.gemmCompute(problem, rows: 0..<m, columns: columns, scratch: scratch[t])
+                let columns = block * panelsPerBlock * columnsPerPanel..<min(n, (block + 1) * panelsPerBlock * columnsPerPanel)
+                compute(0..<m, columns, t)
             }
         }
     }
@@ -255,7 +269,7 @@ public final class Kernels: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func runSplit(_ count: Int, parts: Int, alignment: Int = 1, _ work: (Range<Int>) -> Void) {
+    func runSplit(_ count: Int, parts: Int, alignment: Int = 1, _ work: (Range<Int>) -> Void) {
         if parts <= 1 {
             work(0..<count)
             return

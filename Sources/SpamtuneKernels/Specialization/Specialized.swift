@@ -4,6 +4,10 @@
 // It must stay a single file: see Package.swift.
 import SpamtuneKernelCore
 
+#if SPAMTUNE_VNNI
+import _Builtin_intrinsics.intel
+#endif
+
 public struct Level: InstructionLevel {
     #if SPAMTUNE_FMA
     @inlinable @inline(__always) public static var fusedMultiplyAdd: Bool { true }
@@ -17,11 +21,23 @@ public struct Level: InstructionLevel {
     #else
     @inlinable @inline(__always) public static var vectorRegisterBits: Int { 128 }
     #endif
+    #if SPAMTUNE_VNNI
+    @inlinable @inline(__always)
+    public static func multiplyAddBytes(_ acc: SIMD16<Int32>, _ unsigned: SIMD16<Int32>, _ signed: SIMD16<Int32>) -> SIMD16<Int32> {
+        unsafeBitCast(
+            _mm512_dpbusd_epi32(
+                unsafeBitCast(acc, to: __m512i.self), unsafeBitCast(unsigned, to: __m512i.self),
+                unsafeBitCast(signed, to: __m512i.self)),
+            to: SIMD16<Int32>.self)
+    }
+    #endif
 }
 
 public enum SpecializedKernels: KernelSet {
     public static var name: String {
-        #if SPAMTUNE_AVX512
+        #if SPAMTUNE_VNNI
+        "avx512vnni"
+        #elseif SPAMTUNE_AVX512
         "avx512"
         #elseif SPAMTUNE_AVX2
         "avx2"
@@ -34,6 +50,29 @@ public enum SpecializedKernels: KernelSet {
         _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>, scratch: UnsafeMutablePointer<Float>
     ) {
         SpamtuneKernelCore.gemmCompute(Level.self, problem, rows: rows, columns: columns, scratch: scratch)
+    }
+
+    public static func int8GemmCompute(_ problem: Int8GemmProblem, rows: Range<Int>, columns: Range<Int>) {
+        SpamtuneKernelCore.int8GemmCompute(Level.self, problem, rows: rows, columns: columns)
+    }
+
+    public static func bf16GemmCompute(_ problem: BF16GemmProblem, rows: Range<Int>, columns: Range<Int>) {
+        SpamtuneKernelCore.bf16GemmCompute(Level.self, problem, rows: rows, columns: columns)
+    }
+
+    public static func quantizeRows(
+        _ a: UnsafePointer<Float>, lda: Int, k: Int, rows: Range<Int>, groups: Int, into output: UnsafeMutablePointer<UInt8>,
+        stride: Int, scales: UnsafeMutablePointer<Float>
+    ) {
+        SpamtuneKernelCore.quantizeRows(
+            Level.self, a, lda: lda, k: k, rows: rows, groups: groups, into: output, stride: stride, scales: scales)
+    }
+
+    public static func roundRowsToBFloat16(
+        _ a: UnsafePointer<Float>, lda: Int, k: Int, rows: Range<Int>, pairs: Int, into output: UnsafeMutablePointer<Float>,
+        stride: Int
+    ) {
+        SpamtuneKernelCore.roundRowsToBFloat16(Level.self, a, lda: lda, k: k, rows: rows, pairs: pairs, into: output, stride: stride)
     }
 
     public static func layerNormForward(

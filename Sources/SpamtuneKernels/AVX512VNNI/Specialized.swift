@@ -1,0 +1,1 @@
+../Specialization/Specialized.swift

@@ -159,8 +159,9 @@ public final class ScoringService: @unchecked Sendable {
             request.abandon()
             return failure("not scored within \(settings.deadline)s", tokens: tokens, model: model, started: started)
         }
+        // `done` is signalled only by `finish(probability:)`.
         guard let probability = request.probability else {
-            return failure(request.error ?? "scoring failed", tokens: tokens, model: model, started: started)
+            return failure("scoring failed", tokens: tokens, model: model, started: started)
         }
         cache.store(key, probability)
         return makeVerdict(.scored, probability: probability, tokens: tokens, model: model, started: started)
@@ -275,7 +276,6 @@ private final class Request: @unchecked Sendable {
     private let lock = NSLock()
     private var abandoned = false
     private(set) var probability: Double?
-    private(set) var error: String?
 
     init(input: ModelInput, model: ScoringService.LoadedModel, isMail: Bool) {
         self.input = input

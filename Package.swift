@@ -152,7 +152,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "SpamtuneManualTests",
-            dependencies: ["SpamtuneManual", "SpamtuneCommandLines", "SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneTestSupport"]),
+            dependencies: ["SpamtuneManual", "SpamtuneCommandLines", "SpamtuneTrain", "SpamtuneConfiguration", "SpamtuneSupport", "SpamtuneTestSupport"]),
         .testTarget(
             name: "SpamtuneDaemonTests",
             dependencies: [

@@ -21,12 +21,15 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
+        // SwiftPM keeps its build locks in the temporary directory: this test's own.
+        let temporary = directory.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
         let package = try runProcess(
             URL(fileURLWithPath: "/usr/bin/nice"),
             [
                 "/bin/bash", ProjectPaths.root.appendingPathComponent("scripts/package").path, "--output", directory.path, "--scratch-path",
                 directory.appendingPathComponent("build").path,
-            ])
+            ], environment: ["TMPDIR": temporary.path])
         try #require(package.status == 0, "scripts/package: \(package.standardError)")
         let deb = package.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
         try #require(deb.hasSuffix(".deb") && FileManager.default.fileExists(atPath: deb), "no package: \(package.standardOutput)")

@@ -16,7 +16,7 @@ import Testing
         let defaults = try options([])
         #expect(defaults.hyperparameters.textLayout == "v2" && defaults.hyperparameters.maxTokens == 64)
         #expect(defaults.hyperparameters.evidence == nil)
-        #expect(defaults.scratch.textLayout == "v3" && defaults.scratch.maxTokens == 128 && defaults.scratch.evidenceTokens == 1024)
+        #expect(defaults.scratch.textLayout == "v3" && defaults.scratch.maxTokens == 128 && defaults.scratch.evidenceTokens == 4096)
     }
 
     @Test func namedValuesApplyToWhicheverModelIsTrained() throws {

@@ -184,9 +184,9 @@ import Testing
         #expect(try String(contentsOf: current.appendingPathComponent("report.md"), encoding: .utf8).contains("| train + validation, each scored out of fold | 1194 |"))
         let shownStatus = try runProcess(trainer, ["status", "--state-dir", directory.path]).standardOutput
         #expect(shownStatus.contains(" s in all: data ") && shownStatus.contains(", pretraining ") && shownStatus.contains(", training "), "\(shownStatus)")
-        // The scratch model's input: layout v3, 128 tokens, and token evidence over 1024 and the header's words.
+        // The scratch model's input: layout v3, 128 tokens, and token evidence over 4096 and the header's words.
         #expect(manifest.input.textLayout == "v3" && manifest.input.maxTokens == 128)
-        #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 1024, headerWords: true))
+        #expect(manifest.input.evidence == InputSettings.EvidenceSettings(buckets: 1 << 18, tokens: 4096, headerWords: true))
         let classifier = try SpamClassifier.load(checkpoint: directory.appendingPathComponent("models/current"), threads: 1)
         let verdicts = classifier.classify(texts: ["WINNER!! Claim your £1000 prize now: call 09061701461", "Ok lar... Joking wif u oni..."])
         #expect(verdicts.count == 2)

@@ -209,7 +209,7 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// and `--evidence-tokens` set these too.
     public var textLayout = TextLayout.v3.rawValue
     public var maxTokens = 128
-    public var evidenceTokens = 1024
+    public var evidenceTokens = 4096
     /// The evidence also reads the words of the header fields (`HeaderWords`).
     public var headerWords = true
 

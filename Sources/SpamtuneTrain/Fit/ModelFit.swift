@@ -140,24 +140,17 @@ final class ModelFit {
     /// never in a fold, measures that average at the threshold the folds chose.
     private func crossFittedSoup(_ pool: [EncodedExample]) throws -> (TrainingHistory, Evaluation) {
         let folds = Self.folds(labels: pool.map(\.label), count: soupSize, seed: settings.seed)
-        let count = classifier.parameters.count
-        var sum = [Float](repeating: 0, count: count)
         var scores = [Evaluation.Scored?](repeating: nil, count: pool.count)
         var firstHistory = TrainingHistory()
-        for (member, fold) in folds.enumerated() {
-            let heldOut = Set(fold)
+        try averagedFineTunes(soupSize) { member, memberSettings in
+            let heldOut = Set(folds[member])
             let train = pool.indices.filter { !heldOut.contains($0) }.map { pool[$0] }
-            log("soup: fine-tune \(member + 1) of \(soupSize) on \(train.count) examples, scoring the \(fold.count) held out of it")
-            classifier.parameters.pointer.update(from: fineTuneStart, count: count)
-            var memberSettings = settings
-            memberSettings.seed = settings.seed &+ UInt64(member)
-            let memberTuner = FineTuner(classifier: classifier, train: train, validation: fold.map { pool[$0] }, settings: memberSettings)
-            let history = try memberTuner.run(progress: member == 0 ? progressLine : { _ in })
+            log("soup: fine-tune \(member + 1) of \(soupSize) on \(train.count) examples, scoring the \(heldOut.count) held out of it")
+            return FineTuner(classifier: classifier, train: train, validation: folds[member].map { pool[$0] }, settings: memberSettings)
+        } finished: { member, memberTuner, history in
             if member == 0 { firstHistory = history }
-            for (scored, index) in zip(memberTuner.evaluateValidation().scored, fold) { scores[index] = scored }
-            for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
+            for (scored, index) in zip(memberTuner.evaluateValidation().scored, folds[member]) { scores[index] = scored }
         }
-        for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
         log("weights averaged over \(soupSize) fine-tunes from the same start (a soup); each of the \(pool.count) training and validation examples scored by the fine-tune that left it out")
         return (firstHistory, Evaluation(scores.map { $0! }))
     }
@@ -182,21 +175,32 @@ final class ModelFit {
     /// labelled mail the served model should learn from too, as a Bayesian filter learns
     /// from every message: the same fine-tune again, from the same start, on all of them.
     func finalFit(_ encoded: EncodedSplit) throws {
-        classifier.parameters.pointer.update(from: fineTuneStart, count: fineTuneStart.count)
         let everything = encoded.train + encoded.validation + encoded.test
         log("final fit: the same fine-tune on all \(everything.count) examples (train, validation and test), served at the threshold chosen above; the figures above measure this recipe on examples it had not seen")
+        try averagedFineTunes(soupSize) { member, memberSettings in
+            if soupSize > 1 { log("final fit: fine-tune \(member + 1) of \(soupSize), from the same start in another order") }
+            return FineTuner(classifier: classifier, train: everything, validation: encoded.validation, settings: memberSettings)
+        }
+    }
+
+    /// `members` fine-tunes, each from `fineTuneStart` with its own seed, their weights
+    /// averaged into the classifier; `finished` sees each before the next one starts.
+    private func averagedFineTunes(
+        _ members: Int, _ makeTuner: (_ member: Int, _ settings: FineTuneSettings) -> FineTuner,
+        finished: (_ member: Int, _ tuner: FineTuner, _ history: TrainingHistory) -> Void = { _, _, _ in }
+    ) throws {
         let count = classifier.parameters.count
         var sum = [Float](repeating: 0, count: count)
-        for member in 0..<soupSize {
-            if soupSize > 1 { log("final fit: fine-tune \(member + 1) of \(soupSize), from the same start in another order") }
+        for member in 0..<members {
             classifier.parameters.pointer.update(from: fineTuneStart, count: count)
             var memberSettings = settings
             memberSettings.seed = settings.seed &+ UInt64(member)
-            _ = try FineTuner(classifier: classifier, train: everything, validation: encoded.validation, settings: memberSettings)
-                .run(progress: member == 0 ? progressLine : { _ in })
+            let tuner = makeTuner(member, memberSettings)
+            let history = try tuner.run(progress: member == 0 ? progressLine : { _ in })
+            finished(member, tuner, history)
             for i in 0..<count { sum[i] += classifier.parameters.pointer[i] }
         }
-        for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(soupSize) }
+        for i in 0..<count { classifier.parameters.pointer[i] = sum[i] / Float(members) }
     }
 
     private func progressLine(_ progress: TrainingProgress) {

@@ -73,7 +73,7 @@ let package = Package(
         // safetensors and TensorFlow checkpoint reading and writing, model configs.
         .target(name: "SpamtuneWeights", dependencies: ["SpamtuneSupport"]),
         // GPT-2: parameters, forward, backward, AdamW.
-        .target(name: "SpamtuneModel", dependencies: ["SpamtuneKernels", "SpamtuneWeights"]),
+        .target(name: "SpamtuneModel", dependencies: ["SpamtuneKernels", "SpamtuneWeights", "SpamtuneSupport"]),
         // RFC 5322 / MIME -> the text the model reads; mailbox readers.
         .target(name: "SpamtuneMail", dependencies: ["SpamtuneSupport"]),
         // text -> verdict: layout + tokenizer + model + threshold.

@@ -21,6 +21,9 @@ public final class GPT2Model: @unchecked Sendable {
 
     public var config: GPT2Config { parameters.config }
 
+    /// What the blocks' linear layers compute in (`GPT2Parameters.converted(to:)`).
+    public var precision: Precision { parameters.precision }
+
     /// The classification logits of each sequence, [classes] each, read at its last token.
     public func logits(for batch: TokenBatch) -> [[Float]] {
         let c = config.embeddingSize

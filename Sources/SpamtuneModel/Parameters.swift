@@ -19,6 +19,9 @@ public struct LinearParameters {
     public var bias: UnsafePointer<Float>
     public var inputs: Int
     public var outputs: Int
+    /// The weights converted for serving in BF16 or int8, which the forward pass then
+    /// reads instead of `weight`; nil in FP32 (and always in training).
+    public var converted: ConvertedWeights?
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, inputs: Int, outputs: Int) {
         self.weight = weight
         self.bias = bias
@@ -73,6 +76,8 @@ public struct GPT2Parameters {
     public var blocks: [BlockParameters]
     public var finalNorm: LayerNormParameters
     public var head: HeadParameters
+    /// What the blocks' linear layers compute in (see `converted(to:)`).
+    public internal(set) var precision = Precision.fp32
     /// What owns the memory the views point into (a memory-mapped file, a buffer).
     let owners: [Any]
 }

@@ -175,14 +175,26 @@ enum TransformerBlock {
         }
     }
 
-    /// output (+)= input · W + b
+    /// output (+)= input · W + b, W in the form the layer holds: converted for serving
+    /// in BF16 or int8, else FP32.
     static func linear(
         _ p: LinearParameters, input: UnsafePointer<Float>, rows: Int, output: UnsafeMutablePointer<Float>,
         kernels: Kernels, accumulate: Bool = false
     ) {
-        kernels.matmul(
-            m: rows, n: p.outputs, k: p.inputs, a: input, lda: p.inputs, b: p.weight, ldb: p.outputs, c: output,
-            ldc: p.outputs, bias: p.bias, accumulate: accumulate)
+        switch p.converted {
+        case nil:
+            kernels.matmul(
+                m: rows, n: p.outputs, k: p.inputs, a: input, lda: p.inputs, b: p.weight, ldb: p.outputs, c: output,
+                ldc: p.outputs, bias: p.bias, accumulate: accumulate)
+        case let .bf16(weights)?:
+            kernels.matmul(
+                m: rows, a: input, lda: p.inputs, weights: weights, c: output, ldc: p.outputs, bias: p.bias,
+                accumulate: accumulate)
+        case let .int8(weights)?:
+            kernels.matmul(
+                m: rows, a: input, lda: p.inputs, weights: weights, c: output, ldc: p.outputs, bias: p.bias,
+                accumulate: accumulate)
+        }
     }
 
     /// dInput = dOutput · Wᵀ; dWeight += inputᵀ · dOutput; dBias += Σ rows of dOutput.

@@ -69,6 +69,28 @@ enum OracleFixture {
         }
     }
 
+    /// Serving in BF16 or int8 changes only the blocks' linear layers; the logits stay
+    /// within `ConvertedPrecisionTolerance` of the oracle's, on every level (the
+    /// converted kernels give the same bits on each) and whatever the batching.
+    @Test(arguments: ["tiny", "wide"], [Precision.bf16, .int8])
+    func convertedLogitsStayNearTheOracle(model name: String, precision: Precision) throws {
+        let weights = try OracleFixture.load(name)
+        let expected = try OracleFixture.decode(OracleLogits.self, "model/\(name)/logits.json")
+        let parameters = try GPT2Parameters(config: weights.config, classes: 2, source: weights).converted(to: precision)
+        for level in InstructionSet.supported {
+            let model = GPT2Model(parameters: parameters, kernels: Kernels(threads: 2, instructionSet: level))
+            #expect(model.precision == precision)
+            let batched = model.logits(for: TokenBatch(expected.cases.map(\.ids)))
+            for (index, testCase) in expected.cases.enumerated() {
+                let alone = model.logits(for: TokenBatch([testCase.ids]))[0]
+                let scale = max(1, testCase.logits.map(abs).max()!)
+                let error = Double(maximumError(alone, testCase.logits)) / scale
+                #expect(error < ConvertedPrecisionTolerance.logits(precision), "\(name) \(precision) \(testCase.ids.count) tokens \(level)")
+                #expect(Double(maximumError(batched[index], testCase.logits)) / scale < ConvertedPrecisionTolerance.logits(precision))
+            }
+        }
+    }
+
     @Test(arguments: ["tiny", "wide"])
     func gradientsMatchTheOracle(model name: String) throws {
         let weights = try OracleFixture.load(name)
@@ -132,6 +154,23 @@ enum OracleFixture {
                 worst = max(worst, abs(move - expectedMove))
             }
             #expect(worst < 0.05 * Float(run.steps) * run.learning_rate, "\(name) \(entry.name): \(worst)")
+        }
+    }
+}
+
+/// How far the logits of a model serving in BF16 or int8 may be from the oracle's, as a
+/// fraction of the largest |logit| (at least 1). BF16 keeps 8 significant bits of each
+/// weight and activation (relative rounding 2⁻⁹); int8 keeps 7 of each, per output
+/// column and per row (2⁻⁸ of the largest). Errors of independent roundings add up as a
+/// random walk over a dot product's terms and through the blocks, so the bounds are a
+/// few times the single-rounding error; the largest error on these fixtures (the wide
+/// model's, with its 512-deep contraction) is under half of each bound.
+enum ConvertedPrecisionTolerance {
+    static func logits(_ precision: Precision) -> Double {
+        switch precision {
+        case .fp32: 1e-4
+        case .bf16: 2e-2
+        case .int8: 4e-2
         }
     }
 }

@@ -1,0 +1,64 @@
+import SpamtuneKernels
+import SpamtuneSupport
+
+/// The number format of the four linear layers of each block (QKV, attention
+/// projection, MLP expansion and contraction) when the model serves. Everything else
+/// (embeddings, LayerNorm, attention, softmax, GELU, the head, the token evidence)
+/// stays FP32, and training is FP32 only.
+public enum Precision: String, CaseIterable, Sendable, Codable {
+    case fp32, bf16, int8
+}
+
+/// A linear layer's weights in the form its matmul reads when serving in BF16 or
+/// int8: converted once from the FP32 weights and packed for the kernels.
+public enum ConvertedWeights: @unchecked Sendable {
+    case bf16(BF16Weights)
+    case int8(Int8Weights)
+
+    init(_ layer: LinearParameters, precision: Precision) {
+        switch precision {
+        case .bf16: self = .bf16(BF16Weights(weights: layer.weight, k: layer.inputs, n: layer.outputs, ldb: layer.outputs))
+        case .int8: self = .int8(Int8Weights(weights: layer.weight, k: layer.inputs, n: layer.outputs, ldb: layer.outputs))
+        case .fp32: preconditionFailure("FP32 weights are read as they are, not converted")
+        }
+    }
+}
+
+extension BlockParameters {
+    /// The four linear layers, for what is done to each alike.
+    var linearLayers: [WritableKeyPath<BlockParameters, LinearParameters>] {
+        [\.attention, \.attentionProjection, \.expansion, \.contraction]
+    }
+}
+
+extension GPT2Parameters {
+    /// These parameters serving in `precision`: each block's linear layers carry their
+    /// weights converted (`ConvertedWeights`), which their matmul then reads instead of
+    /// the FP32 ones. The FP32 views stay valid (the trainer's backward pass and other
+    /// models may read them); `releaseConvertedFP32Pages` lets a server drop them.
+    public func converted(to precision: Precision) -> GPT2Parameters {
+        var result = self
+        result.precision = precision
+        for index in result.blocks.indices {
+            for layer in result.blocks[index].linearLayers {
+                result.blocks[index][keyPath: layer].converted =
+                    precision == .fp32 ? nil : ConvertedWeights(self.blocks[index][keyPath: layer], precision: precision)
+            }
+        }
+        return result
+    }
+}
+
+extension GPT2Parameters {
+    /// Lets the kernel reclaim the FP32 weights of every converted layer: a server in
+    /// BF16 or int8 never reads them, and in the 124M model they are 340 MB. They stay
+    /// mapped (read back from their file if touched), so this changes memory, not results.
+    public func releaseConvertedFP32Pages() {
+        for block in blocks {
+            for layer in block.linearLayers where block[keyPath: layer].converted != nil {
+                let p = block[keyPath: layer]
+                ResidentPages.release(UnsafeRawPointer(p.weight), byteCount: p.inputs * p.outputs * MemoryLayout<Float>.stride)
+            }
+        }
+    }
+}

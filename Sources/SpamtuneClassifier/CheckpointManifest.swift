@@ -34,6 +34,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var trainable: TrainableScope
     /// Free-form records from training: hyper-parameters, data hashes, metrics.
     public var training: TrainingRecord?
+    /// How the verdicts in BF16 and int8 compared with FP32's (nil before spamtune-train
+    /// checked them; older readers ignore it and serve FP32).
+    public var precisionAgreement: PrecisionAgreement?
 
     public struct BaseModel: Codable, Equatable, Sendable {
         /// gpt2, gpt2-medium, ..., a local path's name, or "scratch".
@@ -84,6 +87,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case format, formatVersion, createdAt, version, base, config, tokenizer, input, labels, threshold, trainable, training
+        case precisionAgreement
     }
 
     /// Keys of modes that measured no better and were removed: a checkpoint trained in
@@ -116,6 +120,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
             throw RemovedMode(reason: "was trained with '\(pooling)' pooling, which this spamtune no longer has (it measured no better than reading the last token)")
         }
         training = try c.decodeIfPresent(TrainingRecord.self, forKey: .training)
+        precisionAgreement = try c.decodeIfPresent(PrecisionAgreement.self, forKey: .precisionAgreement)
     }
 
     public static func read(from directory: URL) throws -> CheckpointManifest {

@@ -33,12 +33,16 @@ public final class SpamClassifier: @unchecked Sendable {
     public let manifest: CheckpointManifest?
     /// Where it came from, for logs and `spamtune status`.
     public let origin: String
+    /// The precision the model computes in, and why that one.
+    public let precisionChoice: PrecisionChoice
 
     public init(
         model: GPT2Model, tokenizer: GPT2Tokenizer, input: InputSettings, labels: [String] = Label.allCases.map(\.name),
-        threshold: Double = Decision.defaultThreshold, manifest: CheckpointManifest? = nil, origin: String
+        threshold: Double = Decision.defaultThreshold, manifest: CheckpointManifest? = nil, origin: String,
+        precisionChoice: PrecisionChoice? = nil
     ) {
         self.model = model
+        self.precisionChoice = precisionChoice ?? PrecisionChoice(precision: model.precision, reason: "\(model.precision.rawValue) as built")
         self.tokenizer = tokenizer
         self.input = input
         self.labels = labels
@@ -91,8 +95,13 @@ public final class SpamClassifier: @unchecked Sendable {
     // MARK: Loading
 
     /// Loads a checkpoint directory (see CheckpointManifest): its base model, its trained
-    /// tensors over it, its tokenizer and its input settings.
-    public static func load(checkpoint directory: URL, threads: Int = Kernels.defaultThreadCount, maxTokens: Int? = nil) throws -> SpamClassifier {
+    /// tensors over it, its tokenizer and its input settings. The model computes in the
+    /// precision `PrecisionChoice` makes of `precision`, judged at `servedThreshold`
+    /// (the checkpoint's when nil), the threshold the caller will decide at.
+    public static func load(
+        checkpoint directory: URL, threads: Int = Kernels.defaultThreadCount, maxTokens: Int? = nil,
+        precision: PrecisionSetting = .fixed(.fp32), servedThreshold: Double? = nil
+    ) throws -> SpamClassifier {
         let manifest = try CheckpointManifest.read(from: directory)
         let trainedPath = directory.appendingPathComponent(CheckpointManifest.weightsFileName).path
         let weights: GPT2Weights
@@ -122,12 +131,16 @@ public final class SpamClassifier: @unchecked Sendable {
         var input = manifest.input
         if let maxTokens { input.maxTokens = maxTokens }
         input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
+        let kernels = Kernels(threads: threads)
+        let choice = PrecisionChoice.choose(
+            precision, agreement: manifest.precisionAgreement, servedThreshold: servedThreshold ?? manifest.threshold,
+            instructionSet: kernels.instructionSet)
         let model = try makeModel(
-            weights, classes: manifest.labels.count, threads: threads, origin: directory.path,
+            weights, classes: manifest.labels.count, kernels: kernels, precision: choice.precision, origin: directory.path,
             evidenceBuckets: manifest.input.evidence?.buckets ?? 0)
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: input, labels: manifest.labels, threshold: manifest.threshold,
-            manifest: manifest, origin: directory.path)
+            manifest: manifest, origin: directory.path, precisionChoice: choice)
     }
 
     /// Loads a base GPT-2 and a head file (`score.weight`, `score.bias`, and optionally
@@ -136,7 +149,7 @@ public final class SpamClassifier: @unchecked Sendable {
     /// classifier reads it, since a bare head says nothing of how it was trained.
     public static func load(
         baseModel: URL, head: URL, tokenizer tokenizerDirectory: URL? = nil, threads: Int = Kernels.defaultThreadCount,
-        maxTokens: Int? = nil, textLayout: String = InputSettings.rawLayout
+        maxTokens: Int? = nil, textLayout: String = InputSettings.rawLayout, precision: PrecisionSetting = .fixed(.fp32)
     ) throws -> SpamClassifier {
         let weights: GPT2Weights
         do {
@@ -154,21 +167,28 @@ public final class SpamClassifier: @unchecked Sendable {
         } catch {
             throw ClassifierError.tokenizer("no GPT-2 tokenizer: \(error) (pass --tokenizer DIR with encoder.json and vocab.bpe, or vocab.json and merges.txt)")
         }
-        let model = try makeModel(weights, classes: shape[0], threads: threads, origin: head.path)
+        let kernels = Kernels(threads: threads)
+        let choice = PrecisionChoice.choose(
+            precision, agreement: nil, servedThreshold: Decision.defaultThreshold, instructionSet: kernels.instructionSet)
+        let model = try makeModel(weights, classes: shape[0], kernels: kernels, precision: choice.precision, origin: head.path)
         let limit = min(maxTokens ?? weights.config.contextLength, weights.config.contextLength)
         let labels = shape[0] == 2 ? Label.allCases.map(\.name) : (0..<shape[0]).map { "class\($0)" }
         return SpamClassifier(
             model: model, tokenizer: tokenizer, input: InputSettings(textLayout: textLayout, maxTokens: limit),
-            labels: labels, origin: "\(baseModel.path) + \(head.path)")
+            labels: labels, origin: "\(baseModel.path) + \(head.path)", precisionChoice: choice)
     }
 
+    /// The model in `precision`. A served model converted to BF16 or int8 never reads
+    /// its blocks' FP32 weights again, so their pages are given back.
     private static func makeModel(
-        _ weights: GPT2Weights, classes: Int, threads: Int, origin: String, evidenceBuckets: Int = 0
+        _ weights: GPT2Weights, classes: Int, kernels: Kernels, precision: Precision, origin: String, evidenceBuckets: Int = 0
     ) throws -> GPT2Model {
         do {
             let parameters = try GPT2Parameters(
-                config: weights.config, classes: classes, source: weights, evidenceBuckets: evidenceBuckets)
-            return GPT2Model(parameters: parameters, kernels: Kernels(threads: threads))
+                config: weights.config, classes: classes, source: weights, evidenceBuckets: evidenceBuckets
+            ).converted(to: precision)
+            parameters.releaseConvertedFP32Pages()
+            return GPT2Model(parameters: parameters, kernels: kernels)
         } catch let error as ModelError {
             throw ClassifierError.model(origin, "\(error)")
         } catch let error as WeightsError {

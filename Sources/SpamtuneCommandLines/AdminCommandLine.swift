@@ -70,6 +70,11 @@ public enum AdminCommandLine {
             .init("format", "mail|text", "FILE and - are raw email (default) or plain text", section: ""),
             .init("threads", "N", "compute threads (default: all cores)", section: ""),
             .init("max-tokens", "N", "read at most N tokens of each message", section: ""),
+            .init("precision", "P", """
+                the blocks' matrix multiplies in \(PrecisionSetting.names.joined(separator: ", ")) (default auto: int8 where \
+                the CPU has VNNI and the checkpoint found int8's verdicts identical to fp32's, else fp32; as \
+                spamtuned's precision setting)
+                """, section: ""),
             .init("layout", "L", """
                 with --base-model: how a text becomes tokens: \(InputSettings.rawLayout) (default: as given, as the \
                 book's classifier reads it) or a mail layout, \
@@ -79,7 +84,7 @@ public enum AdminCommandLine {
         ],
         output: """
             Output, one line per input:
-              {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…}
+              {"source":…,"label":"spam"|"ham","spam_probability":…,"logits":[ham,spam],"tokens":…,"precision":…}
             """,
         exitStatuses: [
             .init(0, "every input scored", "every input was scored"),

@@ -9,6 +9,9 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var checkpoint = SpamtunePaths.stateDirectory + "/models/current"
     public var threads = 0  // 0: all cores
     public var maxTokens: Int? = nil  // nil: the checkpoint's
+    /// fp32, bf16, int8 or auto: SpamtuneClassifier's `PrecisionSetting` (and
+    /// `PrecisionChoice` for auto), which reads this name.
+    public var precision = "auto"
 
     // Verdicts
     /// P(spam) at or above which a message is spam; nil: the checkpoint's threshold.
@@ -185,6 +188,7 @@ extension DaemonConfiguration {
         key("checkpoint") { $0.checkpoint = $1 },
         key("threads") { $0.threads = try ValueParser.integer($1, 0...1024) },
         key("max_tokens") { $0.maxTokens = $1 == "checkpoint" ? nil : try ValueParser.integer($1, 1...1_000_000) },
+        key("precision") { $0.precision = try ValueParser.oneOf($1, Dictionary(uniqueKeysWithValues: precisionNames.map { ($0, $0) })) },
         key("spam_threshold") { $0.spamThreshold = $1 == "checkpoint" ? nil : try ValueParser.probability($1) },
         key("reject_threshold") { $0.rejectThreshold = try ValueParser.optionalProbability($1) },
         key("quarantine_threshold") { $0.quarantineThreshold = try ValueParser.optionalProbability($1) },
@@ -292,6 +296,9 @@ extension DaemonConfiguration {
     ]
 
     package static var keyNames: [String] { keys.map(\.name) }
+
+    /// The values of `precision`; a test holds them equal to `PrecisionSetting.names`.
+    package static let precisionNames = ["fp32", "bf16", "int8", "auto"]
 
     static func headerName(_ text: String) throws -> String {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {

@@ -111,13 +111,21 @@ public struct ModelStatus: Codable, Sendable {
     public var threshold: Double
     /// The checkpoint manifest's training record (hyper-parameters, metrics), if any.
     public var training: [String: JSONValue]?
+    /// What the model computes in (fp32, bf16, int8) and why; nil from an older spamtuned.
+    public var precision: String?
+    public var precisionReason: String?
 
-    package init(version: String, origin: String, loadedAt: String, threshold: Double, training: [String: JSONValue]?) {
+    package init(
+        version: String, origin: String, loadedAt: String, threshold: Double, training: [String: JSONValue]?,
+        precision: String? = nil, precisionReason: String? = nil
+    ) {
         self.version = version
         self.origin = origin
         self.loadedAt = loadedAt
         self.threshold = threshold
         self.training = training
+        self.precision = precision
+        self.precisionReason = precisionReason
     }
 }
 

@@ -14,6 +14,10 @@ enum ClassifyCommand {
         guard format == "mail" || format == "text" else {
             throw ArgumentError.conflicting("--format must be mail or text, not '\(format)'")
         }
+        let precisionName = parsed.value("precision") ?? PrecisionSetting.auto.name
+        guard let precision = PrecisionSetting(name: precisionName) else {
+            throw ArgumentError.conflicting("--precision must be \(PrecisionSetting.names.joined(separator: ", ")), not '\(precisionName)'")
+        }
         let texts = parsed.all("text")
         guard !texts.isEmpty || !parsed.positionals.isEmpty else {
             throw ArgumentError.missingArgument("input: give --text 'message', FILE ... or - for standard input")
@@ -28,7 +32,8 @@ enum ClassifyCommand {
                 throw ArgumentError.conflicting("--layout is for --base-model: a checkpoint reads text in the layout it was trained with")
             }
             classifier = try SpamClassifier.load(
-                checkpoint: URL(fileURLWithPath: checkpoint), threads: threads ?? defaultThreads, maxTokens: maxTokens)
+                checkpoint: URL(fileURLWithPath: checkpoint), threads: threads ?? defaultThreads, maxTokens: maxTokens,
+                precision: precision)
         } else if let base = parsed.value("base-model") {
             guard let head = parsed.value("head") else { throw ArgumentError.missingArgument("--head FILE (with --base-model)") }
             let layout = parsed.value("layout") ?? InputSettings.rawLayout
@@ -38,7 +43,7 @@ enum ClassifyCommand {
             classifier = try SpamClassifier.load(
                 baseModel: URL(fileURLWithPath: base), head: URL(fileURLWithPath: head),
                 tokenizer: parsed.value("tokenizer").map { URL(fileURLWithPath: $0) }, threads: threads ?? defaultThreads,
-                maxTokens: maxTokens, textLayout: layout)
+                maxTokens: maxTokens, textLayout: layout, precision: precision)
         } else {
             throw ArgumentError.missingArgument("a model: --checkpoint DIR, or --base-model MODEL with --head FILE")
         }
@@ -68,7 +73,7 @@ enum ClassifyCommand {
             let batch = Array(inputs[start..<min(inputs.count, start + 16)])
             let verdicts = classifier.classify(batch.map(\.input))
             for (item, verdict) in zip(batch, verdicts) {
-                print(jsonLine(source: item.source, verdict))
+                print(jsonLine(source: item.source, verdict, precision: classifier.precisionChoice.precision.rawValue))
             }
             start += batch.count
         }
@@ -96,10 +101,10 @@ enum ClassifyCommand {
         var description: String { "\(path): \(reason)" }
     }
 
-    static func jsonLine(source: String, _ verdict: Classification) -> String {
+    static func jsonLine(source: String, _ verdict: Classification, precision: String) -> String {
         let logits = verdict.logits.map { String(format: "%.9g", Double($0)) }.joined(separator: ",")
         return "{\"source\":\(JSONText.quote(source)),\"label\":\(JSONText.quote(verdict.label.name)),"
             + "\"spam_probability\":\(String(format: "%.9g", verdict.spamProbability)),\"logits\":[\(logits)],"
-            + "\"tokens\":\(verdict.tokens)}"
+            + "\"tokens\":\(verdict.tokens),\"precision\":\(JSONText.quote(precision))}"
     }
 }

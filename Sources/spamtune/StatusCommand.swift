@@ -85,6 +85,7 @@ enum StatusCommand {
         row("spamtuned", "pid \(status.pid), up \(ControlCommandLine.duration(status.uptimeSeconds)) (since \(status.startedAt))")
         row("model", "\(status.model.version), threshold \(String(format: "%.2f", status.model.threshold)), loaded \(status.model.loadedAt)")
         row("", "from \(status.model.origin)")
+        if let reason = status.model.precisionReason { row("precision", reason) }
         let metrics = metricLines(status.model.training)
         if !metrics.isEmpty {
             row("metrics", metrics[0])

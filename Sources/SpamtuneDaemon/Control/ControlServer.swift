@@ -120,7 +120,8 @@ final class ControlServer: WayIn, Sendable {
             model: ModelStatus(
                 version: model.version, origin: model.classifier.origin, loadedAt: iso.string(from: model.loadedAt),
                 threshold: service.settings.spamThreshold ?? model.classifier.threshold,
-                training: model.classifier.manifest?.training?.values),
+                training: model.classifier.manifest?.training?.values,
+                precision: model.classifier.precisionChoice.precision.rawValue, precisionReason: model.classifier.precisionChoice.reason),
             verdicts: verdicts, cachedVerdicts: cached, policyDecisions: policyDecisions,
             latency: LatencyPercentiles(p50: snapshot.latencyP50, p90: snapshot.latencyP90, p99: snapshot.latencyP99),
             queueDepth: service.queueDepth, maximumQueueDepth: snapshot.maximumQueueDepth, queueLimit: service.settings.queueLimit,

@@ -53,12 +53,15 @@ public final class Daemon: @unchecked Sendable {
         let checkpoint = configuration.checkpoint
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
+        let precision = try PrecisionSetting(parsing: configuration.precision)
+        let spamThreshold = configuration.spamThreshold
         // The list files first: a bad one stops the start before the model is loaded.
         let rules = try Policy.Rules(configuration)
         service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {
             // Resolve `current` anew each time, so a reload picks up a newly promoted version.
             let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
-            let classifier = try SpamClassifier.load(checkpoint: directory, threads: threads, maxTokens: maxTokens)
+            let classifier = try SpamClassifier.load(
+                checkpoint: directory, threads: threads, maxTokens: maxTokens, precision: precision, servedThreshold: spamThreshold)
             // One full-length message before serving: it faults in every page of the
             // memory-mapped weights (else the first messages after a start or a reload wait
             // for the disk), and a model whose weights give NaN is refused here, not in
@@ -68,8 +71,9 @@ public final class Daemon: @unchecked Sendable {
                 throw ClassifierError.checkpoint(
                     directory.path, "its weights give no finite score (NaN or infinity): the file is damaged; retrain, or roll back with spamtune-train rollback")
             }
-            return ScoringService.LoadedModel(
-                classifier: classifier, version: classifier.manifest?.version ?? directory.lastPathComponent)
+            let version = classifier.manifest?.version ?? directory.lastPathComponent
+            log.info("model \(version) computes in \(classifier.precisionChoice.precision.rawValue): \(classifier.precisionChoice.reason)")
+            return ScoringService.LoadedModel(classifier: classifier, version: version)
         }
         policy = Policy(configuration: configuration, rules: rules, service: service, log: log)
         log.observeMessages { [statistics = service.statistics] channel, verdict, action in

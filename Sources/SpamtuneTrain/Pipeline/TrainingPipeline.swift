@@ -64,14 +64,33 @@ public final class TrainingPipeline {
             timer.finish("final fit")
         }
 
-        return try checkpoint(setup: setup, encoded: encoded, fit: fit, data: data, history: history, evaluation: evaluation, timer: &timer)
+        let agreement = precisionAgreement(fit: fit, encoded: encoded, threshold: evaluation.threshold.value)
+        if agreement != nil { timer.finish("precision check") }
+
+        return try checkpoint(
+            setup: setup, encoded: encoded, fit: fit, data: data, history: history, evaluation: evaluation, agreement: agreement,
+            timer: &timer)
+    }
+
+    /// The served model (after the final fit, if any) scores the validation and test
+    /// messages in each precision, for `auto` to serve int8 only where its verdicts are
+    /// FP32's (`PrecisionChoice`). Nil without held-out messages to score.
+    private func precisionAgreement(fit: ModelFit, encoded: EncodedSplit, threshold: Double) -> PrecisionAgreement? {
+        let splits = [("validation", encoded.validation), ("test", encoded.test)]
+            .filter { !$0.1.isEmpty }
+            .map { (name: $0.0, inputs: $0.1.map { ModelInput(ids: $0.ids, evidence: $0.evidence) }) }
+        guard !splits.isEmpty else { return nil }
+        let agreement = PrecisionAgreement.measure(
+            parameters: fit.classifier.model.parameters, kernels: fit.classifier.kernels, splits: splits, threshold: threshold)
+        for line in agreement.summary { log("precision check: \(line)") }
+        return agreement
     }
 
     /// Writes the checkpoint with its report, and promotes it if it is not worse than the
     /// current model.
     private func checkpoint(
         setup: ModelSetup, encoded: EncodedSplit, fit: ModelFit, data: TrainingData, history: TrainingHistory,
-        evaluation: RunEvaluation, timer: inout StageTimer
+        evaluation: RunEvaluation, agreement: PrecisionAgreement?, timer: inout StageTimer
     ) throws -> TrainingRunResult {
         let split = data.split
         let store = CheckpointStore(root: options.modelsDirectory, keep: options.keepVersions)
@@ -92,6 +111,7 @@ public final class TrainingPipeline {
             tokenizer: .init(vocabulary: tokenizerFiles.vocabulary.lastPathComponent, merges: tokenizerFiles.merges.lastPathComponent),
             input: encoded.input, threshold: evaluation.threshold.value, trainable: setup.scope)
         manifest.training = report.manifestRecord
+        manifest.precisionAgreement = agreement
         let classifier = fit.classifier
         let tensors = classifier.parameters.entries.map { entry in
             TensorView(name: entry.name, shape: entry.shape, values: classifier.parameters.values(entry.name))

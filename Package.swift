@@ -143,7 +143,8 @@ let package = Package(
             dependencies: ["SpamtuneModel", "SpamtuneKernels", "SpamtuneWeights", "SpamtuneSupport", "SpamtuneTestSupport"]),
         .testTarget(name: "SpamtuneMailTests", dependencies: ["SpamtuneMail", "SpamtuneTestSupport"]),
         .testTarget(
-            name: "SpamtuneClassifierTests", dependencies: ["SpamtuneClassifier", "SpamtuneModel", "SpamtuneWeights", "SpamtuneTestSupport"]),
+            name: "SpamtuneClassifierTests",
+            dependencies: ["SpamtuneClassifier", "SpamtuneModel", "SpamtuneKernels", "SpamtuneWeights", "SpamtuneTestSupport"]),
         .testTarget(
             name: "SpamtuneTrainTests",
             dependencies: [

@@ -23,6 +23,7 @@ import Testing
         let spam_probability: Double
         let logits: [Double]
         let tokens: Int
+        let precision: String
     }
 
     let spamtune = ProjectPaths.builtProduct("spamtune")
@@ -65,6 +66,28 @@ import Testing
             #expect(line.label == (probability >= 0.5 ? "spam" : "ham"))
         }
         #expect(lines.first?.source == "text:1")
+        // A bare head has no record of its verdicts in other precisions: auto serves fp32.
+        #expect(lines.allSatisfy { $0.precision == "fp32" })
+    }
+
+    /// --precision serves the blocks' multiplies in int8 or bf16 as asked: the logits
+    /// move by no more than the model tests' bound for that precision.
+    @Test func precisionIsAsAskedAndABadOneIsAUsageError() throws {
+        let cases = try fixture().cases
+        for (precision, tolerance) in [("bf16", 2e-2), ("int8", 4e-2)] {
+            let result = try runProcess(spamtune, bareHeadArguments + ["--precision", precision] + cases.flatMap { ["--text", $0.text] })
+            #expect(result.status == 0, "\(result.standardError)")
+            let lines = try outputs(result)
+            #expect(lines.count == cases.count && lines.allSatisfy { $0.precision == precision })
+            for (line, expected) in zip(lines, cases) {
+                let scale = max(1, expected.logits.map(abs).max()!)
+                #expect(zip(line.logits, expected.logits).allSatisfy { abs($0 - $1) <= tolerance * scale }, "\(precision): \(line.logits) vs \(expected.logits)")
+            }
+        }
+        let bad = try runProcess(spamtune, bareHeadArguments + ["--precision", "fp16", "--text", "hi"])
+        #expect(bad.status == 2)
+        #expect(bad.standardError.contains("--precision must be fp32, bf16, int8, auto, not 'fp16'"), "\(bad.standardError)")
+        #expect(bad.standardOutput.isEmpty)
     }
 
     /// Without a checkpoint nothing says how the head was trained, so text is read raw,

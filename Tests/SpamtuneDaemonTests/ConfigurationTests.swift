@@ -1,4 +1,5 @@
 import Foundation
+import SpamtuneClassifier
 import SpamtuneConfiguration
 import SpamtuneDaemon
 import SpamtuneTestSupport
@@ -36,6 +37,23 @@ import Testing
         #expect(error("train_data = sms,enron") == "test.conf, line 1: train_data: 'sms,enron' is not a comma-separated list of sms and spamassassin, or none")
         #expect(error("train_fallback = maybe") == "test.conf, line 1: train_fallback: 'maybe' is not one of fail, first-run, scratch")
         #expect(error("train_unlabelled = Maildir") == "test.conf, line 1: train_unlabelled: unlabelled mail needs an absolute path, not 'Maildir'")
+    }
+
+    /// `precision` takes exactly the names the classifier's `PrecisionSetting` reads.
+    @Test func precisionTakesTheClassifiersNames() throws {
+        #expect(DaemonConfiguration().precision == "auto")
+        #expect(DaemonConfiguration.precisionNames == PrecisionSetting.names)
+        for name in PrecisionSetting.names {
+            let configuration = try DaemonConfiguration(file: ConfigurationFile(path: "t", text: "precision = \(name)"))
+            #expect(configuration.precision == name)
+            #expect(try PrecisionSetting(parsing: configuration.precision).name == name)
+        }
+        #expect(throws: ConfigurationError.self) { try DaemonConfiguration(file: ConfigurationFile(path: "t", text: "precision = fp16")) }
+        do {
+            _ = try DaemonConfiguration(file: ConfigurationFile(path: "test.conf", text: "\nprecision = fp16"))
+        } catch {
+            #expect("\(error)" == "test.conf, line 2: precision: 'fp16' is not one of auto, bf16, fp32, int8")
+        }
     }
 
     @Test func valuesOfEveryKind() throws {

@@ -43,6 +43,8 @@ struct ControlTests {
         #expect(text.standardOutput.range(of: #"spamd +\d+ +\d+ +0 +0"#, options: .regularExpression) != nil, "\(text.standardOutput)")
         #expect(text.standardOutput.contains("latency    p50 "))
         #expect(text.standardOutput.contains("listening  spamd unix:\(bed.spamdSocket)"))
+        // precision = auto (the default), and the test checkpoint records no check of int8.
+        #expect(text.standardOutput.contains("precision  auto: fp32, as "), "\(text.standardOutput)")
 
         // --config finds the socket the same way; --json is the daemon's answer.
         let json = try runProcess(spamtune, ["status", "--config", configuration.path, "--json"])
@@ -56,6 +58,8 @@ struct ControlTests {
         #expect(status.queueLimit == 256)
         #expect(status.feedback == FeedbackCounts(spam: 0, ham: 0))
         #expect(status.uptimeSeconds > 0)
+        #expect(status.model.precision == "fp32" && status.model.precisionReason?.hasPrefix("auto: fp32") == true)
+        #expect(bed.daemonLog.contains("model v1-50 computes in fp32: auto: fp32, as "))
 
         // The socket has the configured mode.
         var info = stat()
@@ -148,6 +152,23 @@ struct ControlTests {
         #expect(failures.successes > 3)
         #expect(failures.failures.isEmpty, "\(failures.failures.prefix(3))")
         #expect(bed.daemonLog.contains("reload refused, still serving v2"))
+        // Each load says which precision it chose and why.
+        #expect(bed.daemonLog.contains("model v2 computes in fp32: auto: fp32"))
+        #expect(bed.daemonLog.contains("model v4 computes in fp32: auto: fp32"))
+    }
+
+    /// precision = int8 serves int8 whatever the checkpoint recorded, and says so.
+    @Test func aConfiguredPrecisionIsServedLoggedAndShown() throws {
+        let bed = try SpamdTestBed()
+        defer { bed.tearDown() }
+        try bed.startExecutable(configuration: try bed.writeConfiguration(["precision = int8"]))
+        let result = try Spamc.run(["-U", bed.spamdSocket, "-c"], input: SpamdTestBed.message("int8"))
+        #expect(result.status == 0 || result.status == 1, "\(result.standardError)")
+        let model = try status(bed).model
+        #expect(model.precision == "int8" && model.precisionReason?.hasPrefix("int8 as configured") == true, "\(model)")
+        #expect(bed.daemonLog.contains("model v1-50 computes in int8: int8 as configured"))
+        let text = try runProcess(spamtune, ["status", "--socket", bed.controlSocket])
+        #expect(text.standardOutput.contains("precision  int8 as configured"), "\(text.standardOutput)")
     }
 
     @Test func sigtermLetsTheRequestInFlightFinishAndExitsZero() throws {

@@ -1,5 +1,7 @@
 import Foundation
 import SpamtuneClassifier
+import SpamtuneKernels
+import SpamtuneModel
 import SpamtuneTestSupport
 import SpamtuneTrain
 import Testing
@@ -94,6 +96,18 @@ import Testing
         #expect(report.threshold.targetFalsePositiveRate == 0.005)
         #expect(try CheckpointManifest.read(from: current).threshold == report.threshold.value)
         #expect(result.standardError.contains("served threshold"))
+        // The served model's held-out verdicts in each precision against FP32's, at that
+        // threshold: what `auto` decides by.
+        let agreement = try #require(try CheckpointManifest.read(from: current).precisionAgreement)
+        #expect(agreement.threshold == report.threshold.value)
+        for precision in [Precision.bf16, .int8] {
+            let splits = try #require(agreement.results(precision))
+            #expect(splits.map(\.split) == ["validation", "test"] && splits.map(\.examples) == [149, 300])
+            #expect(splits.allSatisfy { $0.differingVerdicts <= $0.examples && (0..<0.5).contains($0.largestProbabilityDifference) })
+            #expect(result.standardError.contains("precision check: \(precision.rawValue): "))
+        }
+        let autoChoice = PrecisionChoice.choose(
+            .auto, agreement: agreement, servedThreshold: report.threshold.value, instructionSet: InstructionSet.preferred)
         #expect(report.mistakes.hamCalledSpamTotal == report.test.falsePositives)
         #expect(report.mistakes.spamMissedTotal == report.test.falseNegatives)
         #expect(report.mistakes.spamMissed.allSatisfy { $0.spamProbability < report.threshold.value && !$0.message.isEmpty })
@@ -122,9 +136,10 @@ import Testing
         }
         let classified = try runProcess(spamtune, ["classify", "--checkpoint", current.path, "--format", "text"] + paths)
         #expect(classified.status == 0, "\(classified.standardError)")
-        struct Line: Decodable { let source: String; let label: String }
+        struct Line: Decodable { let source: String; let label: String; let precision: String }
         let lines = try classified.standardOutput.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
         #expect(lines.count == 300)
+        #expect(lines.allSatisfy { $0.precision == autoChoice.precision.rawValue })
         let correct = lines.count { $0.source.hasSuffix("-\($0.label).txt") }
         #expect(correct == reportedCorrect)
 

@@ -5,15 +5,21 @@ import SpamtuneModel
 import SpamtuneSupport
 import SpamtuneWeights
 
-/// Classification speed on a GPT-2 (124M shape in bench/run): one message at a time at
-/// 16, 128 and 512 tokens (median latency), SMS one by one and in batches of 16
-/// (messages/s), and the process's peak resident memory.
+/// Classification speed on a GPT-2 (124M shape in bench/run) in one precision (fp32,
+/// bf16 or int8; one per process, so that the memory figures are that precision's):
+/// one message at a time at 16, 128 and 512 tokens (median latency), SMS one by one and
+/// in batches of 16 (messages/s), and the process's resident memory.
 func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
     guard let modelPath = parsed.value("model") else { throw ArgumentError.missingArgument("--model DIR|FILE") }
     let threads = try parsed.integer("threads", default: 2, range: 1...256)!
     let seconds = try parsed.double("seconds", default: 5)!
     let repeats = try parsed.integer("repeats", default: 15, range: 1...10_000)!
     let tokenCounts = (parsed.value("tokens") ?? "16,128,512").split(separator: ",").compactMap { Int($0) }
+    let precisionName = parsed.value("precision") ?? Precision.fp32.rawValue
+    guard let precision = Precision(rawValue: precisionName) else {
+        throw ArgumentError.conflicting("--precision must be \(Precision.allCases.map(\.rawValue).joined(separator: ", ")), not '\(precisionName)'")
+    }
+    let tag = "threads=\(threads) precision=\(precision.rawValue)"
     let residentBefore = ProcessMemory.current()
 
     let headURL: URL
@@ -34,8 +40,9 @@ func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
     let tokenizer = URL(fileURLWithPath: parsed.value("tokenizer") ?? "../shared/gpt2")
     let loadStart = Date()
     let classifier = try SpamClassifier.load(
-        baseModel: URL(fileURLWithPath: modelPath), head: headURL, tokenizer: tokenizer, threads: threads)
-    print("classify.load_ms \(format(Date().timeIntervalSince(loadStart) * 1000))")
+        baseModel: URL(fileURLWithPath: modelPath), head: headURL, tokenizer: tokenizer, threads: threads,
+        precision: .fixed(precision))
+    print("classify.load_ms precision=\(precision.rawValue) \(format(Date().timeIntervalSince(loadStart) * 1000))")
     print("classify.isa \(classifier.model.kernels.instructionSet.rawValue)")
 
     var random = SplitMix64(seed: 7)
@@ -49,7 +56,7 @@ func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
             _ = classifier.classify([ids])
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
-        print("classify.latency_ms tokens=\(count) threads=\(threads) \(format(median(times)))")
+        print("classify.latency_ms tokens=\(count) \(tag) \(format(median(times)))")
     }
 
     if let smsPath = parsed.value("sms") {
@@ -62,7 +69,7 @@ func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
             _ = classifier.classify([messages[done % messages.count]])
             done += 1
         }
-        print("classify.sms_per_s threads=\(threads) \(format(Double(done) / Date().timeIntervalSince(start)))")
+        print("classify.sms_per_s \(tag) \(format(Double(done) / Date().timeIntervalSince(start)))")
         done = 0
         start = Date()
         while Date().timeIntervalSince(start) < seconds {
@@ -70,11 +77,12 @@ func runClassifyBenchmark(_ parsed: ParsedArguments) throws {
             _ = classifier.classify(batch)
             done += 16
         }
-        print("classify.sms_per_s_batched batch=16 threads=\(threads) \(format(Double(done) / Date().timeIntervalSince(start)))")
+        print("classify.sms_per_s_batched batch=16 \(tag) \(format(Double(done) / Date().timeIntervalSince(start)))")
     }
     let memory = ProcessMemory.current()
-    print("classify.peak_rss_mb \(format(memory.peakResidentMB))")
-    print("classify.rss_growth_mb \(format(memory.residentMB - residentBefore.residentMB))")
+    print("classify.peak_rss_mb precision=\(precision.rawValue) \(format(memory.peakResidentMB))")
+    print("classify.rss_mb precision=\(precision.rawValue) \(format(memory.residentMB))")
+    print("classify.rss_growth_mb precision=\(precision.rawValue) \(format(memory.residentMB - residentBefore.residentMB))")
 }
 
 /// The `ids` arrays of a JSON-lines file such as ../shared/golden/sms_tokens.jsonl.

@@ -16,8 +16,10 @@ struct Benchmark {
 let benchmarks = [
     Benchmark(
         name: "classify",
-        usage: "--model DIR|FILE [--head FILE] [--tokenizer DIR] [--threads N] [--tokens 16,128,512] [--sms FILE] [--seconds S] [--repeats N]",
-        options: ["model", "head", "tokenizer", "threads", "tokens", "sms", "seconds", "repeats"], run: runClassifyBenchmark),
+        usage:
+            "--model DIR|FILE [--head FILE] [--tokenizer DIR] [--threads N] [--precision fp32|bf16|int8] [--tokens 16,128,512]"
+            + " [--sms FILE] [--seconds S] [--repeats N]",
+        options: ["model", "head", "tokenizer", "threads", "precision", "tokens", "sms", "seconds", "repeats"], run: runClassifyBenchmark),
     Benchmark(
         name: "tokenizer", usage: "[--tokenizer DIR] [--sms FILE] [--seconds S] [--word-cache N]",
         options: ["tokenizer", "sms", "seconds", "word-cache"], run: runTokenizerBenchmark),

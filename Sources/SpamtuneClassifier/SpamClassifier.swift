@@ -179,15 +179,14 @@ public final class SpamClassifier: @unchecked Sendable {
     }
 
     /// The model in `precision`. A served model converted to BF16 or int8 never reads
-    /// its blocks' FP32 weights again, so their pages are given back.
+    /// its blocks' FP32 weights again, so their pages are given back as it converts.
     private static func makeModel(
         _ weights: GPT2Weights, classes: Int, kernels: Kernels, precision: Precision, origin: String, evidenceBuckets: Int = 0
     ) throws -> GPT2Model {
         do {
             let parameters = try GPT2Parameters(
                 config: weights.config, classes: classes, source: weights, evidenceBuckets: evidenceBuckets
-            ).converted(to: precision)
-            parameters.releaseConvertedFP32Pages()
+            ).converted(to: precision, releasingFP32Pages: true)
             return GPT2Model(parameters: parameters, kernels: kernels)
         } catch let error as ModelError {
             throw ClassifierError.model(origin, "\(error)")

@@ -35,30 +35,23 @@ extension GPT2Parameters {
     /// These parameters serving in `precision`: each block's linear layers carry their
     /// weights converted (`ConvertedWeights`), which their matmul then reads instead of
     /// the FP32 ones. The FP32 views stay valid (the trainer's backward pass and other
-    /// models may read them); `releaseConvertedFP32Pages` lets a server drop them.
-    public func converted(to precision: Precision) -> GPT2Parameters {
+    /// models may read them). A server, which never reads them again, passes
+    /// `releasingFP32Pages`: each layer's FP32 pages go back to the kernel as soon as
+    /// it is converted (in the 124M model they are 340 MB), so that they are never all
+    /// resident beside the converted copies. They stay mapped, read back from their
+    /// file if touched, so this changes memory, not results.
+    public func converted(to precision: Precision, releasingFP32Pages release: Bool = false) -> GPT2Parameters {
         var result = self
         result.precision = precision
         for index in result.blocks.indices {
             for layer in result.blocks[index].linearLayers {
-                result.blocks[index][keyPath: layer].converted =
-                    precision == .fp32 ? nil : ConvertedWeights(self.blocks[index][keyPath: layer], precision: precision)
+                let fp32 = blocks[index][keyPath: layer]
+                result.blocks[index][keyPath: layer].converted = precision == .fp32 ? nil : ConvertedWeights(fp32, precision: precision)
+                if release && precision != .fp32 {
+                    ResidentPages.release(UnsafeRawPointer(fp32.weight), byteCount: fp32.inputs * fp32.outputs * MemoryLayout<Float>.stride)
+                }
             }
         }
         return result
-    }
-}
-
-extension GPT2Parameters {
-    /// Lets the kernel reclaim the FP32 weights of every converted layer: a server in
-    /// BF16 or int8 never reads them, and in the 124M model they are 340 MB. They stay
-    /// mapped (read back from their file if touched), so this changes memory, not results.
-    public func releaseConvertedFP32Pages() {
-        for block in blocks {
-            for layer in block.linearLayers where block[keyPath: layer].converted != nil {
-                let p = block[keyPath: layer]
-                ResidentPages.release(UnsafeRawPointer(p.weight), byteCount: p.inputs * p.outputs * MemoryLayout<Float>.stride)
-            }
-        }
     }
 }

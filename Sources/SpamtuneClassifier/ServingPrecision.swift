@@ -69,6 +69,8 @@ public struct PrecisionChoice: Equatable, Sendable {
         case .fixed(.int8) where !vnni:
             return PrecisionChoice(
                 precision: .int8, reason: "int8 as configured (without VNNI on \(instructionSet.rawValue) it is no faster than fp32)")
+        case .fixed(.bf16):
+            return PrecisionChoice(precision: .bf16, reason: "bf16 as configured (it halves the weights' memory; it is no faster than fp32)")
         case let .fixed(precision):
             return PrecisionChoice(precision: precision, reason: "\(precision.rawValue) as configured")
         case .auto:

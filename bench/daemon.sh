@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # spamtuned against SpamAssassin's spamd on the same messages, machine and client.
 #
-#   bench/daemon.sh --model DIR [--messages 200] [--concurrency 4] [--max-tokens 128] [--soak N]
+#   bench/daemon.sh --model DIR [--messages 200] [--concurrency 4] [--max-tokens 128] [--precision auto] [--soak N]
 #
 # Both daemons are driven by the harness's spamc-bench.sh (the stock spamc, seeded 2-5 KB
 # ham- and spam-like messages, concurrent loops). spamtuned serves a checkpoint over the
@@ -11,7 +11,7 @@
 # socket sampling spamtuned's resident memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="" messages=200 concurrency=4 max_tokens=128 soak=0
+model="" messages=200 concurrency=4 max_tokens=128 soak=0 precision=auto
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) model=$2 ;;
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
         --concurrency) concurrency=$2 ;;
         --max-tokens) max_tokens=$2 ;;
         --soak) soak=$2 ;;
+        --precision) precision=$2 ;;
         *) echo "daemon.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift 2
@@ -39,6 +40,7 @@ milter_socket_group = none
 spamd_listen = unix:$work/spamd.sock
 control_socket = $work/control.sock
 threads = 2
+precision = $precision
 # Every message scored by the model: the same corpus goes through spamc, the milter
 # and the soak, and cached verdicts would measure the cache instead.
 cache_entries = 0
@@ -66,7 +68,7 @@ bash Tests/harness/spamd-loopback.sh stop >&2 || true
 rate() { grep -E '^throughput:' "$1" | awk '{print $2}'; }
 latency() { grep -E '^latency ms:' "$1" | sed 's/latency ms: //'; }
 ours=$(rate $work/ours.txt) ref=$(rate $work/reference.txt)
-echo "daemon  spamd socket, $messages messages, $concurrency concurrent spamc loops, 124M model, max $max_tokens tokens, 2 threads:"
+echo "daemon  spamd socket, $messages messages, $concurrency concurrent spamc loops, 124M model, max $max_tokens tokens, 2 threads, $(grep -o "computes in [a-z0-9]*" $work/spamtuned.log | head -1):"
 echo "daemon    spamtuned $ours msg/s (latency ms $(latency $work/ours.txt)); errors: $(grep -E '^verdicts' $work/ours.txt | sed 's/.*errors //')"
 echo "daemon    SpamAssassin spamd $ref msg/s (latency ms $(latency $work/reference.txt))"
 echo "daemon    messages/s spamtuned/spamd: $(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$ours" "$ref" 2>/dev/null || echo n/a) (goal > 1, p99 < 1000 ms)"

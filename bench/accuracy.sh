@@ -86,6 +86,14 @@ echo "== SpamAssassin corpus, split 70/30 by content hash"
 python3 "$here/mail_split.py" "$out/sa-split" $(parts)
 spamtune_run "$out/sa-split" "$out/sa-spamtune" --data none --ham "$out/sa-split/train/ham" --spam "$out/sa-split/train/spam"
 row "spamtune (scratch)" "$out/sa-spamtune" pred.tsv
+# The same test messages in each precision, against fp32's verdicts, and what training recorded.
+for p in fp32 int8 bf16; do
+    find "$out/sa-split/test" -type f | sort | xargs "$bin/spamtune" classify --checkpoint "$out/sa-spamtune/state/models/current" \
+        --precision $p > "$out/sa-spamtune/classify-$p.jsonl"
+done
+echo "spamtune precision on this test split: $(python3 "$here/precision_agreement.py" compare "$out/sa-spamtune/classify-fp32.jsonl" \
+    "$out/sa-spamtune/classify-int8.jsonl" "$out/sa-spamtune/classify-bf16.jsonl")"
+echo "spamtune precision $(python3 "$here/precision_agreement.py" record "$out/sa-spamtune/state/models/current")"
 baselines_on "$out/sa-split" "$out/sa"
 
 if [ -d "$other/ham" ] && [ -d "$other/spam" ]; then

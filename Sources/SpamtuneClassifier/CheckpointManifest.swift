@@ -338,6 +338,14 @@ public struct ModelInput: Sendable, Hashable {
     }
 }
 
+extension TokenBatch {
+    /// The inputs' token ids, with their evidence when every one has it.
+    public init(_ inputs: [ModelInput]) {
+        let evidence = inputs.compactMap(\.evidence)
+        self.init(inputs.map(\.ids), evidence: evidence.count == inputs.count ? evidence : nil)
+    }
+}
+
 /// What training recorded; kept as loosely typed JSON so that older spamtune versions
 /// can read checkpoints from newer trainers.
 public struct TrainingRecord: Codable, Equatable, Sendable {

@@ -40,24 +40,25 @@ public struct PrecisionAgreement: Codable, Equatable, Sendable {
         parameters: GPT2Parameters, kernels: Kernels, splits: [(name: String, inputs: [ModelInput])], threshold: Double,
         spamIndex: Int = Label.spam.rawValue
     ) -> PrecisionAgreement {
-        func probabilities(_ precision: Precision, _ inputs: [ModelInput]) -> [Double] {
+        // Each precision's weights are converted once and score every split.
+        func probabilities(_ precision: Precision) -> [[Double]] {
             let model = GPT2Model(parameters: parameters.converted(to: precision), kernels: kernels)
-            var result: [Double] = []
-            var start = 0
-            while start < inputs.count {
-                let batch = Array(inputs[start..<min(inputs.count, start + 16)])
-                let evidence = batch.compactMap(\.evidence)
-                let logits = model.logits(for: TokenBatch(batch.map(\.ids), evidence: evidence.count == batch.count ? evidence : nil))
-                result += logits.map { Decision.spamProbability(logits: $0, spamIndex: spamIndex) }
-                start += batch.count
+            return splits.map { split in
+                var result: [Double] = []
+                var start = 0
+                while start < split.inputs.count {
+                    let batch = Array(split.inputs[start..<min(split.inputs.count, start + 16)])
+                    result += model.logits(for: TokenBatch(batch)).map { Decision.spamProbability(logits: $0, spamIndex: spamIndex) }
+                    start += batch.count
+                }
+                return result
             }
-            return result
         }
-        let reference = splits.map { probabilities(.fp32, $0.inputs) }
+        let reference = probabilities(.fp32)
         var precisions: [String: [SplitAgreement]] = [:]
         for precision in Precision.allCases where precision != .fp32 {
-            precisions[precision.rawValue] = zip(splits, reference).map { split, fp32 in
-                let scored = probabilities(precision, split.inputs)
+            precisions[precision.rawValue] = zip(splits, zip(probabilities(precision), reference)).map { split, pair in
+                let (scored, fp32) = pair
                 var differing = 0
                 var largest = 0.0
                 for (a, b) in zip(scored, fp32) {

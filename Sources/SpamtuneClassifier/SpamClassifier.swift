@@ -82,9 +82,7 @@ public final class SpamClassifier: @unchecked Sendable {
     /// Verdicts for prepared inputs (see `input(for:)`), run as one batch.
     public func classify(_ inputs: [ModelInput]) -> [Classification] {
         guard !inputs.isEmpty else { return [] }
-        let evidence = inputs.compactMap(\.evidence)
-        let batch = TokenBatch(inputs.map(\.ids), evidence: evidence.count == inputs.count ? evidence : nil)
-        let logits = model.logits(for: batch)
+        let logits = model.logits(for: TokenBatch(inputs))
         return zip(logits, inputs).map { values, input in verdict(logits: values, tokens: input.ids.count) }
     }
 

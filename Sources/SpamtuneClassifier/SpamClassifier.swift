@@ -94,11 +94,13 @@ public final class SpamClassifier: @unchecked Sendable {
 
     /// Loads a checkpoint directory (see CheckpointManifest): its base model, its trained
     /// tensors over it, its tokenizer and its input settings. The model computes in the
-    /// precision `PrecisionChoice` makes of `precision`, judged at `servedThreshold`
-    /// (the checkpoint's when nil), the threshold the caller will decide at.
+    /// precision `PrecisionChoice` makes of `precision`, judged at every threshold the
+    /// caller will decide at: `spamThreshold` (the checkpoint's when nil), and the
+    /// reject and quarantine thresholds when set, with the token limit served.
     public static func load(
         checkpoint directory: URL, threads: Int = Kernels.defaultThreadCount, maxTokens: Int? = nil,
-        precision: PrecisionSetting = .fixed(.fp32), servedThreshold: Double? = nil
+        precision: PrecisionSetting = .fixed(.fp32), spamThreshold: Double? = nil, rejectThreshold: Double? = nil,
+        quarantineThreshold: Double? = nil
     ) throws -> SpamClassifier {
         let manifest = try CheckpointManifest.read(from: directory)
         let trainedPath = directory.appendingPathComponent(CheckpointManifest.weightsFileName).path
@@ -131,7 +133,9 @@ public final class SpamClassifier: @unchecked Sendable {
         input.maxTokens = min(input.maxTokens, manifest.config.contextLength)
         let kernels = Kernels(threads: threads)
         let choice = PrecisionChoice.choose(
-            precision, agreement: manifest.precisionAgreement, servedThreshold: servedThreshold ?? manifest.threshold,
+            precision, agreement: manifest.precisionAgreement, spamThreshold: spamThreshold ?? manifest.threshold,
+            rejectThreshold: rejectThreshold, quarantineThreshold: quarantineThreshold,
+            maxTokens: (served: input.maxTokens, checkpoint: min(manifest.input.maxTokens, manifest.config.contextLength)),
             instructionSet: kernels.instructionSet)
         let model = try makeModel(
             weights, classes: manifest.labels.count, kernels: kernels, precision: choice.precision, origin: directory.path,
@@ -167,7 +171,7 @@ public final class SpamClassifier: @unchecked Sendable {
         }
         let kernels = Kernels(threads: threads)
         let choice = PrecisionChoice.choose(
-            precision, agreement: nil, servedThreshold: Decision.defaultThreshold, instructionSet: kernels.instructionSet)
+            precision, agreement: nil, spamThreshold: Decision.defaultThreshold, instructionSet: kernels.instructionSet)
         let model = try makeModel(weights, classes: shape[0], kernels: kernels, precision: choice.precision, origin: head.path)
         let limit = min(maxTokens ?? weights.config.contextLength, weights.config.contextLength)
         let labels = shape[0] == 2 ? Label.allCases.map(\.name) : (0..<shape[0]).map { "class\($0)" }

@@ -104,10 +104,11 @@ import Testing
             let splits = try #require(agreement.results(precision))
             #expect(splits.map(\.split) == ["validation", "test"] && splits.map(\.examples) == [149, 300])
             #expect(splits.allSatisfy { $0.differingVerdicts <= $0.examples && (0..<0.5).contains($0.largestProbabilityDifference) })
+            #expect(splits.allSatisfy { $0.verdictChangingRanges != nil })
             #expect(result.standardError.contains("precision check: \(precision.rawValue): "))
         }
         let autoChoice = PrecisionChoice.choose(
-            .auto, agreement: agreement, servedThreshold: report.threshold.value, instructionSet: InstructionSet.preferred)
+            .auto, agreement: agreement, spamThreshold: report.threshold.value, instructionSet: InstructionSet.preferred)
         #expect(report.mistakes.hamCalledSpamTotal == report.test.falsePositives)
         #expect(report.mistakes.spamMissedTotal == report.test.falseNegatives)
         #expect(report.mistakes.spamMissed.allSatisfy { $0.spamProbability < report.threshold.value && !$0.message.isEmpty })

@@ -54,14 +54,17 @@ public final class Daemon: @unchecked Sendable {
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
         let precision = try PrecisionSetting(parsing: configuration.precision)
-        let spamThreshold = configuration.spamThreshold
+        // Every threshold the daemon decides at: `auto` serves int8 only where all give fp32's verdicts.
+        let (spamThreshold, rejectThreshold, quarantineThreshold) =
+            (configuration.spamThreshold, configuration.rejectThreshold, configuration.quarantineThreshold)
         // The list files first: a bad one stops the start before the model is loaded.
         let rules = try Policy.Rules(configuration)
         service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {
             // Resolve `current` anew each time, so a reload picks up a newly promoted version.
             let directory = URL(fileURLWithPath: checkpoint).resolvingSymlinksInPath()
             let classifier = try SpamClassifier.load(
-                checkpoint: directory, threads: threads, maxTokens: maxTokens, precision: precision, servedThreshold: spamThreshold)
+                checkpoint: directory, threads: threads, maxTokens: maxTokens, precision: precision, spamThreshold: spamThreshold,
+                rejectThreshold: rejectThreshold, quarantineThreshold: quarantineThreshold)
             // One full-length message before serving: it faults in every page of the
             // memory-mapped weights (else the first messages after a start or a reload wait
             // for the disk), and a model whose weights give NaN is refused here, not in

@@ -27,17 +27,8 @@ import Testing
         return classifier.classify(texts: Self.messages).map(\.spamProbability)
     }
 
-    /// Records in the checkpoint's spamtune.json what spamtune-train would: the messages
-    /// as its validation split, scored in each precision at the checkpoint's threshold.
     func recordAgreement(_ checkpoint: URL) throws -> PrecisionAgreement {
-        let classifier = try SpamClassifier.load(checkpoint: checkpoint, threads: 1)
-        let agreement = PrecisionAgreement.measure(
-            parameters: classifier.model.parameters, kernels: classifier.model.kernels,
-            splits: [(name: "validation", inputs: Self.messages.map(classifier.input(for:)))], threshold: classifier.threshold)
-        var manifest = try CheckpointManifest.read(from: checkpoint)
-        manifest.precisionAgreement = agreement
-        try manifest.encoded().write(to: checkpoint.appendingPathComponent(CheckpointManifest.fileName))
-        return agreement
+        try TinyCheckpoint.recordPrecisionAgreement(in: checkpoint, messages: Self.messages)
     }
 
     @Test func autoFallsBackToFP32WhenInt8ChangesAVerdict() throws {

@@ -37,5 +37,18 @@ public enum TinyCheckpoint {
                 writtenFiles: [("report.md", Data("# test\n".utf8))]),
             makeCurrent: makeCurrent)
     }
-}
 
+    /// Records in the checkpoint's spamtune.json what spamtune-train would: `messages`
+    /// as its validation split, scored in each precision at the checkpoint's threshold.
+    @discardableResult
+    public static func recordPrecisionAgreement(in checkpoint: URL, messages: [String]) throws -> PrecisionAgreement {
+        let classifier = try SpamClassifier.load(checkpoint: checkpoint, threads: 1)
+        let agreement = PrecisionAgreement.measure(
+            parameters: classifier.model.parameters, kernels: classifier.model.kernels,
+            splits: [(name: "validation", inputs: messages.map(classifier.input(for:)))], threshold: classifier.threshold)
+        var manifest = try CheckpointManifest.read(from: checkpoint)
+        manifest.precisionAgreement = agreement
+        try manifest.encoded().write(to: checkpoint.appendingPathComponent(CheckpointManifest.fileName))
+        return agreement
+    }
+}

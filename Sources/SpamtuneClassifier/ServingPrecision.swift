@@ -61,8 +61,8 @@ public struct PrecisionChoice: Equatable, Sendable {
     /// spamtune-train found int8 giving FP32's verdict on every validation and test
     /// message at every threshold the caller decides at (`spamThreshold`, and
     /// `rejectThreshold` and `quarantineThreshold` when set), reading them at the token
-    /// limit it checked (`maxTokens`: the limit served and the checkpoint's; nil when
-    /// they are the same). A record from before spamtune-train measured where verdicts
+    /// limit it checked (`maxTokens`: the limit served and the checkpoint's; nil: the
+    /// checkpoint's). A record from before spamtune-train measured where verdicts
     /// change covers its own threshold only. Otherwise, and for a checkpoint with no
     /// such record, FP32.
     public static func choose(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mail_split.py OUT_DIR LABEL=DIR [LABEL=DIR ...] [--train-share 70] [--all-train]
+"""mail_split.py OUT_DIR LABEL=DIR [LABEL=DIR ...] [--train-share 70] [--all-train|--all-test] [--exclude DIR ...]
 
 Lays out a labelled mail corpus as the baselines' runners read it (OUT_DIR/train/{ham,spam},
 OUT_DIR/test/{ham,spam}, one message per file, hard links where possible). Messages are
@@ -9,8 +9,23 @@ train. The same message therefore lands in the same half in every run and for ev
 and the split is independent of the one spamtune-train makes inside what it is given (by
 the first byte), so its own validation and test splits take their share of this train half. --all-train puts everything in train
 (a corpus used only for training, or only for testing with --all-test).
+--exclude DIR leaves out every message that DIR (searched recursively) also holds, by
+Message-ID or by its body with white space removed: public corpora copy from each other
+(most of CSDMC2010's ham is SpamAssassin corpus mail), and a test across corpora must not
+score mail the filters trained on.
 """
-import hashlib, os, shutil, sys
+import email.parser, hashlib, os, re, shutil, sys
+
+
+def identities(file):
+    """The Message-ID and a digest of the body without white space (its first 2,000 bytes)."""
+    data = open(file, "rb").read()
+    head, _, body = data.replace(b"\r\n", b"\n").partition(b"\n\n")
+    message_id = email.parser.BytesHeaderParser().parsebytes(head + b"\n\n").get("Message-ID", "")
+    keys = {"body:" + hashlib.sha1(re.sub(rb"\s+", b"", body)[:2000]).hexdigest()}
+    if str(message_id).strip():
+        keys.add("id:" + str(message_id).strip())
+    return keys
 
 
 def main():
@@ -18,13 +33,17 @@ def main():
     if len(args) < 2:
         sys.exit(__doc__)
     out = args.pop(0)
-    share, mode, sources = 70, "split", []
+    share, mode, sources, excluded = 70, "split", [], set()
     while args:
         a = args.pop(0)
         if a == "--train-share":
             share = int(args.pop(0))
         elif a in ("--all-train", "--all-test"):
             mode = a[2:]
+        elif a == "--exclude":
+            for root, _, files in os.walk(args.pop(0)):
+                for name in files:
+                    excluded |= identities(os.path.join(root, name))
         else:
             label, _, path = a.partition("=")
             if label not in ("ham", "spam") or not os.path.isdir(path):
@@ -37,6 +56,8 @@ def main():
                 if name == "cmds":
                     continue
                 file = os.path.join(root, name)
+                if excluded and identities(file) & excluded:
+                    continue
                 digest = hashlib.sha256(open(file, "rb").read()).hexdigest()
                 if digest in seen and seen[digest][0] != label:
                     seen[digest] = (None, file)

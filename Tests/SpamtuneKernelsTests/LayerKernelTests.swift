@@ -143,11 +143,12 @@ private func attentionReference(_ qkv: [Float], tokens: Int, channels: Int, head
 }
 
 @Suite struct AttentionKernelTests {
-    /// Two sequences in one batch, of different lengths: head sizes 8 (scalar path) and 64.
-    @Test(arguments: [(32, 4), (128, 2), (48, 3)])
+    /// Sequences of different lengths in one batch (one past a 64-key tile, one a
+    /// whole tile): head sizes 8 (scalar path), 64, 16 and 32.
+    @Test(arguments: [(32, 4), (128, 2), (48, 3), (128, 4)])
     func forwardMatchesReferencePerSequence(shape: (Int, Int)) {
         let (channels, heads) = shape
-        let lengths = [7, 19, 1, 70]
+        let lengths = [7, 19, 1, 70, 129, 64]
         var random = SeededGenerator(seed: 3)
         let total = lengths.reduce(0, +)
         let qkv = random.normals(total * 3 * channels)

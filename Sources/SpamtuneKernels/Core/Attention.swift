@@ -80,30 +80,35 @@ public func attentionForward<L: InstructionLevel>(
 }
 
 /// The same as `attentionForward`, blocked for head sizes that are a multiple of 16: the
-/// keys are transposed once ([d, T] in `scratch`), then tiles of 4 queries x 64 keys
-/// are scored with 16 vector accumulators, and the weighted sum of values is done for
-/// 4 queries x 64 channels at a time. Probabilities are not kept (inference only).
-/// `scratch` holds d*T + 4*T floats.
+/// keys are transposed once ([d, T] in `scratch`, already scaled), then tiles of 4
+/// queries x up to 64 keys are scored with up to 16 vector accumulators, and the weighted
+/// sum of values is done for 4 queries x 64 channels at a time. A tile scores keys only
+/// up to its last query's, rounded up to a vector, so the causal triangle costs little
+/// beyond itself. Probabilities are not kept (inference only). `scratch` holds
+/// `attentionBlockedScratchSize` floats.
 @inlinable
 public func attentionForwardBlocked<L: InstructionLevel>(
     _ level: L.Type, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
     qkv: UnsafePointer<Float>, shape: AttentionShape, head: Int, queries: Range<Int>
 ) {
-    let c = shape.channels, d = shape.headSize, stride = 3 * c, scale = shape.scale, tokens = shape.tokens
+    let c = shape.channels, d = shape.headSize, stride = 3 * c, scale = shape.scale
     let qBase = qkv + head * d, kBase = qkv + c + head * d, vBase = qkv + 2 * c + head * d
     // Keys needed: 0 ..< queries.upperBound (causal).
     let keyCount = queries.upperBound
     let paddedKeys = (keyCount + 63) / 64 * 64
     let keysT = scratch  // [d, paddedKeys]
     let scores = scratch + d * paddedKeys  // [4, paddedKeys]
-    for u in 0..<keyCount {
-        let k = kBase + u * stride
-        for j in 0..<d { keysT[j * paddedKeys + u] = k[j] }
-    }
+    // Read along each key's channel, write along a row of keysT: strided reads, not the
+    // scattered writes a key-by-key copy compiles to.
     for j in 0..<d {
-        for u in keyCount..<paddedKeys { keysT[j * paddedKeys + u] = 0 }
+        let row = keysT + j * paddedKeys
+        var key = kBase + j
+        for u in 0..<keyCount {
+            row[u] = key.pointee * scale
+            key += stride
+        }
+        for u in keyCount..<paddedKeys { row[u] = 0 }
     }
-    _ = tokens
     var t0 = queries.lowerBound
     while t0 < queries.upperBound {
         let rows = min(4, queries.upperBound - t0)
@@ -114,48 +119,21 @@ public func attentionForwardBlocked<L: InstructionLevel>(
         let q3 = qBase + (t0 + min(3, rows - 1)) * stride
         var u0 = 0
         while u0 < lastKey {
-            var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
-            var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
-            var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
-            var a30 = Vector(), a31 = Vector(), a32 = Vector(), a33 = Vector()
-            var kp = keysT + u0
-            for j in 0..<d {
-                let k0 = loadVector(kp), k1 = loadVector(kp + 16), k2 = loadVector(kp + 32), k3 = loadVector(kp + 48)
-                var x = Vector(repeating: q0[j])
-                a00 = L.multiplyAdd(x, k0, a00); a01 = L.multiplyAdd(x, k1, a01)
-                a02 = L.multiplyAdd(x, k2, a02); a03 = L.multiplyAdd(x, k3, a03)
-                x = Vector(repeating: q1[j])
-                a10 = L.multiplyAdd(x, k0, a10); a11 = L.multiplyAdd(x, k1, a11)
-                a12 = L.multiplyAdd(x, k2, a12); a13 = L.multiplyAdd(x, k3, a13)
-                x = Vector(repeating: q2[j])
-                a20 = L.multiplyAdd(x, k0, a20); a21 = L.multiplyAdd(x, k1, a21)
-                a22 = L.multiplyAdd(x, k2, a22); a23 = L.multiplyAdd(x, k3, a23)
-                x = Vector(repeating: q3[j])
-                a30 = L.multiplyAdd(x, k0, a30); a31 = L.multiplyAdd(x, k1, a31)
-                a32 = L.multiplyAdd(x, k2, a32); a33 = L.multiplyAdd(x, k3, a33)
-                kp += paddedKeys
+            let vectors = min(4, (lastKey - u0 + vectorWidth - 1) / vectorWidth)
+            if vectors == 4 {
+                scoreTile(level, vectors: 4, q0, q1, q2, q3, keys: keysT + u0, keyStride: paddedKeys, depth: d,
+                          into: scores + u0, rowStride: paddedKeys)
+            } else {
+                scoreTile(level, vectors: vectors, q0, q1, q2, q3, keys: keysT + u0, keyStride: paddedKeys, depth: d,
+                          into: scores + u0, rowStride: paddedKeys)
             }
-            let sv = Vector(repeating: scale)
-            storeVector(a00 * sv, scores + u0); storeVector(a01 * sv, scores + u0 + 16)
-            storeVector(a02 * sv, scores + u0 + 32); storeVector(a03 * sv, scores + u0 + 48)
-            let s1 = scores + paddedKeys
-            storeVector(a10 * sv, s1 + u0); storeVector(a11 * sv, s1 + u0 + 16)
-            storeVector(a12 * sv, s1 + u0 + 32); storeVector(a13 * sv, s1 + u0 + 48)
-            let s2 = scores + 2 * paddedKeys
-            storeVector(a20 * sv, s2 + u0); storeVector(a21 * sv, s2 + u0 + 16)
-            storeVector(a22 * sv, s2 + u0 + 32); storeVector(a23 * sv, s2 + u0 + 48)
-            let s3 = scores + 3 * paddedKeys
-            storeVector(a30 * sv, s3 + u0); storeVector(a31 * sv, s3 + u0 + 16)
-            storeVector(a32 * sv, s3 + u0 + 32); storeVector(a33 * sv, s3 + u0 + 48)
             u0 += 64
         }
         // Causal softmax of each row: row r sees keys 0...t0+r.
         for r in 0..<rows {
             let row = scores + r * paddedKeys
             let visible = t0 + r + 1
-            var maximum = -Float.infinity
-            for u in 0..<visible { maximum = max(maximum, row[u]) }
-            softmaxRow(level, row, count: visible, maximum: maximum)
+            softmaxRow(level, row, count: visible, maximum: rowMaximum(level, row, count: visible))
             for u in visible..<lastKey { row[u] = 0 }
         }
         // out[t0 + r] = sum_u p[r, u] v_u, 64 channels at a time.
@@ -185,19 +163,71 @@ public func attentionForwardBlocked<L: InstructionLevel>(
                 o30 = L.multiplyAdd(p, v0, o30); o31 = L.multiplyAdd(p, v1, o31)
                 o32 = L.multiplyAdd(p, v2, o32); o33 = L.multiplyAdd(p, v3, o33)
             }
-            let tiles = [(o00, o01, o02, o03), (o10, o11, o12, o13), (o20, o21, o22, o23), (o30, o31, o32, o33)]
-            for r in 0..<rows {
-                let out = output + (t0 + r) * c + head * d + j0
-                let (x0, x1, x2, x3) = tiles[r]
-                storeVector(x0, out)
-                if width > 16 { storeVector(x1, out + 16) }
-                if width > 32 { storeVector(x2, out + 32) }
-                if width > 48 { storeVector(x3, out + 48) }
-            }
+            let out = output + t0 * c + head * d + j0
+            storeVectors(o00, o01, o02, o03, width: width, out)
+            if rows > 1 { storeVectors(o10, o11, o12, o13, width: width, out + c) }
+            if rows > 2 { storeVectors(o20, o21, o22, o23, width: width, out + 2 * c) }
+            if rows > 3 { storeVectors(o30, o31, o32, o33, width: width, out + 3 * c) }
             j0 += 64
         }
         t0 += 4
     }
+}
+
+/// Scores of 4 queries against `vectors` x 16 keys (transposed: key u's channel j at
+/// keys[j * keyStride + u]) into 4 rows of `into`. Inlined with `vectors` a constant,
+/// the full tile keeps its 16 accumulators in registers with no test in the loop.
+@inlinable @inline(__always)
+func scoreTile<L: InstructionLevel>(
+    _ level: L.Type, vectors: Int, _ q0: UnsafePointer<Float>, _ q1: UnsafePointer<Float>,
+    _ q2: UnsafePointer<Float>, _ q3: UnsafePointer<Float>, keys: UnsafePointer<Float>, keyStride: Int,
+    depth: Int, into scores: UnsafeMutablePointer<Float>, rowStride: Int
+) {
+    var a00 = Vector(), a01 = Vector(), a02 = Vector(), a03 = Vector()
+    var a10 = Vector(), a11 = Vector(), a12 = Vector(), a13 = Vector()
+    var a20 = Vector(), a21 = Vector(), a22 = Vector(), a23 = Vector()
+    var a30 = Vector(), a31 = Vector(), a32 = Vector(), a33 = Vector()
+    var kp = keys
+    for j in 0..<depth {
+        let k0 = loadVector(kp)
+        let k1 = vectors > 1 ? loadVector(kp + 16) : Vector()
+        let k2 = vectors > 2 ? loadVector(kp + 32) : Vector()
+        let k3 = vectors > 3 ? loadVector(kp + 48) : Vector()
+        var x = Vector(repeating: q0[j])
+        a00 = L.multiplyAdd(x, k0, a00)
+        if vectors > 1 { a01 = L.multiplyAdd(x, k1, a01) }
+        if vectors > 2 { a02 = L.multiplyAdd(x, k2, a02) }
+        if vectors > 3 { a03 = L.multiplyAdd(x, k3, a03) }
+        x = Vector(repeating: q1[j])
+        a10 = L.multiplyAdd(x, k0, a10)
+        if vectors > 1 { a11 = L.multiplyAdd(x, k1, a11) }
+        if vectors > 2 { a12 = L.multiplyAdd(x, k2, a12) }
+        if vectors > 3 { a13 = L.multiplyAdd(x, k3, a13) }
+        x = Vector(repeating: q2[j])
+        a20 = L.multiplyAdd(x, k0, a20)
+        if vectors > 1 { a21 = L.multiplyAdd(x, k1, a21) }
+        if vectors > 2 { a22 = L.multiplyAdd(x, k2, a22) }
+        if vectors > 3 { a23 = L.multiplyAdd(x, k3, a23) }
+        x = Vector(repeating: q3[j])
+        a30 = L.multiplyAdd(x, k0, a30)
+        if vectors > 1 { a31 = L.multiplyAdd(x, k1, a31) }
+        if vectors > 2 { a32 = L.multiplyAdd(x, k2, a32) }
+        if vectors > 3 { a33 = L.multiplyAdd(x, k3, a33) }
+        kp += keyStride
+    }
+    storeVectors(a00, a01, a02, a03, width: vectors * 16, scores)
+    storeVectors(a10, a11, a12, a13, width: vectors * 16, scores + rowStride)
+    storeVectors(a20, a21, a22, a23, width: vectors * 16, scores + 2 * rowStride)
+    storeVectors(a30, a31, a32, a33, width: vectors * 16, scores + 3 * rowStride)
+}
+
+/// Stores the first `width` floats (16, 32, 48 or 64) of x0 x1 x2 x3 at `pointer`.
+@inlinable @inline(__always)
+func storeVectors(_ x0: Vector, _ x1: Vector, _ x2: Vector, _ x3: Vector, width: Int, _ pointer: UnsafeMutablePointer<Float>) {
+    storeVector(x0, pointer)
+    if width > 16 { storeVector(x1, pointer + 16) }
+    if width > 32 { storeVector(x2, pointer + 32) }
+    if width > 48 { storeVector(x3, pointer + 48) }
 }
 
 /// Scratch floats `attentionForwardBlocked` needs for a sequence of `tokens`.
@@ -205,6 +235,24 @@ public func attentionForwardBlocked<L: InstructionLevel>(
 public func attentionBlockedScratchSize(tokens: Int, headSize: Int) -> Int {
     let padded = (tokens + 63) / 64 * 64
     return (headSize + 4) * padded
+}
+
+/// The largest of `count` floats at `row` (count > 0).
+@inlinable @inline(__always)
+public func rowMaximum<L: InstructionLevel>(_ level: L.Type, _ row: UnsafePointer<Float>, count: Int) -> Float {
+    var i = 0
+    var maxima = Vector(repeating: -.infinity)
+    while i + vectorWidth <= count {
+        let x = loadVector(row + i)
+        maxima.replace(with: x, where: x .> maxima)
+        i += vectorWidth
+    }
+    var maximum = horizontalMaximum(maxima)
+    while i < count {
+        maximum = Swift.max(maximum, row[i])
+        i += 1
+    }
+    return maximum
 }
 
 /// exp(x - maximum) normalised to sum `scale` (1: a softmax), in place.

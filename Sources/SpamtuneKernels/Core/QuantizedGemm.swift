@@ -223,7 +223,7 @@ public func quantizeRows<L: InstructionLevel>(
                 UnsafeRawPointer(row + v * vectorWidth).loadUnaligned(as: WordVector.self) & 0x7FFF_FFFF, to: Vector.self)
             largestVector.replace(with: magnitudes, where: magnitudes .> largestVector)
         }
-        var largest = largestVector.max()
+        var largest = horizontalMaximum(largestVector)
         for p in vectors * vectorWidth..<k { largest = max(largest, abs(row[p])) }
         scales[i] = largest / 127
         let inverse: Float = largest > 0 ? 127 / largest : 0

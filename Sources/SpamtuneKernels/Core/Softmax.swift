@@ -6,18 +6,6 @@ public func softmaxRows<L: InstructionLevel>(
 ) {
     for r in rows {
         let row = matrix + r * columns
-        var i = 0
-        var maxima = Vector(repeating: -.infinity)
-        while i + vectorWidth <= columns {
-            let x = loadVector(row + i)
-            maxima.replace(with: x, where: x .> maxima)
-            i += vectorWidth
-        }
-        var maximum = maxima.max()
-        while i < columns {
-            maximum = Swift.max(maximum, row[i])
-            i += 1
-        }
-        softmaxRow(level, row, count: columns, maximum: maximum, scale: scale)
+        softmaxRow(level, row, count: columns, maximum: rowMaximum(level, row, count: columns), scale: scale)
     }
 }

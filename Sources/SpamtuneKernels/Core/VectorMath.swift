@@ -40,3 +40,16 @@ public func vectorTanh(_ x: Vector) -> Vector {
 public func scalarGeluTanhArgument(_ x: Float) -> Float {
     0.797_884_56 * (x + 0.044_715 * x * x * x)
 }
+
+/// The largest lane, by halving: the standard library's `max()` goes lane by lane with a
+/// NaN test on each, which costs more than the row maximum it ends.
+@inlinable @inline(__always)
+public func horizontalMaximum(_ vector: Vector) -> Float {
+    var eight = vector.lowHalf
+    eight.replace(with: vector.highHalf, where: vector.highHalf .> eight)
+    var four = eight.lowHalf
+    four.replace(with: eight.highHalf, where: eight.highHalf .> four)
+    var two = four.lowHalf
+    two.replace(with: four.highHalf, where: four.highHalf .> two)
+    return two[1] > two[0] ? two[1] : two[0]
+}

@@ -49,6 +49,9 @@ public struct DaemonConfiguration: Equatable, Sendable {
     public var milterSocketGroup: String? = "postfix"
     /// Additional TCP listener for MTAs on other hosts (`inet:PORT@HOST`).
     public var milterTCPListen: ListenAddress? = nil
+    /// Whether a milter listens at all: the reject and quarantine thresholds, and the
+    /// queue's milter reserve, matter only then.
+    public var servesMilter: Bool { milterListen != nil || milterTCPListen != nil }
     /// Client networks allowed on the milter's TCP listener. Unix sockets rely on their mode.
     public var milterAllowedNetworks: [ClientNetwork] = [
         try! ClientNetwork(parsing: "127.0.0.1/32"), try! ClientNetwork(parsing: "::1/128"),

@@ -9,7 +9,8 @@ import Testing
 
 /// spamtuned asks `PrecisionChoice` about every threshold it decides at and its token
 /// limit, at its start and at every reload: a reject or quarantine threshold where int8
-/// would change a verdict of the checkpoint's record makes `auto` serve fp32.
+/// would change a verdict of the checkpoint's record makes `auto` serve fp32, when a
+/// milter (the only way in that acts on them) listens.
 @Suite struct DaemonPrecisionTests {
     static let messages = [
         "WINNER!! As a valued network customer you have been selected to receive a £900 prize reward!",
@@ -61,6 +62,13 @@ import Testing
         for classifier in [rejecting, quarantining, shorter] {
             #expect(classifier.model.precision == .fp32, "\(classifier.precisionChoice.reason)")
         }
+        // Reject and quarantine are milter actions: with no milter listening they decide nothing.
+        let noMilter = try served {
+            $0.rejectThreshold = between
+            $0.quarantineThreshold = between
+            $0.milterListen = nil
+        }
+        #expect(noMilter.precisionChoice == plain.precisionChoice, "\(noMilter.precisionChoice.reason)")
         if instructionSet == .avx512vnni {
             #expect(plain.model.precision == .int8, "\(plain.precisionChoice.reason)")
             #expect(rejecting.precisionChoice.reason.contains("at reject_threshold \(between)"), "\(rejecting.precisionChoice.reason)")

@@ -30,7 +30,7 @@ final class MilterServer: WayIn, Sendable {
     /// The factory for `WaysIn.all`: nil when both milter addresses are off.
     static func make(_ context: DaemonContext) throws -> WayIn? {
         let configuration = context.configuration
-        guard configuration.milterListen != nil || configuration.milterTCPListen != nil else { return nil }
+        guard configuration.servesMilter else { return nil }
         return try MilterServer(context: context)
     }
 

@@ -34,8 +34,7 @@ public final class ScoringService: @unchecked Sendable {
         init(_ configuration: DaemonConfiguration) {
             queueLimit = configuration.queueLimit
             // Without a milter there is nobody to reserve for.
-            let hasMilter = configuration.milterListen != nil || configuration.milterTCPListen != nil
-            milterReserve = hasMilter ? configuration.milterQueueReserve : 0
+            milterReserve = configuration.servesMilter ? configuration.milterQueueReserve : 0
             batchMaxMessages = configuration.batchMaxMessages
             batchMaxTokens = configuration.batchMaxTokens
             deadline = configuration.messageDeadline

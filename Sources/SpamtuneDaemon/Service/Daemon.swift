@@ -54,9 +54,11 @@ public final class Daemon: @unchecked Sendable {
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         let maxTokens = configuration.maxTokens
         let precision = try PrecisionSetting(parsing: configuration.precision)
-        // Every threshold the daemon decides at: `auto` serves int8 only where all give fp32's verdicts.
-        let (spamThreshold, rejectThreshold, quarantineThreshold) =
-            (configuration.spamThreshold, configuration.rejectThreshold, configuration.quarantineThreshold)
+        // Every threshold the daemon decides at: `auto` serves int8 only where all give fp32's
+        // verdicts. Reject and quarantine are milter actions: without a milter nothing decides at them.
+        let spamThreshold = configuration.spamThreshold
+        let (rejectThreshold, quarantineThreshold) =
+            configuration.servesMilter ? (configuration.rejectThreshold, configuration.quarantineThreshold) : (nil, nil)
         // The list files first: a bad one stops the start before the model is loaded.
         let rules = try Policy.Rules(configuration)
         service = try ScoringService(settings: ScoringService.Settings(configuration), log: log) {

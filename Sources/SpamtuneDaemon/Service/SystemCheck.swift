@@ -34,7 +34,7 @@ extension DaemonConfiguration {
     /// Settings that work but probably not as meant.
     public var warnings: [String] {
         var warnings: [String] = []
-        if milterListen != nil || milterTCPListen != nil, messageDeadline >= Self.postfixContentTimeout {
+        if servesMilter, messageDeadline >= Self.postfixContentTimeout {
             warnings.append(
                 "message_deadline \(Int(messageDeadline))s is not below Postfix's default milter_content_timeout (300s): "
                     + "Postfix stops waiting for the verdict first and applies milter_default_action. "

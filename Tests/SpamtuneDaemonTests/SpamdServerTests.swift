@@ -175,6 +175,17 @@ struct SpamdServerTests {
         #expect(bed.feedbackFiles("spam").isEmpty && bed.feedbackFiles("ham").count == 1)
         #expect(try tell(["Remove: local"]) == "SPAMD/1.5 0 EX_OK\r\nDidRemove: local\r\n\r\n")
         #expect(bed.feedbackFiles("ham").isEmpty)
+
+        // The Message-ID for the log and the verdict fields the store strips come from one parse.
+        let root = PeerIdentity(.localUser(uid: 0, gid: 0, pid: 1))
+        for headers in [["Message-class: spam", "Set: local"], ["Remove: local"]] {
+            let request = try #require(
+                try SpamdRequestReader(limits: SpamdLimits()).read(from: SpamdByteInput(SpamdClient.request(.tell, message: message, headers: headers))))
+            let counter = MailMessage.ParseCounter()
+            let answer = MailMessage.$parseCounter.withValue(counter) { server.respond(to: request, from: root) }
+            #expect(String(decoding: answer, as: UTF8.self).hasPrefix("SPAMD/1.5 0 EX_OK\r\n"))
+            #expect(counter.value == 1, "TELL \(headers) parsed the message \(counter.value) times")
+        }
     }
 
     @Test func tcpServesAllowedNetworksOnlyAndLogsRefusals() throws {

@@ -145,10 +145,13 @@ final class FeedbackStore: Sendable {
 
     /// Stores `message` as `label`, sent by `reporter` the way `source`; a message stored
     /// with the other label is moved. Past a bound, the oldest entries are dropped.
+    /// The caller's parse of the message is reused: the verdict fields come off by it.
     @discardableResult
-    func record(_ message: [UInt8], label: Label, source: String, reporter: String = "unknown") throws -> FeedbackChange {
-        guard !message.isEmpty else { throw FeedbackError.emptyMessage }
-        guard message.count <= maxMessageBytes else { throw FeedbackError.messageTooLarge(bytes: message.count, limit: maxMessageBytes) }
+    func record(_ message: MailMessage, label: Label, source: String, reporter: String = "unknown") throws -> FeedbackChange {
+        guard !message.bytes.isEmpty else { throw FeedbackError.emptyMessage }
+        guard message.bytes.count <= maxMessageBytes else {
+            throw FeedbackError.messageTooLarge(bytes: message.bytes.count, limit: maxMessageBytes)
+        }
         let bytes = stripped(message)
         guard !bytes.isEmpty else { throw FeedbackError.emptyMessage }
         let digest = SHA256.hexDigest(bytes)
@@ -233,7 +236,7 @@ final class FeedbackStore: Sendable {
     /// Removes the message from the store (from `label` only, when given). Returns
     /// whether there was anything to remove.
     @discardableResult
-    func remove(_ message: [UInt8], label: Label? = nil) throws -> Bool {
+    func remove(_ message: MailMessage, label: Label? = nil) throws -> Bool {
         let digest = SHA256.hexDigest(stripped(message))
         writeLock.lock()
         defer { writeLock.unlock() }
@@ -243,7 +246,7 @@ final class FeedbackStore: Sendable {
     }
 
     /// The entry for this message, if it is in the store.
-    func entry(for message: [UInt8]) throws -> FeedbackEntry? {
+    func entry(for message: MailMessage) throws -> FeedbackEntry? {
         try files(digest: SHA256.hexDigest(stripped(message))).first.flatMap { try entry(at: $0.url, label: $0.label) }
     }
 
@@ -263,9 +266,10 @@ final class FeedbackStore: Sendable {
     }
 
     /// The message without the stripped header fields; other bytes are kept as they are.
-    func stripped(_ message: [UInt8]) -> [UInt8] {
+    func stripped(_ parsed: MailMessage) -> [UInt8] {
+        let message = parsed.bytes
         guard !strippedFieldNames.isEmpty else { return message }
-        let removed = MailMessage(bytes: message).fields.filter { strippedFieldNames.contains($0.name.lowercased()) }.map(\.byteRange)
+        let removed = parsed.fields.filter { strippedFieldNames.contains($0.name.lowercased()) }.map(\.byteRange)
         guard !removed.isEmpty else { return message }
         var output: [UInt8] = []
         output.reserveCapacity(message.count)

@@ -307,11 +307,12 @@ final class MaildirDelivery: Sendable {
             log.info("maildir feedback: \(message.path) not considered: \(message.size) bytes, the feedback store keeps 1 to \(feedback.maxMessageBytes)")
             return nil
         }
-        let current = try feedback.entry(for: bytes)?.label ?? (isOurSpam ? .spam : nil)
+        let parsed = MailMessage(bytes: bytes)
+        let current = try feedback.entry(for: parsed)?.label ?? (isOurSpam ? .spam : nil)
         let label: Label = folder == .junk ? .spam : .ham
         guard folder == .junk ? current != .spam : current == .spam else { return nil }
         let reporter = feedbackReporter
-        let change = try feedback.record(bytes, label: label, source: feedbackSource, reporter: reporter)
+        let change = try feedback.record(parsed, label: label, source: feedbackSource, reporter: reporter)
         log.info("maildir feedback: \(message.path) is \(label.name) by the user's move (\(change)) reporter=\(reporter)")
         return label
     }

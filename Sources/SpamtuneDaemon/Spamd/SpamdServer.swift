@@ -122,7 +122,7 @@ final class SpamdServer: WayIn, Sendable {
             if let refusal = learning.refusal(for: peer) {
                 context.service.statistics.noteTellRefused()
                 context.log.warning(
-                    "spamd id=\(Self.identifier(of: request.body)) tell refused: \(refusal)", throttle: "spamd: tell refused for \(peer.key)")
+                    "spamd id=\(MessageEnvelope.messageID(of: MailMessage(bytes: request.body))) tell refused: \(refusal)", throttle: "spamd: tell refused for \(peer.key)")
                 return SpamdResponse.error(SpamdRequestError(.noPermission, "TELL commands are not enabled for \(peer)"))
             }
             return tell(request, from: peer)
@@ -161,17 +161,18 @@ final class SpamdServer: WayIn, Sendable {
     /// `Remove: local` takes it out. Remote databases do not exist here and are not
     /// reported as done.
     private func tell(_ request: SpamdRequest, from peer: PeerIdentity) -> [UInt8] {
-        let identifier = Self.identifier(of: request.body)
+        let message = MailMessage(bytes: request.body)
+        let identifier = MessageEnvelope.messageID(of: message)
         var didSet: [TellDatabase] = []
         var didRemove: [TellDatabase] = []
         do {
             if request.setDatabases.contains(.local), let label = request.messageClass {
-                let change = try feedback.record(request.body, label: label, source: "spamd-tell", reporter: peer.reporter)
+                let change = try feedback.record(message, label: label, source: "spamd-tell", reporter: peer.reporter)
                 if change != .unchanged { didSet.append(.local) }
                 context.log.info("spamd id=\(identifier) tell=\(label.name) feedback=\(Self.describe(change)) reporter=\(peer.reporter) (\(peer))")
             }
             if request.removeDatabases.contains(.local) {
-                let removed = try feedback.remove(request.body, label: request.messageClass)
+                let removed = try feedback.remove(message, label: request.messageClass)
                 if removed { didRemove.append(.local) }
                 context.log.info("spamd id=\(identifier) tell=forget feedback=\(removed ? "removed" : "absent") reporter=\(peer.reporter) (\(peer))")
             }
@@ -196,7 +197,4 @@ final class SpamdServer: WayIn, Sendable {
         case .unchanged: "already-there"
         }
     }
-
-    /// The Message-ID of a message TELL stores or removes, for the log line.
-    static func identifier(of message: [UInt8]) -> String { MessageEnvelope.messageID(of: MailMessage(bytes: message)) }
 }

@@ -70,6 +70,11 @@ row() { python3 "$here/mail_metrics.py" "$1" "$2/$3" "$(cat "$2/seconds")"; }
 baselines_on() { # SPLIT OUT: bogofilter and SpamAssassin Bayes-only rows
     bash "$baselines/bogofilter_eval.sh" "$1" "$2/bogofilter" >&2
     row "bogofilter" "$2/bogofilter" pred_t05.tsv
+    # bogofilter scores exactly 0.5 when a message has strong evidence both ways (ham and
+    # spam chi-square both saturate), and its own verdict there is Unsure; the row above
+    # counts those ties as spam, this one as ham, so both readings of the baseline show.
+    awk -F'\t' '{print $1"\t"(($3 > 0.5) ? "spam" : "ham")"\t"$3"\t"$4}' "$2/bogofilter/pred_default.tsv" > "$2/bogofilter/pred_above05.tsv"
+    row "bogofilter, ties at 0.5 as ham" "$2/bogofilter" pred_above05.tsv
     # sa_eval.sh reads *.eml; bogofilter's directory mode reads only numbered (MH) names.
     local named=$2/sa-split
     rm -rf "$named"
@@ -79,7 +84,8 @@ baselines_on() { # SPLIT OUT: bogofilter and SpamAssassin Bayes-only rows
     done
     # Its verdict at a Bayes probability of 0.5 or more, as bogofilter's at a score of 0.5.
     bash "$baselines/sa_eval.sh" "$named" "$2/sa" bayesonly >&2 \
-        && row "SpamAssassin Bayes-only" "$2/sa/score_bayesonly" pred_bayesprob.tsv
+        && row "SpamAssassin Bayes-only" "$2/sa/score_bayesonly" pred_bayesprob.tsv \
+        && row "SpamAssassin Bayes, ties as ham" "$2/sa/score_bayesonly" pred_bayesprob_gt05.tsv
 }
 
 echo "== SpamAssassin corpus, split 70/30 by content hash"

@@ -432,7 +432,9 @@ func int8Store(_ problem: Int8GemmProblem, _ sums: IntVector, row: Int, column: 
 // MARK: BF16
 
 /// Computes C[rows, columns] of a BF16 problem for one thread; `columns` starts at a
-/// multiple of `quantizedColumns`.
+/// multiple of `quantizedColumns`. The tile walk is int8GemmCompute's: one walk taking
+/// the micro-kernel as a closure crashes swift-frontend 6.3.1 (signal 11 in IR
+/// generation of the specialised kernels), so each keeps its own.
 @inlinable
 public func bf16GemmCompute<L: InstructionLevel>(
     _ level: L.Type, _ problem: BF16GemmProblem, rows: Range<Int>, columns: Range<Int>

@@ -49,14 +49,18 @@ package final class MilterClient {
     private var buffer: [UInt8] = []
 
     /// Connects to a milter on a Unix socket.
+    ///
+    /// The descriptor is stored only once connected: an initializer that throws after
+    /// every property is set still runs deinit, which would close it a second time, and
+    /// by then the number may belong to another thread's file.
     package init(unixSocket path: String, timeout: Double = 30) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw MilterClientError.connect(path, String(cString: strerror(errno))) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw MilterClientError.connect(path, String(cString: strerror(errno))) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(descriptor)
+            close(fd)
             throw MilterClientError.connect(path, "the path is too long for a Unix socket")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -64,13 +68,14 @@ package final class MilterClient {
             raw[bytes.count] = 0
         }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
             let reason = String(cString: strerror(errno))
-            close(descriptor)
+            close(fd)
             throw MilterClientError.connect(path, reason)
         }
+        descriptor = fd
         setTimeout(timeout)
     }
 
@@ -84,13 +89,14 @@ package final class MilterClient {
             throw MilterClientError.connect("\(host):\(port)", String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(list) }
-        descriptor = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw MilterClientError.connect("\(host):\(port)", String(cString: strerror(errno))) }
-        guard Glibc.connect(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw MilterClientError.connect("\(host):\(port)", String(cString: strerror(errno))) }
+        guard Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             let reason = String(cString: strerror(errno))
-            close(descriptor)
+            close(fd)
             throw MilterClientError.connect("\(host):\(port)", reason)
         }
+        descriptor = fd
         setTimeout(timeout)
     }
 

@@ -45,14 +45,13 @@ package final class MilterClient {
     }
 
     private(set) package var negotiated: Negotiated?
+    /// Set only once connected: an initializer that throws after every property is set
+    /// still runs deinit, which would close the descriptor a second time, and by then the
+    /// number may belong to another thread's file.
     private let descriptor: Int32
     private var buffer: [UInt8] = []
 
     /// Connects to a milter on a Unix socket.
-    ///
-    /// The descriptor is stored only once connected: an initializer that throws after
-    /// every property is set still runs deinit, which would close it a second time, and
-    /// by then the number may belong to another thread's file.
     package init(unixSocket path: String, timeout: Double = 30) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw MilterClientError.connect(path, String(cString: strerror(errno))) }

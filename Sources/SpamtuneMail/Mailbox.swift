@@ -47,6 +47,14 @@ public enum MailboxError: Error, Equatable, CustomStringConvertible {
 public protocol MailboxReader {
     /// The next message, or nil after the last. Throws when a file cannot be read.
     mutating func nextMessage() throws -> MailboxMessage?
+    /// Files met so far that were not read as messages, for the reader's caller to
+    /// report: a folder of mail that is silently read in part trains on less than
+    /// the admin gave it.
+    var skippedFiles: [String] { get }
+}
+
+extension MailboxReader {
+    public var skippedFiles: [String] { [] }
 }
 
 extension MailboxReader {
@@ -195,14 +203,18 @@ public struct MaildirReader: MailboxReader {
 }
 
 /// A directory tree of message files in name order, a directory's files before its
-/// subdirectories. Message files are named `*.eml` (any case), or start with a digit
-/// as MH folders and the public spam corpora number them (`17`, `00042.5e2a…`); other
-/// names (notes, a corpus's `cmds` index) are not messages.
+/// subdirectories. Every file that is not hidden is a message when it is named `*.eml`
+/// (any case) or with a number (as MH folders and the public corpora name them: `17`,
+/// `00042.5e2a…`), or when it starts as mail does (see `startsAsMail`), whatever its
+/// name: corpora and exports name messages by hash, `inmail.1`, `msg-0001.txt`. The
+/// other files (notes, a corpus's `cmds` index) are skipped and listed in
+/// `skippedFiles`.
 public struct EMLDirectoryReader: MailboxReader {
     public let path: String
     let maxMessageBytes: Int
+    public private(set) var skippedFiles: [String] = []
     private var pendingDirectories: [String]
-    private var pendingFiles: [String] = []
+    private var pendingFiles: [(path: String, isNamedAsMessage: Bool)] = []
 
     public init(path: String, maxMessageBytes: Int = Mailbox.defaultMaxMessageBytes) throws {
         guard MailFiles.isDirectory(path) else {
@@ -215,17 +227,20 @@ public struct EMLDirectoryReader: MailboxReader {
 
     public mutating func nextMessage() throws -> MailboxMessage? {
         while true {
-            if !pendingFiles.isEmpty {
-                let file = pendingFiles.removeLast()
-                let (bytes, truncated) = try MailFiles.read(path: file, maxBytes: maxMessageBytes)
-                return MailboxMessage(source: .file(path: file), bytes: bytes, isTruncated: truncated)
+            while let file = pendingFiles.popLast() {
+                let (bytes, truncated) = try MailFiles.read(path: file.path, maxBytes: maxMessageBytes)
+                guard file.isNamedAsMessage || EMLDirectoryReader.startsAsMail(bytes) else {
+                    skippedFiles.append(file.path)
+                    continue
+                }
+                return MailboxMessage(source: .file(path: file.path), bytes: bytes, isTruncated: truncated)
             }
             guard let directory = pendingDirectories.popLast() else { return nil }
-            var files: [String] = [], subdirectories: [String] = []
+            var files: [(String, Bool)] = [], subdirectories: [String] = []
             for name in try MailFiles.sortedEntries(of: directory) {
                 let child = MailFiles.join(directory, name)
                 if MailFiles.isDirectory(child) { subdirectories.append(child) }
-                else if EMLDirectoryReader.isMessageFileName(name) { files.append(child) }
+                else { files.append((child, EMLDirectoryReader.isMessageFileName(name))) }
             }
             pendingFiles = files.reversed()
             pendingDirectories.append(contentsOf: subdirectories.reversed())
@@ -237,6 +252,22 @@ extension EMLDirectoryReader {
     static func isMessageFileName(_ name: String) -> Bool {
         name.lowercased().hasSuffix(".eml") || name.first.map { $0.isASCII && $0.isNumber } == true
     }
+
+    /// Header fields that nearly every real message has one of, and a note or an index
+    /// that happens to start with "Word:" has not.
+    static let commonMailFields: Set<String> = [
+        "from", "to", "subject", "date", "message-id", "received", "return-path", "delivered-to", "sender", "mime-version",
+    ]
+
+    /// Whether `bytes` open with a mail header (after an mbox `From ` line, if any) that
+    /// has at least one of `commonMailFields`: what the parser reads as the header.
+    static func startsAsMail(_ bytes: [UInt8]) -> Bool {
+        MailMessage(bytes: Array(bytes.prefix(headerSniffBytes))).fields.contains { commonMailFields.contains($0.lowercasedName) }
+    }
+
+    /// Enough of a file for its header: a message whose first common field is further in
+    /// than this is rare enough to be named `.eml` by whoever has one.
+    static let headerSniffBytes = 64 * 1024
 }
 
 /// An mbox file (mboxrd and mboxo): messages separated by `From ` lines, each at the

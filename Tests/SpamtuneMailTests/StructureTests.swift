@@ -191,16 +191,25 @@ import Testing
         #expect(messages.map(\.source.description).allSatisfy { $0.lowercased().hasSuffix(".eml") })
     }
 
-    @Test func numberedMessageFilesAreMessages() throws {
-        // MH folders and the public corpora number their messages; an index or a note is not one.
+    @Test func messageFilesAreKnownByNameOrByTheirHeader() throws {
+        // MH folders and the public corpora number their messages, other corpora and exports
+        // name them by hash or anyhow; an index or a note is not a message, whatever it is named.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numbered-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        for (name, subject) in [("17", "mh"), ("00042.5e2a9b", "corpus"), ("cmds", "index"), ("notes.txt", "note")] {
-            try Data("Subject: \(subject)\r\n\r\nbody\r\n".utf8).write(to: directory.appendingPathComponent(name))
-        }
+        let files = [
+            ("17", "Subject: mh\r\n\r\nbody\r\n"),
+            ("00042.5e2a9b", "From sender@example.com Thu Aug 22 12:36:23 2002\nReturn-Path: <sender@example.com>\nSubject: corpus\n\nbody\n"),
+            ("e3b0c44298fc1c14", "Received: from mx.example\r\nSubject: hashed\r\n\r\nbody\r\n"),
+            ("inmail.7", "Message-ID: <7@example>\nSubject: trec\n\nbody\n"),
+            ("cmds", "mv 00001.7c53336b37003a9286aba55d2945844c 00001.bfc8d64d12b325ff385cca8d07b84288\n"),
+            ("notes.txt", "Note: these came from the Junk folder, sorted by hand.\n\nFrom: and Subject: lines are as received.\n"),
+            ("empty", ""),
+        ]
+        for (name, text) in files { try Data(text.utf8).write(to: directory.appendingPathComponent(name)) }
         var reader = try EMLDirectoryReader(path: directory.path)
-        #expect(subjects(try reader.readAll()) == ["corpus", "mh"])
+        #expect(subjects(try reader.readAll()) == ["corpus", "mh", "hashed", "trec"])
+        #expect(reader.skippedFiles.map { ($0 as NSString).lastPathComponent } == ["cmds", "empty", "notes.txt"])
     }
 
     @Test func openDetectsTheFormat() throws {

@@ -45,6 +45,7 @@ enum LabelledMail {
                 byHash[hash] = item
             }
             log("labelled mail: \(count) \(label.name) message(s) from \(path)")
+            reportUnread(reader, count: count, path: path, what: "labelled mail", log: log)
             read += count
         }
         let items = byHash.values.sorted { $0.hash.lexicographicallyPrecedes($1.hash) }
@@ -53,6 +54,17 @@ enum LabelledMail {
             log("labelled mail: \(items.count) distinct messages (\(spamCount) spam, \(items.count - spamCount) ham) after dropping \(read - items.count) duplicate(s)")
         }
         return items
+    }
+
+    /// Says which files of a folder were not read as mail, and when a folder given as
+    /// mail held none: either means the model learns from less than the admin gave it.
+    static func reportUnread(_ reader: any MailboxReader, count: Int, path: String, what: String, log: TrainingLog) {
+        let skipped = reader.skippedFiles
+        if !skipped.isEmpty {
+            let shown = skipped.prefix(3).map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+            log("\(what): skipped \(skipped.count) file(s) in \(path) that do not read as mail (no header with From, To, Subject, Date, Received or the like): \(shown)\(skipped.count > 3 ? ", ..." : "")")
+        }
+        if count == 0 { log("\(what): warning: no messages in \(path)") }
     }
 
     private static func modificationDate(_ source: MailSource) -> Date {
@@ -91,6 +103,7 @@ enum UnlabelledMail {
                 if seen.insert(hash).inserted { messages.append(message.bytes) }
             }
             log("unlabelled mail: \(count) message(s) from \(path)")
+            LabelledMail.reportUnread(reader, count: count, path: path, what: "unlabelled mail", log: log)
             if messages.count >= maximumMessages {
                 log("unlabelled mail: read the first \(maximumMessages) messages; the rest is left for another run")
                 break

@@ -106,7 +106,7 @@ let package = Package(
 
         .executableTarget(
             name: "spamtune",
-            dependencies: ["SpamtuneCommandLines", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneSupport"]),
+            dependencies: ["SpamtuneCommandLines", "SpamtuneConfiguration", "SpamtuneControl", "SpamtuneClassifier", "SpamtuneMail", "SpamtuneSupport"]),
         .executableTarget(
             name: "spamtuned",
             dependencies: ["SpamtuneCommandLines", "SpamtuneDaemon", "SpamtuneConfiguration", "SpamtuneClassifier", "SpamtuneSupport"]),

@@ -56,7 +56,9 @@ public enum AdminCommandLine {
         ],
         description: """
             Scores each FILE (- for standard input) and each --text as the daemon would, with
-            no daemon running: raw mail is read the way spamtuned reads it.
+            no daemon running: raw mail is read the way spamtuned reads it. A FILE may also be
+            a Maildir, a directory of message files or an mbox: each message in it is scored,
+            read as spamtune-train reads labelled mail.
             """,
         options: [
             .init("checkpoint", "DIR", "a checkpoint written by spamtune-train (its spamtune.json, weights and tokenizer)", section: ""),

@@ -1,6 +1,7 @@
 import Foundation
 import SpamtuneClassifier
 import SpamtuneCommandLines
+import SpamtuneMail
 import SpamtuneSupport
 
 /// `spamtune classify`: one JSON object per input on stdout, errors one line each on
@@ -57,6 +58,18 @@ enum ClassifyCommand {
         var failures = 0
         for path in parsed.positionals {
             do {
+                if format == "mail", var reader = try mailbox(path) {
+                    var count = 0
+                    while let message = try reader.nextMessage() {
+                        inputs.append(("\(message.source)", classifier.input(forMail: message.bytes)))
+                        count += 1
+                    }
+                    for skipped in reader.skippedFiles {
+                        FileHandle.standardError.write(Data("spamtune classify: skipped \(skipped): it does not read as mail\n".utf8))
+                    }
+                    if count == 0 { throw InputError(path: path, reason: "no messages in it") }
+                    continue
+                }
                 let bytes = try readInput(path)
                 let input = format == "text"
                     ? classifier.input(for: String(decoding: bytes, as: UTF8.self))
@@ -82,13 +95,26 @@ enum ClassifyCommand {
 
     static var defaultThreads: Int { ProcessInfo.processInfo.activeProcessorCount }
 
+    /// A reader for a Maildir, a directory of message files or an mbox of more than one
+    /// message, which reads them as `spamtune-train` does; nil for a single message.
+    static func mailbox(_ path: String) throws -> (any MailboxReader)? {
+        guard path != "-", FileManager.default.fileExists(atPath: path) else { return nil }
+        let reader = try Mailbox.open(path: path)
+        if reader is SingleFileReader { return nil }
+        if reader is MboxReader {
+            var counter = try MboxReader(path: path)
+            guard try counter.nextMessage() != nil, try counter.nextMessage() != nil else { return nil }
+        }
+        return reader
+    }
+
     static func readInput(_ path: String) throws -> [UInt8] {
         if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw InputError(path: path, reason: "no such file")
         }
-        guard !isDirectory.boolValue else { throw InputError(path: path, reason: "is a directory, not a message file") }
+        guard !isDirectory.boolValue else { throw InputError(path: path, reason: "is a directory: mail (the default --format) reads a Maildir or a directory of message files, text does not") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError(path: path, reason: "cannot be read (permissions?)")
         }

@@ -155,6 +155,51 @@ import Testing
         #expect(result.standardError == "spamtune classify: --max-tokens 100000 is more than the model reads: each message is cut at \(context) tokens\n")
     }
 
+    /// A Maildir, a directory of message files and an mbox are each scored message by
+    /// message, with the same logits as the messages given one file at a time.
+    @Test func mailboxesAreScoredMessageByMessage() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("classify-boxes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let messages = [
+            "From: Bob <bob@example.com>\nSubject: Lunch\n\nAre you free for lunch on Thursday?\n",
+            "From: Prize Desk <win@prize.example>\nSubject: WINNER\n\nClaim your prize now: call 09061701461\n",
+        ]
+        let files = directory.appendingPathComponent("files")
+        let maildir = directory.appendingPathComponent("Maildir")
+        for sub in ["files/sub", "Maildir/cur", "Maildir/new", "Maildir/tmp"] {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try Data(messages[0].utf8).write(to: files.appendingPathComponent("5f3a9c"))
+        try Data(messages[1].utf8).write(to: files.appendingPathComponent("sub/b.eml"))
+        try Data("mv 00001.7c53 00001.bfc8\n".utf8).write(to: files.appendingPathComponent("cmds"))
+        try Data(messages[0].utf8).write(to: maildir.appendingPathComponent("new/1700000000.1.host"))
+        try Data(messages[1].utf8).write(to: maildir.appendingPathComponent("cur/1700000001.2.host:2,S"))
+        let mbox = directory.appendingPathComponent("saved.mbox")
+        try Data(messages.map { "From sender@example.com Thu Dec  3 10:00:00 2026\n" + $0 + "\n" }.joined().utf8).write(to: mbox)
+        let single = directory.appendingPathComponent("one")
+        try Data(messages[1].utf8).write(to: single)
+
+        let result = try runProcess(spamtune, bareHeadArguments + [files.path, maildir.path, mbox.path, single.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError == "spamtune classify: skipped \(files.path)/cmds: it does not read as mail\n")
+        let lines = try outputs(result)
+        #expect(lines.map(\.source) == [
+            files.path + "/5f3a9c", files.path + "/sub/b.eml",
+            maildir.path + "/new/1700000000.1.host", maildir.path + "/cur/1700000001.2.host:2,S",
+            mbox.path + " message 0 (byte 0)", mbox.path + " message 1 (byte 130)",
+            single.path,
+        ])
+        #expect(lines[0].logits != lines[1].logits)
+        let expected = [0, 1, 0, 1, 0, 1, 1].map { lines[$0].logits }
+        #expect(lines.map(\.logits) == expected)
+
+        let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let none = try runProcess(spamtune, bareHeadArguments + [empty.path])
+        #expect(none.status == 1)
+        #expect(none.standardError == "spamtune classify: \(empty.path): no messages in it\n")
+    }
+
     @Test func badInputsAreOneLineErrorsAndAFailingStatus() throws {
         let base = ["classify", "--base-model", model, "--head", head, "--tokenizer", tokenizer]
         let missing = try runProcess(spamtune, base + ["/nonexistent/message.eml"])

@@ -228,11 +228,15 @@ public struct EMLDirectoryReader: MailboxReader {
     public mutating func nextMessage() throws -> MailboxMessage? {
         while true {
             while let file = pendingFiles.popLast() {
-                let (bytes, truncated) = try MailFiles.read(path: file.path, maxBytes: maxMessageBytes)
-                guard file.isNamedAsMessage || EMLDirectoryReader.startsAsMail(bytes) else {
-                    skippedFiles.append(file.path)
-                    continue
+                if !file.isNamedAsMessage {
+                    // A tarball or a disk image left in the folder costs a header's read, not a message's.
+                    let start = try MailFiles.read(path: file.path, maxBytes: EMLDirectoryReader.headerSniffBytes).bytes
+                    guard EMLDirectoryReader.startsAsMail(start) else {
+                        skippedFiles.append(file.path)
+                        continue
+                    }
                 }
+                let (bytes, truncated) = try MailFiles.read(path: file.path, maxBytes: maxMessageBytes)
                 return MailboxMessage(source: .file(path: file.path), bytes: bytes, isTruncated: truncated)
             }
             guard let directory = pendingDirectories.popLast() else { return nil }
@@ -262,11 +266,11 @@ extension EMLDirectoryReader {
     /// Whether `bytes` open with a mail header (after an mbox `From ` line, if any) that
     /// has at least one of `commonMailFields`: what the parser reads as the header.
     static func startsAsMail(_ bytes: [UInt8]) -> Bool {
-        MailMessage(bytes: Array(bytes.prefix(headerSniffBytes))).fields.contains { commonMailFields.contains($0.lowercasedName) }
+        MailMessage(bytes: bytes).fields.contains { commonMailFields.contains($0.lowercasedName) }
     }
 
-    /// Enough of a file for its header: a message whose first common field is further in
-    /// than this is rare enough to be named `.eml` by whoever has one.
+    /// How much of a file `startsAsMail` reads: a message whose first common field is
+    /// further in is rare enough to be named `.eml` by whoever has one.
     static let headerSniffBytes = 64 * 1024
 }
 

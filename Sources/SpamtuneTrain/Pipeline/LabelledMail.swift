@@ -29,6 +29,7 @@ enum LabelledMail {
         guard !sources.isEmpty else { return [] }
         var byHash: [[UInt8]: Item] = [:]
         var read = 0
+        var labelledBothWays = 0
         for (path, label) in sources {
             var reader: any MailboxReader
             do {
@@ -41,7 +42,10 @@ enum LabelledMail {
                 count += 1
                 let hash = SHA256.hash(message.bytes)
                 let item = Item(bytes: message.bytes, label: label, hash: hash, date: modificationDate(message.source), source: "\(message.source)")
-                if let existing = byHash[hash], existing.date > item.date { continue }
+                if let existing = byHash[hash] {
+                    if existing.label != item.label { labelledBothWays += 1 }
+                    if existing.date > item.date { continue }
+                }
                 byHash[hash] = item
             }
             log("labelled mail: \(count) \(label.name) message(s) from \(path)")
@@ -52,6 +56,9 @@ enum LabelledMail {
         if read > 0 {
             let spamCount = items.count { $0.label == .spam }
             log("labelled mail: \(items.count) distinct messages (\(spamCount) spam, \(items.count - spamCount) ham) after dropping \(read - items.count) duplicate(s)")
+        }
+        if labelledBothWays > 0 {
+            log.warning("labelled mail: \(labelledBothWays) message(s) labelled both ham and spam; each keeps its newest file's label")
         }
         return items
     }
@@ -64,7 +71,7 @@ enum LabelledMail {
             let shown = skipped.prefix(3).map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
             log("\(what): skipped \(skipped.count) file(s) in \(path) that do not read as mail (no header with From, To, Subject, Date, Received or the like): \(shown)\(skipped.count > 3 ? ", ..." : "")")
         }
-        if count == 0 { log("\(what): warning: no messages in \(path)") }
+        if count == 0 { log.warning("\(what): no messages in \(path)") }
     }
 
     private static func modificationDate(_ source: MailSource) -> Date {

@@ -55,9 +55,7 @@ public protocol MailboxReader {
 
 extension MailboxReader {
     public var skippedFiles: [String] { [] }
-}
 
-extension MailboxReader {
     /// Reads every remaining message (for small mailboxes and tests).
     public mutating func readAll() throws -> [MailboxMessage] {
         var messages: [MailboxMessage] = []

@@ -101,9 +101,10 @@ enum ClassifyCommand {
         guard path != "-", FileManager.default.fileExists(atPath: path) else { return nil }
         let reader = try Mailbox.open(path: path)
         if reader is SingleFileReader { return nil }
-        if reader is MboxReader {
-            var counter = try MboxReader(path: path)
-            guard try counter.nextMessage() != nil, try counter.nextMessage() != nil else { return nil }
+        if let mbox = reader as? MboxReader {
+            // A copy reads ahead over the same mapping, leaving the reader returned at the start.
+            var ahead = mbox
+            guard try ahead.nextMessage() != nil, try ahead.nextMessage() != nil else { return nil }
         }
         return reader
     }

@@ -353,4 +353,21 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     public init(values: [String: JSONValue]) { self.values = values }
     public init(from decoder: Decoder) throws { values = try [String: JSONValue](from: decoder) }
     public func encode(to encoder: Encoder) throws { try values.encode(to: encoder) }
+
+    /// How many of the training messages were email; nil where the record does not say
+    /// (checkpoints made before it did, or not by spamtune-train).
+    public var mailMessages: Int? {
+        guard case let .object(data)? = values["data"], case let .number(mail)? = data["mail"] else { return nil }
+        return Int(mail)
+    }
+
+    /// Said wherever such a model serves or is looked at: a model that learned from no
+    /// email (the offline default, SMS only, when the mail corpus could not be had) calls
+    /// much of real mail spam, and nothing else would tell the admin why.
+    public var noMailWarning: String? {
+        guard mailMessages == 0 else { return nil }
+        return "the model learned from no email (SMS only), so it calls much ordinary mail spam: "
+            + "train it on your mail (spamtune-train --ham DIR --spam DIR), or once with network access: "
+            + "the default data (--data sms,spamassassin) then adds a public mail corpus"
+    }
 }

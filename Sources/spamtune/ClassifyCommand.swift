@@ -54,6 +54,10 @@ enum ClassifyCommand {
                 "spamtune classify: --max-tokens \(maxTokens) is more than the model reads: each message is cut at \(classifier.input.maxTokens) tokens\n".utf8))
         }
 
+        if format == "mail", !parsed.positionals.isEmpty, let warning = classifier.manifest?.training?.noMailWarning {
+            FileHandle.standardError.write(Data("spamtune classify: warning: \(warning)\n".utf8))
+        }
+
         var inputs: [(source: String, input: ModelInput)] = texts.enumerated().map { ("text:\($0.offset + 1)", classifier.input(for: $0.element)) }
         var failures = 0
         for path in parsed.positionals {

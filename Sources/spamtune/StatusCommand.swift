@@ -86,6 +86,7 @@ enum StatusCommand {
         row("model", "\(status.model.version), threshold \(String(format: "%.2f", status.model.threshold)), loaded \(status.model.loadedAt)")
         row("", "from \(status.model.origin)")
         if let reason = status.model.precisionReason { row("precision", reason) }
+        if let warning = status.model.training.map(TrainingRecord.init(values:))?.noMailWarning { row("warning", warning) }
         let metrics = metricLines(status.model.training)
         if !metrics.isEmpty {
             row("metrics", metrics[0])

@@ -137,8 +137,10 @@ struct ControlTests {
         #expect(refusedNaN.standardError.contains("no finite score"), "\(refusedNaN.standardError)")
         #expect(try status(bed).model.version == "v2")
 
-        // SIGHUP reloads too.
-        try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v4")
+        // SIGHUP reloads too. v4 learned from no email (as the offline default does when
+        // the mail corpus cannot be had), and the log and status say what that means.
+        let smsOnly = TrainingRecord(values: ["data": .object(["mail": .number(0), "train": .number(1045)])])
+        try TinyCheckpoint.write(to: bed.models, threshold: 0.5, version: "v4", training: smsOnly)
         kill(bed.processes[0].processIdentifier, SIGHUP)
         let deadline = Date(timeIntervalSinceNow: 30)
         while try status(bed).model.version != "v4" && Date() < deadline { usleep(50_000) }
@@ -155,6 +157,10 @@ struct ControlTests {
         // Each load says which precision it chose and why.
         #expect(bed.daemonLog.contains("model v2 computes in fp32: auto: fp32"))
         #expect(bed.daemonLog.contains("model v4 computes in fp32: auto: fp32"))
+        #expect(bed.daemonLog.contains("warning: model v4: the model learned from no email (SMS only)"))
+        #expect(!bed.daemonLog.contains("model v2: the model learned from no email"))
+        let shown = try runProcess(spamtune, ["status", "--socket", bed.controlSocket])
+        #expect(shown.standardOutput.contains("warning    the model learned from no email (SMS only)"), "\(shown.standardOutput)")
     }
 
     /// precision = int8 serves int8 whatever the checkpoint recorded, and says so.

@@ -9,7 +9,7 @@ public enum TinyCheckpoint {
     @discardableResult
     public static func write(
         to root: URL, threshold: Double = 0.5, version: String? = nil, makeCurrent: Bool = true, keep: Int = 5,
-        baseBeside: Bool = false
+        baseBeside: Bool = false, training: TrainingRecord? = nil
     ) throws -> URL {
         let store = CheckpointStore(root: root, keep: keep)
         let base = ProjectPaths.fixture("model/tiny/model.safetensors")
@@ -24,11 +24,12 @@ public enum TinyCheckpoint {
         let head = try SafetensorsFile(path: ProjectPaths.fixture("model/tiny/head.safetensors").path)
         let config = try GPT2Config.read(from: ProjectPaths.fixture("model/tiny/config.json").path)
         let size = try FileManager.default.attributesOfItem(atPath: base.path)[.size] as! NSNumber
-        let manifest = CheckpointManifest(
+        var manifest = CheckpointManifest(
             createdAt: "2026-11-23T00:00:00Z", version: version ?? store.newVersionName(),
             base: .init(name: "tiny", source: "local", path: basePath, bytes: size.intValue), config: config,
             tokenizer: .init(), input: InputSettings(textLayout: "v2", maxTokens: 256), threshold: threshold,
             trainable: TrainableScope(blocks: 0))
+        manifest.training = training
         return try store.write(
             manifest,
             contents: .init(

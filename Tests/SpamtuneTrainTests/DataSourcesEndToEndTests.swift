@@ -63,6 +63,7 @@ import Testing
         #expect(result.standardError.contains("SpamAssassin public corpus: hard_ham: 4 ham messages from"))
         #expect(result.standardError.contains("training data: spamassassin (16 ham, 11 spam)"))
         #expect(!result.standardError.contains("SMS Spam Collection"))
+        #expect(!result.standardError.contains("learned from no email"))
 
         let report = try report(state)
         #expect(report.data.sources == [.init(name: "spamassassin", ham: 16, spam: 11)])
@@ -79,6 +80,7 @@ import Testing
         }
         #expect(sources == [.object(["name": .string("spamassassin"), "ham": .number(16), "spam": .number(11),
                                      "origin": .string("downloaded from \(server.url("/publiccorpus/").absoluteString)")])])
+        #expect(manifest.training?.mailMessages == 27 && manifest.training?.noMailWarning == nil)
 
         // Both sets together, the corpus now from the cache, with the server gone.
         server.stop()

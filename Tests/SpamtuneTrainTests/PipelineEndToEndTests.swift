@@ -217,6 +217,17 @@ import Testing
         let relayed = classifier.input(forMail: Array(("Subject: Prize\nReceived: from mx9.bulk.example\nMessage-ID: <42@bulk.example>" + body).utf8))
         #expect(plain.ids == relayed.ids, "the transformer reads neither field")
         #expect(try #require(relayed.evidence).buckets.count > #require(plain.evidence).buckets.count)
+        // A model that learned from no email says so wherever it is used on mail: at the
+        // end of training, and when it classifies a message (text is no mail, so no warning).
+        #expect(manifest.training?.mailMessages == 0)
+        let warning = "the model learned from no email (SMS only), so it calls much ordinary mail spam"
+        #expect(result.standardError.contains("WARNING: \(warning)"))
+        let mail = directory.appendingPathComponent("lunch.eml")
+        try Data("From: Bob <bob@site.example>\nSubject: Lunch\n\nAre you free on Thursday?\n".utf8).write(to: mail)
+        let onMail = try runProcess(spamtune, ["classify", "--checkpoint", current.path, mail.path])
+        #expect(onMail.status == 0 && onMail.standardError.contains("spamtune classify: warning: \(warning)"), "\(onMail.standardError)")
+        let onText = try runProcess(spamtune, ["classify", "--checkpoint", current.path, "--format", "text", mail.path])
+        #expect(onText.status == 0 && onText.standardError.isEmpty, "\(onText.standardError)")
     }
 
     @Test func unlabelledMailJoinsTheScratchModelsPretraining() throws {

@@ -78,6 +78,7 @@ public final class Daemon: @unchecked Sendable {
             }
             let version = classifier.manifest?.version ?? directory.lastPathComponent
             log.info("model \(version) computes in \(classifier.precisionChoice.precision.rawValue): \(classifier.precisionChoice.reason)")
+            if let warning = classifier.manifest?.training?.noMailWarning { log.warning("model \(version): \(warning)") }
             return ScoringService.LoadedModel(classifier: classifier, version: version)
         }
         policy = Policy(configuration: configuration, rules: rules, service: service, log: log)

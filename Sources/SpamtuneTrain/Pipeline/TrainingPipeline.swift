@@ -125,6 +125,7 @@ public final class TrainingPipeline {
         timer.finish("checkpoint")
         report.stages = timer.records
         log("checkpoint \(version) written to \(directory.path); \(promote ? "now current" : "kept aside"): \(reason)")
+        if let warning = manifest.training?.noMailWarning { log.warning(warning) }
         try RunHistory(directory: options.workDirectory).append(report)
         return TrainingRunResult(version: version, directory: directory, promoted: promote, promotionReason: reason, report: report)
     }

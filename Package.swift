@@ -3,7 +3,7 @@
 // spamtune: a GPT-2 spam filter for mail servers. No package dependencies: the Swift
 // toolchain and the system's libraries only.
 //
-// Build settings, and why (measured by `bench/run`, see README "Performance"):
+// Build settings, and why (measured by `bench/run`, see README "Speed and memory"):
 // - The numeric kernels are written once, generically over an instruction-set marker
 //   (Sources/SpamtuneKernels/Core), and specialised three times, each in a module
 //   compiled for one CPU level: AVX-512, AVX2+FMA, and the x86-64 baseline. The

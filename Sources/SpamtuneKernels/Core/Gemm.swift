@@ -21,7 +21,7 @@
 //   either way SSE's broadcasts bound it: a portable fallback).
 //
 // bench/gemm.sh measures it against OpenBLAS's sgemm on GPT-2's shapes (README,
-// "Performance").
+// "Speed and memory").
 
 public let gemmRows = 6
 public let gemmColumns = 64

@@ -137,7 +137,7 @@ public enum Recipe: String, Sendable, CaseIterable {
             h.textLayout = "v2"
             // The most the 124M model reads while still scoring more messages per second
             // than SpamAssassin's spamd on two cores (bench/daemon.sh; README,
-            // "Performance"); nearly every SMS fits, and of mail it holds the sender,
+            // "Speed and memory"); nearly every SMS fits, and of mail it holds the sender,
             // subject and the opening of the body. Raise with --max-tokens.
             h.maxTokens = 64
         }
@@ -183,12 +183,12 @@ public struct ScratchShape: Codable, Equatable, Sendable {
     /// Epochs of next-token pretraining on message text before fine-tuning (0: none): a
     /// model that starts from nothing first learns the language of the messages. More
     /// epochs than the default measured no better: the model learns the messages by
-    /// heart (README, "Performance").
+    /// heart (README, "Speed and memory").
     public var pretrainEpochs = 5
     public var pretrainLearningRate: Float = 1e-3
     /// Fine-tunes from the same (pretrained) start, in different orders, whose weights
     /// are averaged into the model (1: one fine-tune, no averaging): steadier than any
-    /// one of them, for a few more fine-tunes' time (README, "Performance").
+    /// one of them, for a few more fine-tunes' time (README, "Speed and memory").
     public var soup = 4
     public var pretrainText = PretrainingText.trainingAndUnusedHam
 
